@@ -1,0 +1,64 @@
+import { type Job, Worker } from 'bullmq';
+import { type JobName, JOB_NAMES, type Logger, type Redis, parseJobPayload, queueName } from '@tabpfn-jobs/shared';
+import type { HandlerMap } from './handlers/handler.js';
+
+export interface WorkerSetOptions {
+  connection: Redis;
+  prefix: string;
+  logger: Logger;
+  concurrency: Record<JobName, number>;
+  /** How long a job may go without a lock renewal before another worker takes it over. */
+  lockDurationMs?: number;
+}
+
+export interface WorkerSet {
+  workers: Worker[];
+  /** Stops taking jobs; waits up to `graceMs` for running ones, then hands the rest back. */
+  close(graceMs: number): Promise<void>;
+}
+
+/** One BullMQ Worker per catalog entry, each validating its payload before the handler runs. */
+export function createWorkerSet(handlers: HandlerMap, opts: WorkerSetOptions): WorkerSet {
+  const workers = JOB_NAMES.map((name) => {
+    const handler = handlers[name] as (payload: unknown, job: Job) => Promise<void>;
+    const worker = new Worker(
+      queueName(name),
+      async (job) => {
+        const payload = parseJobPayload(name, job.data);
+        await handler(payload, job);
+      },
+      {
+        connection: opts.connection,
+        prefix: opts.prefix,
+        concurrency: opts.concurrency[name],
+        lockDuration: opts.lockDurationMs ?? 30_000,
+        maxStalledCount: 1000,
+        autorun: true,
+      },
+    );
+    worker.on('error', (err) => opts.logger.warn({ queue: name, err: err.message }, 'worker error'));
+    worker.on('failed', (job, err) =>
+      opts.logger.debug({ queue: name, bull_job_id: job?.id, err: err.message }, 'bull job failed'),
+    );
+    return worker;
+  });
+
+  return {
+    workers,
+    async close(graceMs) {
+      // close() waits for active jobs; after the grace period force-close so their locks lapse
+      // and another worker picks them up as stalled.
+      let timer: NodeJS.Timeout | undefined;
+      const graceful = Promise.all(workers.map((w) => w.close())).then(() => 'done' as const);
+      const deadline = new Promise<'timeout'>((r) => {
+        timer = setTimeout(() => r('timeout'), graceMs);
+      });
+      const outcome = await Promise.race([graceful, deadline]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        opts.logger.warn('grace period over: returning in-flight jobs to the queue');
+        await Promise.all(workers.map((w) => w.close(true)));
+      }
+    },
+  };
+}

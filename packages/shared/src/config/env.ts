@@ -1,0 +1,84 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { z } from 'zod';
+
+/** Thrown when the environment does not satisfy an app's schema; `main.ts` prints it as one line and exits. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Loads the nearest `.env` (walking up from `cwd`) into `process.env` without overriding variables
+ * that are already set, so the real environment always wins.
+ */
+export function loadDotEnv(cwd = process.cwd()): string | undefined {
+  let dir = resolve(cwd);
+  for (;;) {
+    const file = join(dir, '.env');
+    if (existsSync(file)) {
+      process.loadEnvFile(file);
+      return file;
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
+  }
+}
+
+/** Parses `env` once with `schema`; on failure the message names every offending variable. */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  const parts = result.error.issues.map((issue) => {
+    const name = issue.path.join('.') || 'environment';
+    const missing = issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined;
+    return missing ? `${name} is required but not set` : `${name}: ${issue.message}`;
+  });
+  throw new ConfigError(`Invalid configuration: ${parts.join('; ')}`);
+}
+
+const truthy = new Set(['1', 'true', 'yes', 'on']);
+const falsy = new Set(['0', 'false', 'no', 'off', '']);
+
+/** A boolean environment variable: accepts true/false/1/0/yes/no/on/off. */
+export const envBool = (fallback: boolean) =>
+  z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (v === undefined) return fallback;
+      const s = v.trim().toLowerCase();
+      if (truthy.has(s)) return true;
+      if (falsy.has(s)) return false;
+      ctx.addIssue({ code: 'custom', message: `expected true or false, got "${v}"` });
+      return z.NEVER;
+    });
+
+export const envInt = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+export const envNumber = (fallback: number, min = 0) => z.coerce.number().min(min).default(fallback);
+
+/** Settings every process shares. */
+export const baseEnvShape = {
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/tabpfn_jobs'),
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z.string().min(1).default('{tabpfn-jobs}'),
+  DB_POOL_SIZE: envInt(10, 1, 200),
+  DB_STATEMENT_TIMEOUT_MS: envInt(15_000, 100),
+};
+
+/** Reads a positive duration like "500ms", "10s", "5m", "24h", "3d", or plain milliseconds. */
+export function parseDuration(value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(value);
+  if (!m) throw new Error(`not a duration: "${value}"`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 'ms';
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit] ?? 1;
+  return Math.round(n * factor);
+}

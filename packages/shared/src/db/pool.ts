@@ -1,0 +1,67 @@
+import pg from 'pg';
+import type { Logger } from '../logger.js';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+/** Anything a repository can run a query on: the pool or a client inside a transaction. */
+export type Queryable = pg.Pool | pg.PoolClient;
+
+// bigint counts (COUNT(*), SUM) come back as strings by default; our counts fit in a JS number.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v));
+
+export interface PoolOptions {
+  connectionString: string;
+  max?: number;
+  statementTimeoutMs?: number;
+  /** How long to wait for a connection before failing; keeps requests from hanging when Postgres is down. */
+  connectionTimeoutMs?: number;
+  applicationName?: string;
+  logger?: Logger;
+}
+
+export function createPool(opts: PoolOptions): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: opts.connectionString,
+    max: opts.max ?? 10,
+    connectionTimeoutMillis: opts.connectionTimeoutMs ?? 3_000,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: opts.statementTimeoutMs ?? 15_000,
+    query_timeout: (opts.statementTimeoutMs ?? 15_000) + 2_000,
+    application_name: opts.applicationName ?? 'tabpfn-jobs',
+    keepAlive: true,
+  });
+  // An idle client losing its connection (Postgres restart) must not crash the process.
+  pool.on('error', (err) => opts.logger?.warn({ err: err.message }, 'postgres idle client error'));
+  return pool;
+}
+
+/** Runs `fn` in one transaction; rolls back on any throw. */
+export async function withTransaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** Postgres is reachable and answers. */
+export async function pingPostgres(db: Queryable): Promise<void> {
+  await db.query('SELECT 1');
+}
+
+/** True for errors that mean "the database is unreachable", as opposed to a bad query. */
+export function isConnectionError(err: unknown): boolean {
+  if (!err || typeof err !== 'object') return false;
+  const e = err as { code?: string; message?: string };
+  const codes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '08006', '08001', '08003', '08004']);
+  if (e.code && codes.has(e.code)) return true;
+  const msg = e.message ?? '';
+  return /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error|the database system is (starting|shutting) up/i.test(msg);
+}

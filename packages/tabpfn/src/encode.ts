@@ -1,0 +1,175 @@
+import { DataError } from './errors.js';
+import { crc32cBase64, type ParquetColumn, writeParquet } from './parquet.js';
+
+export type ColumnType = 'number' | 'string';
+
+export interface ColumnInfo {
+  name: string;
+  type: ColumnType;
+}
+
+export interface EncodedFeatures {
+  /** Parquet bytes exactly as they go upstream. */
+  bytes: Uint8Array;
+  /** CRC32C (base64, big-endian) of `bytes`: the `hash` upstream dedups on. */
+  hash: string;
+  columns: ColumnInfo[];
+  nRows: number;
+  nCols: number;
+  /** What pandas' `memory_usage(deep=True)` would report; the python client compares this with the async threshold. */
+  inMemorySizeBytes: number;
+}
+
+export interface EncodeFeaturesOptions {
+  /**
+   * Force column types instead of inferring them. Predict passes the fitted model's types so that a test
+   * column that happens to look numeric is still sent as strings when training sent strings.
+   */
+  columnTypes?: ColumnType[];
+}
+
+export type TargetType = 'number' | 'string' | 'boolean';
+export type Label = number | string | boolean;
+
+export interface EncodedTarget {
+  bytes: Uint8Array;
+  hash: string;
+  type: TargetType;
+  /** Sorted unique values (numpy `np.unique` order): the column order of `probas`. */
+  classes: Label[];
+  nRows: number;
+  inMemorySizeBytes: number;
+}
+
+const MISSING_STRINGS = new Set(['', 'na', 'nan', 'n/a', 'null', 'none']);
+const NUMERIC = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const MAX_TEXT_CHARS = 2500;
+// pandas: 128 bytes of RangeIndex, 8 per numeric cell, and ~49 bytes of PyObject header plus the text per string cell.
+const PANDAS_INDEX_BYTES = 128;
+const PANDAS_STR_OVERHEAD = 49;
+
+/** null, undefined, NaN, '' and the usual NA spellings (as pandas' CSV reader treats them) are missing. */
+export function isMissing(value: unknown): boolean {
+  if (value === null || value === undefined) return true;
+  if (typeof value === 'number') return Number.isNaN(value);
+  if (typeof value === 'string') return MISSING_STRINGS.has(value.trim().toLowerCase());
+  return false;
+}
+
+/** The same cleaning the python client applies to non-numeric object columns before upload (§7). */
+export function cleanText(value: string): string {
+  const cleaned = value.replaceAll(',', '').replace(/\s+/g, ' ').trim();
+  if (cleaned.length <= MAX_TEXT_CHARS) return cleaned;
+  return Array.from(cleaned).slice(0, MAX_TEXT_CHARS).join('');
+}
+
+function checkScalar(value: unknown, field: string): void {
+  if (typeof value === 'object' && value !== null) {
+    throw new DataError(field, `expected a number, string, boolean or null, got ${Array.isArray(value) ? 'an array' : 'an object'}`);
+  }
+  if (typeof value === 'number' && !Number.isFinite(value) && !Number.isNaN(value)) {
+    throw new DataError(field, 'infinite values are not supported');
+  }
+  if (typeof value === 'bigint' || typeof value === 'function' || typeof value === 'symbol') {
+    throw new DataError(field, `unsupported value of type ${typeof value}`);
+  }
+}
+
+function numericValue(value: unknown): number | undefined {
+  if (typeof value === 'number') return value;
+  // Booleans are 0/1, as pandas/pyarrow hand a bool column to TabPFN: an ordinal binary feature.
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (typeof value === 'string') {
+    const s = value.trim();
+    if (NUMERIC.test(s)) return Number(s);
+  }
+  return undefined;
+}
+
+function stringValue(value: unknown): string {
+  return cleanText(typeof value === 'string' ? value : String(value));
+}
+
+function inferType(rows: unknown[][], col: number): ColumnType {
+  for (const row of rows) {
+    const v = row[col];
+    if (!isMissing(v) && numericValue(v) === undefined) return 'string';
+  }
+  return 'number';
+}
+
+/**
+ * Encodes a feature matrix as the parquet file upstream receives. Column names default to "0".."n-1",
+ * like `pd.DataFrame(np_array)`.
+ */
+export function encodeFeatures(rows: unknown[][], names?: string[], options: EncodeFeaturesOptions = {}): EncodedFeatures {
+  if (!Array.isArray(rows)) throw new DataError('features', 'expected an array of rows');
+  const nCols = names?.length ?? (Array.isArray(rows[0]) ? rows[0].length : 0);
+  rows.forEach((row, i) => {
+    if (!Array.isArray(row)) throw new DataError(`features[${i}]`, 'expected an array of cells');
+    if (row.length !== nCols) throw new DataError(`features[${i}]`, `row has ${row.length} cells, expected ${nCols}`);
+    row.forEach((cell, j) => checkScalar(cell, `features[${i}][${j}]`));
+  });
+  const columnNames = names ?? Array.from({ length: nCols }, (_, j) => String(j));
+  if (new Set(columnNames).size !== columnNames.length) throw new DataError('feature_names', 'column names must be unique');
+  if (options.columnTypes && options.columnTypes.length !== nCols) {
+    throw new DataError('column_types', `expected ${nCols} column types, got ${options.columnTypes.length}`);
+  }
+
+  const columns: ColumnInfo[] = [];
+  const parquetColumns: ParquetColumn[] = [];
+  let inMemory = PANDAS_INDEX_BYTES;
+  for (let j = 0; j < nCols; j++) {
+    const name = columnNames[j] as string;
+    const type = options.columnTypes?.[j] ?? inferType(rows, j);
+    const data = rows.map((row, i) => {
+      const v = row[j];
+      if (isMissing(v)) return null;
+      if (type === 'string') return stringValue(v);
+      const n = numericValue(v);
+      if (n === undefined) throw new DataError(`features[${i}][${j}]`, `column "${name}" is numeric but this cell is ${JSON.stringify(v)}`);
+      return n;
+    });
+    inMemory += type === 'number' ? 8 * rows.length : data.reduce<number>((s, v) => s + 8 + PANDAS_STR_OVERHEAD + (typeof v === 'string' ? Buffer.byteLength(v) : 0), 0);
+    columns.push({ name, type });
+    parquetColumns.push({ name, type: type === 'number' ? 'DOUBLE' : 'STRING', data });
+  }
+  const bytes = writeParquet(parquetColumns);
+  return { bytes, hash: crc32cBase64(bytes), columns, nRows: rows.length, nCols, inMemorySizeBytes: inMemory };
+}
+
+/** np.unique order: numbers ascending, strings by code point, false before true. */
+export function sortLabels<T extends Label>(labels: Iterable<T>): T[] {
+  return [...new Set(labels)].sort((a, b) => {
+    if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0;
+    return Number(a) - Number(b);
+  });
+}
+
+/**
+ * Encodes the target as one column "0", keeping its type: numbers as float64, strings as strings,
+ * booleans as booleans, so predicted labels come back in the caller's type.
+ */
+export function encodeTarget(values: unknown[]): EncodedTarget {
+  if (!Array.isArray(values)) throw new DataError('target', 'expected an array');
+  let type: TargetType | undefined;
+  values.forEach((v, i) => {
+    checkScalar(v, `target[${i}]`);
+    if (isMissing(v)) throw new DataError(`target[${i}]`, 'the target must not contain missing values (null, NaN or empty)');
+    const t = typeof v as TargetType;
+    if (type === undefined) type = t;
+    else if (type !== t) throw new DataError(`target[${i}]`, `mixed target types: ${type} and ${t}`);
+  });
+  const resolved: TargetType = type ?? 'number';
+  const data = values.map((v) => (resolved === 'string' ? (v as string) : (v as number | boolean)));
+  const bytes = writeParquet([{ name: '0', type: resolved === 'number' ? 'DOUBLE' : resolved === 'string' ? 'STRING' : 'BOOLEAN', data }]);
+  const perCell = (v: unknown) => (resolved === 'string' ? 8 + PANDAS_STR_OVERHEAD + Buffer.byteLength(String(v)) : resolved === 'boolean' ? 1 : 8);
+  return {
+    bytes,
+    hash: crc32cBase64(bytes),
+    type: resolved,
+    classes: sortLabels(data as Label[]),
+    nRows: values.length,
+    inMemorySizeBytes: PANDAS_INDEX_BYTES + data.reduce<number>((s, v) => s + perCell(v), 0),
+  };
+}
