@@ -4,7 +4,16 @@ import { pinoHttp } from 'pino-http';
 import type { ApiContext } from './context.js';
 import { errorHandler, notFound } from './http/problem.js';
 import { requestId } from './http/request-id.js';
+import { requireAdmin } from './http/admin-auth.js';
+import { requireAuth } from './http/auth.js';
+import { requireKnownMediaType } from './http/media-type.js';
+import { rateLimit } from './http/rate-limit.js';
+import { accountRoutes } from './routes/account.routes.js';
+import { authRoutes } from './routes/auth.routes.js';
+import { jobRoutes } from './routes/job.routes.js';
+import { modelRoutes } from './routes/model.routes.js';
 import { serviceRoutes } from './routes/service.routes.js';
+import { principal } from './http/auth.js';
 
 export const VERSION = '0.1.0';
 
@@ -28,8 +37,39 @@ export function createApp(ctx: ApiContext): Express {
   );
   app.use(helmet());
   app.use(express.json({ limit: ctx.config.JSON_BODY_LIMIT, type: ['application/json', 'application/*+json'] }));
+  app.use(requireKnownMediaType);
 
   app.use(serviceRoutes({ health: ctx.health, version: VERSION }));
+
+  const perKeyLimit = rateLimit({
+    redis: ctx.redis,
+    keyPrefix: `${ctx.config.QUEUE_PREFIX}:rl:key`,
+    policyName: 'per-key',
+    points: ctx.config.RATE_LIMIT_PER_MINUTE,
+    durationSeconds: 60,
+    key: (_req, res) => principal(res).keyId,
+  });
+  const setupLimit = rateLimit({
+    redis: ctx.redis,
+    keyPrefix: `${ctx.config.QUEUE_PREFIX}:rl:setup`,
+    policyName: 'setup',
+    points: ctx.config.SETUP_RATE_LIMIT_PER_MINUTE,
+    durationSeconds: 60,
+    key: (req) => req.socket.remoteAddress ?? 'unknown',
+  });
+  const authenticated = [requireAuth(ctx.auth), perKeyLimit];
+  app.use(authRoutes({ auth: ctx.auth, authenticated, setupLimit }));
+  app.use(accountRoutes({ accounts: ctx.accounts, authenticated }));
+  app.use(modelRoutes({ submit: ctx.submit, jobs: ctx.jobs, authenticated, csvMaxBytes: ctx.config.CSV_UPLOAD_LIMIT_BYTES }));
+  app.use(jobRoutes({ jobs: ctx.jobs, authenticated }));
+
+  app.use('/admin', requireAdmin(ctx.config.ADMIN_PASSWORD_HASH));
+  app.get('/admin/queues', async (_req, res) => {
+    const entries = await Promise.all(
+      Object.entries(ctx.queues).map(async ([name, q]) => [name, await q.getJobCounts()] as const),
+    );
+    res.json({ queues: Object.fromEntries(entries) });
+  });
 
   app.use(notFound);
   app.use(errorHandler(ctx.logger));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { baseEnvShape, envBool, envInt, parseEnv } from '@tabpfn-jobs/shared';
+import { baseEnvShape, envBool, envInt, keyRingError, parseEnv } from '@tabpfn-jobs/shared';
 
 export const apiEnvSchema = z.object({
   ...baseEnvShape,
@@ -9,15 +9,25 @@ export const apiEnvSchema = z.object({
   /** Body limit for JSON requests; CSV uploads have their own, larger limit. */
   JSON_BODY_LIMIT: z.string().default('50mb'),
   /** `id:base64key,…` — AES-256 keys for TabPFN tokens and webhook secrets; the first one encrypts. */
-  ENCRYPTION_KEYS: z.string().min(1),
+  ENCRYPTION_KEYS: z.string().min(1).superRefine((v, ctx) => {
+    const problem = keyRingError(v);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }),
   TABPFN_API_URL: z.string().url().default('https://api.priorlabs.ai'),
+  /** Timeout of upstream calls on a request path (token checks, usage). */
   TABPFN_TIMEOUT_MS: envInt(15_000, 100),
   RATE_LIMIT_PER_MINUTE: envInt(600, 1),
+  /** Setup attempts per minute per client address (each one costs an upstream call). */
+  SETUP_RATE_LIMIT_PER_MINUTE: envInt(30, 1),
   MAX_INFLIGHT_JOBS: envInt(100, 1),
-  ADMIN_PASSWORD_HASH: z.string().optional(),
-  /** How long the API waits for a response before answering 503 (Postgres down, etc). */
-  REQUEST_TIMEOUT_MS: envInt(10_000, 100),
+  ADMIN_PASSWORD_HASH: z.string().regex(/^\$2[aby]\$\d{2}\$.{53}$/, 'must be a bcrypt hash (pnpm hash-password)').optional(),
   SHUTDOWN_GRACE_MS: envInt(10_000, 0),
+  /** Largest CSV file accepted by a multipart upload. */
+  CSV_UPLOAD_LIMIT_BYTES: envInt(200 * 1024 * 1024, 1024),
+  /** An identical predict within this many seconds is served from the stored result; 0 turns it off. */
+  PREDICT_CACHE_TTL_SECONDS: envInt(3600, 0),
+  /** BullMQ attempts per fit/predict job (upstream errors that can be retried). */
+  JOB_ATTEMPTS: envInt(6, 1, 100),
 });
 
 export type ApiConfig = z.infer<typeof apiEnvSchema>;

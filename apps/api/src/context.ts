@@ -9,8 +9,26 @@ import {
   createQueues,
   createWorkerRedis,
 } from '@tabpfn-jobs/shared';
+import {
+  createAccountRepository,
+  createApiKeyRepository,
+  createDatasetRepository,
+  createIdempotencyRepository,
+  createJobEventHub,
+  createJobRepository,
+  createModelRepository,
+  createUserRepository,
+  parseKeyRing,
+} from '@tabpfn-jobs/shared';
+import { createIdempotency } from './services/idempotency.js';
+import { createJobService } from './services/job.service.js';
+import { createSubmitService } from './services/submit.service.js';
+import { checkWebhookUrl } from './services/webhook-url.js';
 import type { ApiConfig } from './config.js';
+import { createAccountService } from './services/account.service.js';
+import { createAuthService } from './services/auth.service.js';
 import { createHealthService } from './services/health.service.js';
+import { createTabPFNFactory } from './services/upstream.js';
 
 /**
  * Everything the API needs, built from config. Tests build the same thing against their own
@@ -29,6 +47,41 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
   const queueRedis = createWorkerRedis(config.REDIS_URL, logger, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   const queues: QueueSet = createQueues(queueRedis, config.QUEUE_PREFIX);
   const health = createHealthService({ pool, redis });
+  const keyRing = parseKeyRing(config.ENCRYPTION_KEYS);
+  const tabpfnFor = createTabPFNFactory({ baseUrl: config.TABPFN_API_URL, timeoutMs: config.TABPFN_TIMEOUT_MS, logger });
+  const users = createUserRepository(pool);
+  const apiKeys = createApiKeyRepository(pool);
+  const accountsRepo = createAccountRepository(pool);
+  const auth = createAuthService({
+    pool,
+    users,
+    apiKeys,
+    keyRing,
+    tabpfnFor,
+    onTouchError: (err) => logger.warn({ err: (err as Error).message }, 'could not record key use'),
+  });
+  const jobsRepo = createJobRepository(pool);
+  const modelsRepo = createModelRepository(pool);
+  const datasetsRepo = createDatasetRepository(pool);
+  const events = createJobEventHub(createWorkerRedis(config.REDIS_URL, logger), config.QUEUE_PREFIX);
+  const idempotency = createIdempotency({ pool, idempotency: createIdempotencyRepository(pool) });
+  const submit = createSubmitService({
+    jobs: jobsRepo,
+    models: modelsRepo,
+    datasets: datasetsRepo,
+    users,
+    idempotency,
+    keyRing,
+    tabpfnFor,
+    queues,
+    logger,
+    maxInflightJobs: config.MAX_INFLIGHT_JOBS,
+    predictCacheTtlSeconds: config.PREDICT_CACHE_TTL_SECONDS,
+    checkWebhookUrl: (url) => checkWebhookUrl(url, config),
+    jobAttempts: config.JOB_ATTEMPTS,
+  });
+  const jobs = createJobService({ pool, jobs: jobsRepo, models: modelsRepo, queues, redis, prefix: config.QUEUE_PREFIX, events, logger });
+  const accounts = createAccountService({ pool, users, accounts: accountsRepo, keyRing, tabpfnFor, queues, logger });
 
   return {
     config,
@@ -37,7 +90,14 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     redis,
     queues,
     health,
+    keyRing,
+    tabpfnFor,
+    auth,
+    accounts,
+    submit,
+    jobs,
     async close(): Promise<void> {
+      await events.close();
       await closeQueues(queues).catch(() => undefined);
       queueRedis.disconnect();
       redis.disconnect();

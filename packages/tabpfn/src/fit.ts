@@ -1,4 +1,4 @@
-import { DataError, NotFoundError, TrainSetNotFoundError } from './errors.js';
+import { DataError } from './errors.js';
 import { type HttpContext, isConnectError, isTransient, jsonBody, requireString, retryOnce, send } from './http.js';
 import type { Task } from './models.js';
 import { crc32cBase64 } from './parquet.js';
@@ -122,7 +122,7 @@ export async function runFit(flow: FlowContext, input: FitInput, opts: FitCallOp
     const res = await retryOnce(
       async () => jsonBody(await send(flow.http, { method: 'POST', url: '/tabpfn/submit_fit_job', json: fitBody, timeoutMs: flow.timeoutMs, signal, operation: 'submit_fit_job' }), 'submit_fit_job'),
       isConnectError,
-    ).catch(rethrowNotFound('submit_fit_job'));
+    );
     const fittedTrainSetId = requireString(res, 'fitted_train_set_id', 'submit_fit_job');
     await waitForFit(flow, fittedTrainSetId, pollTimeoutMs, signal);
     return { fittedTrainSetId, trainSetUploadId, uploaded, mode: 'async' };
@@ -131,24 +131,9 @@ export async function runFit(flow: FlowContext, input: FitInput, opts: FitCallOp
   const res = await retryOnce(
     async () => jsonBody(await send(flow.http, { method: 'POST', url: '/tabpfn/fit', json: fitBody, timeoutMs: flow.timeoutMs, signal, operation: 'fit' }), 'fit'),
     isTransient,
-  ).catch(rethrowNotFound('fit'));
+  );
   const fittedTrainSetId = requireString(res, 'fitted_train_set_id', 'fit');
   // Gen B/C: the server's blocking wait may end before the fit does; then poll like the async path.
   if (res.status !== undefined && res.status !== 'completed') await waitForFit(flow, fittedTrainSetId, pollTimeoutMs, signal);
   return { fittedTrainSetId, trainSetUploadId, uploaded, mode: 'sync' };
 }
-
-function rethrowNotFound(operation: string) {
-  return (err: unknown): never => {
-    // The upload id is ours, so a 404 here means upstream lost the upload; a fresh attempt re-prepares.
-    if (err instanceof NotFoundError) {
-      throw new NotFoundError(`${operation}: train set upload not found upstream (${err.upstreamMessage ?? 'no message'})`, {
-        ...(err.status !== undefined ? { status: err.status } : {}),
-        ...(err.traceId !== undefined ? { traceId: err.traceId } : {}),
-      });
-    }
-    throw err;
-  };
-}
-
-export { TrainSetNotFoundError };

@@ -1,0 +1,132 @@
+import { createHash } from 'node:crypto';
+import { type Request, type RequestHandler, type Response, Router } from 'express';
+import { ValidationError, toJobResource } from '@tabpfn-jobs/shared';
+import { availableModels } from '@tabpfn-jobs/tabpfn';
+import { principal } from '../http/auth.js';
+import { decodeCursor, encodeCursor } from '../http/cursor.js';
+import { jsonField, listField, readCsvUpload, typedColumn } from '../http/csv-upload.js';
+import { parse } from '../http/validate.js';
+import { toModel } from '../mappers/model.mapper.js';
+import { fitBody, idParam, modelListQuery, preferWaitSeconds, predictBody } from '../schemas/job.schemas.js';
+import type { JobService } from '../services/job.service.js';
+import type { StoredResponse } from '../services/idempotency.js';
+import type { FitInput, PredictInput, SubmitService } from '../services/submit.service.js';
+
+interface Deps {
+  submit: SubmitService;
+  jobs: JobService;
+  authenticated: RequestHandler[];
+  csvMaxBytes: number;
+}
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+function idempotencyKey(req: Request): string | undefined {
+  const key = req.get('idempotency-key');
+  if (key === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,255}$/.test(key)) throw new ValidationError([{ field: 'Idempotency-Key', message: 'must be 1-255 visible ASCII characters' }]);
+  return key;
+}
+
+/** Reads a fit request as JSON or as multipart CSV with `target_column`. */
+async function readFit(req: Request, csvMaxBytes: number): Promise<{ input: FitInput; hash: string }> {
+  if (!req.is('multipart/form-data')) {
+    const body = parse(fitBody, req.body);
+    return { input: body, hash: sha(JSON.stringify(req.body)) };
+  }
+  const up = await readCsvUpload(req, csvMaxBytes);
+  const { target_column, ...rest } = up.fields;
+  if (!target_column) throw new ValidationError([{ field: 'target_column', message: 'is required with a CSV upload' }]);
+  const t = up.header.indexOf(target_column);
+  if (t < 0) throw new ValidationError([{ field: 'target_column', message: `no column "${target_column}" in the CSV header` }]);
+  const body = parse(fitBody.omit({ features: true, target: true, feature_names: true }), {
+    ...rest,
+    config: jsonField(rest, 'config'),
+    categorical_features: listField(rest, 'categorical_features'),
+    webhook_events: listField(rest, 'webhook_events'),
+  });
+  const features = up.rows.map((r) => r.filter((_, j) => j !== t));
+  const target = typedColumn(up.rows.map((r) => r[t] ?? ''));
+  const names = up.header.filter((_, j) => j !== t);
+  return {
+    input: { ...body, features, target, feature_names: names },
+    hash: sha(JSON.stringify([up.fields, up.header, up.rows.length, up.rows[0], up.rows[up.rows.length - 1]])),
+  };
+}
+
+async function readPredict(req: Request, csvMaxBytes: number): Promise<{ input: PredictInput; hash: string }> {
+  if (!req.is('multipart/form-data')) {
+    const body = parse(predictBody, req.body);
+    return { input: body, hash: sha(JSON.stringify(req.body)) };
+  }
+  const up = await readCsvUpload(req, csvMaxBytes);
+  const body = parse(predictBody.omit({ features: true }), {
+    ...up.fields,
+    quantiles: jsonField(up.fields, 'quantiles'),
+    config: jsonField(up.fields, 'config'),
+    webhook_events: listField(up.fields, 'webhook_events'),
+  });
+  return {
+    input: { ...body, features: up.rows, feature_names: up.header },
+    hash: sha(JSON.stringify([up.fields, up.header, up.rows.length, up.rows[0], up.rows[up.rows.length - 1]])),
+  };
+}
+
+export function modelRoutes(deps: Deps): Router {
+  const router = Router();
+
+  async function respond(req: Request, res: Response, out: StoredResponse & { replayed: boolean }) {
+    const wait = preferWaitSeconds(req.get('prefer'));
+    const body = out.body as { job_id: string; status: string };
+    if (wait !== undefined && !out.replayed) {
+      const final = await deps.jobs.waitForFinal(body.job_id, wait);
+      if (final && ['succeeded', 'failed', 'canceled'].includes(final.status)) {
+        res.setHeader('Preference-Applied', `wait=${wait}`);
+        res.setHeader('Location', `/v1/jobs/${final.id}`);
+        res.status(200).json(toJobResource(final));
+        return;
+      }
+    }
+    for (const [k, v] of Object.entries(out.headers)) res.setHeader(k, v);
+    res.status(out.status).json(out.body);
+  }
+
+  router.get('/v1/models/available', (_req, res) => {
+    res.json({ classification: availableModels('classification'), regression: availableModels('regression') });
+  });
+
+  router.post('/v1/models/fit', ...deps.authenticated, async (req, res) => {
+    const key = idempotencyKey(req);
+    const { input, hash } = await readFit(req, deps.csvMaxBytes);
+    const out = await deps.submit.submitFit(principal(res).userId, input, { idempotencyKey: key, requestHash: hash });
+    await respond(req, res, out);
+  });
+
+  router.post('/v1/models/:model_id/predict', ...deps.authenticated, async (req, res) => {
+    const { model_id } = parse(idParam('model_id'), req.params);
+    const key = idempotencyKey(req);
+    const { input, hash } = await readPredict(req, deps.csvMaxBytes);
+    const out = await deps.submit.submitPredict(principal(res).userId, model_id as string, input, { idempotencyKey: key, requestHash: hash });
+    await respond(req, res, out);
+  });
+
+  router.get('/v1/models', ...deps.authenticated, async (req, res) => {
+    const q = parse(modelListQuery, req.query);
+    const rows = await deps.jobs.listModels({ userId: principal(res).userId, status: q.status, before: decodeCursor(q.cursor), limit: q.limit + 1 });
+    const page = rows.slice(0, q.limit);
+    res.json({ data: page.map(toModel), has_more: rows.length > q.limit, next_cursor: rows.length > q.limit ? encodeCursor(page[page.length - 1]!) : null });
+  });
+
+  router.get('/v1/models/:model_id', ...deps.authenticated, async (req, res) => {
+    const { model_id } = parse(idParam('model_id'), req.params);
+    res.json(toModel(await deps.jobs.getModel(principal(res).userId, model_id as string)));
+  });
+
+  router.delete('/v1/models/:model_id', ...deps.authenticated, async (req, res) => {
+    const { model_id } = parse(idParam('model_id'), req.params);
+    await deps.jobs.deleteModel(principal(res).userId, model_id as string);
+    res.status(204).end();
+  });
+
+  return router;
+}

@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type ApiKeyRepository,
+  ConflictError,
+  ForbiddenError,
+  type KeyRing,
+  NotFoundError,
+  type Pool,
+  UnauthorizedError,
+  UnprocessableError,
+  type UserRepository,
+  generateApiKey,
+  isWellFormedApiKey,
+  sha256,
+  withTransaction,
+} from '@tabpfn-jobs/shared';
+import type { TabPFNFor } from './upstream.js';
+import { upstreamToAppError } from './upstream.js';
+
+export interface AuthServiceDeps {
+  pool: Pool;
+  users: UserRepository;
+  apiKeys: ApiKeyRepository;
+  keyRing: KeyRing;
+  tabpfnFor: TabPFNFor;
+  /** Write `last_used_at` at most this often per key. */
+  touchIntervalSeconds?: number;
+  onTouchError?: (err: unknown) => void;
+}
+
+export interface Principal {
+  userId: string;
+  keyId: string;
+}
+
+export function createAuthService(deps: AuthServiceDeps) {
+  const touchInterval = deps.touchIntervalSeconds ?? 60;
+
+  /** Throws the 422/503 the contract names; returns only for a token upstream accepts. */
+  async function verifyUpstream(token: string): Promise<void> {
+    let status: 'valid' | 'unverified' | 'invalid';
+    try {
+      status = await deps.tabpfnFor(token).verifyToken();
+    } catch (err) {
+      throw upstreamToAppError(err);
+    }
+    if (status === 'invalid') throw new UnprocessableError('tabpfn_token_invalid', 'TabPFN rejected this token.', { errors: [{ field: 'tabpfn_token', message: 'rejected by TabPFN' }] });
+    if (status === 'unverified') {
+      throw new UnprocessableError('tabpfn_email_unverified', 'The TabPFN account behind this token has not verified its email address.', {
+        errors: [{ field: 'tabpfn_token', message: 'email address not verified' }],
+      });
+    }
+  }
+
+  return {
+    /** Verifies the token upstream, then finds or creates its account and issues a new key. */
+    async setup(token: string, keyName?: string) {
+      await verifyUpstream(token);
+      const digest = sha256(token);
+      const id = randomUUID();
+      return withTransaction(deps.pool, async (tx) => {
+        const { row, created } = await deps.users.insertOrGet({ id, tokenCiphertext: deps.keyRing.encrypt(token, id), tokenDigest: digest }, tx);
+        const key = generateApiKey();
+        const keyRow = await deps.apiKeys.insert({ userId: row.id, digest: key.digest, prefix: key.prefix, name: keyName ?? null }, tx);
+        return { userId: row.id, created, apiKey: key.key, apiKeyRow: keyRow };
+      });
+    },
+
+    async authenticate(rawKey: string | undefined): Promise<Principal> {
+      if (!rawKey) throw new UnauthorizedError('api_key_missing', 'Send your API key as "Authorization: Bearer tpk_…".');
+      if (!isWellFormedApiKey(rawKey)) throw new UnauthorizedError('api_key_invalid', 'The API key is malformed.');
+      const row = await deps.apiKeys.findByDigest(sha256(rawKey));
+      if (!row) throw new UnauthorizedError('api_key_invalid', 'The API key is not recognised.');
+      if (row.revoked_at) throw new UnauthorizedError('api_key_revoked', 'The API key has been revoked.');
+      const stale = !row.last_used_at || Date.now() - row.last_used_at.getTime() > touchInterval * 1000;
+      if (stale) void deps.apiKeys.touch(row.id, touchInterval).catch((err) => deps.onTouchError?.(err));
+      return { userId: row.user_id, keyId: row.id };
+    },
+
+    async createKey(userId: string, name?: string) {
+      const key = generateApiKey();
+      const row = await deps.apiKeys.insert({ userId, digest: key.digest, prefix: key.prefix, name: name ?? null });
+      return { apiKey: key.key, row };
+    },
+
+    listKeys(userId: string) {
+      return deps.apiKeys.listForUser(userId);
+    },
+
+    async revokeKey(userId: string, keyId: string) {
+      const row = await deps.apiKeys.findById(keyId);
+      if (!row) throw new NotFoundError('api_key_not_found', 'No such API key.');
+      if (row.user_id !== userId) throw new ForbiddenError('forbidden', 'This API key belongs to another account.');
+      return (await deps.apiKeys.revoke(keyId))!;
+    },
+
+    async replaceTabPFNToken(userId: string, token: string) {
+      await verifyUpstream(token);
+      const digest = sha256(token);
+      const owner = await deps.users.findByTokenDigest(digest);
+      if (owner && owner.id !== userId) throw new ConflictError('tabpfn_token_in_use', 'This TabPFN token already belongs to another account.');
+      await deps.users.updateToken(userId, deps.keyRing.encrypt(token, userId), digest);
+    },
+  };
+}
+
+export type AuthService = ReturnType<typeof createAuthService>;

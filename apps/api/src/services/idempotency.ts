@@ -1,0 +1,68 @@
+import { type IdempotencyRepository, type Pool, type PoolClient, UnprocessableError, withTransaction } from '@tabpfn-jobs/shared';
+
+export interface StoredResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+export interface IdempotencyContext {
+  userId: string;
+  endpoint: string;
+  key?: string;
+  requestHash: string;
+}
+
+class KeyTaken extends Error {}
+
+/**
+ * Runs `create` in a transaction that also stores its response under the Idempotency-Key, so the
+ * job and the key commit together. A repeat with the same body replays the stored response; with a
+ * different body it is a 422. Two concurrent first requests: the loser rolls back and replays.
+ */
+export function createIdempotency(deps: { pool: Pool; idempotency: IdempotencyRepository }) {
+  async function replay(ctx: IdempotencyContext & { key: string }): Promise<StoredResponse | undefined> {
+    const row = await deps.idempotency.find(ctx.userId, ctx.endpoint, ctx.key);
+    if (!row) return undefined;
+    if (row.request_hash !== ctx.requestHash) {
+      throw new UnprocessableError('idempotency_key_reused', 'This Idempotency-Key was used with a different request body.', {
+        errors: [{ field: 'Idempotency-Key', message: 'already used with a different body' }],
+      });
+    }
+    return { status: row.response_status, headers: { ...row.response_headers, 'Idempotent-Replayed': 'true' }, body: row.response_body };
+  }
+
+  return {
+    async run(
+      ctx: IdempotencyContext,
+      create: (tx: PoolClient) => Promise<StoredResponse & { afterCommit?: () => Promise<void> }>,
+    ): Promise<StoredResponse & { replayed: boolean; afterCommit?: () => Promise<void> }> {
+      if (ctx.key) {
+        const stored = await replay({ ...ctx, key: ctx.key });
+        if (stored) return { ...stored, replayed: true };
+      }
+      try {
+        const out = await withTransaction(deps.pool, async (tx) => {
+          const res = await create(tx);
+          if (ctx.key) {
+            const inserted = await deps.idempotency.insert(
+              { userId: ctx.userId, endpoint: ctx.endpoint, key: ctx.key, requestHash: ctx.requestHash, status: res.status, headers: res.headers, body: res.body },
+              tx,
+            );
+            if (!inserted) throw new KeyTaken();
+          }
+          return res;
+        });
+        return { ...out, replayed: false };
+      } catch (err) {
+        if (err instanceof KeyTaken && ctx.key) {
+          const stored = await replay({ ...ctx, key: ctx.key });
+          if (stored) return { ...stored, replayed: true };
+        }
+        throw err;
+      }
+    },
+  };
+}
+
+export type Idempotency = ReturnType<typeof createIdempotency>;

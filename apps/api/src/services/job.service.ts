@@ -1,0 +1,110 @@
+import {
+  ConflictError,
+  ForbiddenError,
+  type JobEventHub,
+  type JobRepository,
+  type JobRow,
+  type JobStatus,
+  type Logger,
+  type ModelRepository,
+  NotFoundError,
+  type Pool,
+  type QueueSet,
+  type Redis,
+  publishCancel,
+  withTransaction,
+} from '@tabpfn-jobs/shared';
+
+export interface JobServiceDeps {
+  pool: Pool;
+  jobs: JobRepository;
+  models: ModelRepository;
+  queues: QueueSet;
+  redis: Redis;
+  prefix: string;
+  events: JobEventHub;
+  logger: Logger;
+}
+
+export function createJobService(deps: JobServiceDeps) {
+  async function owned(userId: string, jobId: string): Promise<JobRow> {
+    const job = await deps.jobs.findById(jobId);
+    if (!job) throw new NotFoundError('job_not_found', 'No such job.');
+    if (job.user_id !== userId) throw new ForbiddenError('forbidden', 'This job belongs to another account.');
+    return job;
+  }
+
+  async function ownedModel(userId: string, modelId: string) {
+    const model = await deps.models.findById(modelId);
+    if (!model) throw new NotFoundError('model_not_found', 'No such model.');
+    if (model.user_id !== userId) throw new ForbiddenError('forbidden', 'This model belongs to another account.');
+    return model;
+  }
+
+  return {
+    get: owned,
+    getModel: ownedModel,
+
+    list: deps.jobs.list,
+    listModels: deps.models.list,
+
+    async result(userId: string, jobId: string) {
+      const job = await owned(userId, jobId);
+      if (job.status !== 'succeeded') {
+        throw new ConflictError('result_not_ready', `The job is ${job.status}; a result exists only once it has succeeded.`);
+      }
+      return job;
+    },
+
+    /** Waits (without polling) until the job is final or `seconds` pass; returns the latest row. */
+    async waitForFinal(jobId: string, seconds: number): Promise<JobRow | undefined> {
+      const waiter = deps.events.waitForFinish(jobId, seconds * 1000);
+      const now = await deps.jobs.findById(jobId);
+      if (!now || ['succeeded', 'failed', 'canceled'].includes(now.status)) {
+        waiter.cancel();
+        return now;
+      }
+      await waiter.promise;
+      return deps.jobs.findById(jobId);
+    },
+
+    /** queued → canceled at once; running → the worker is told to abort and ends it canceled. */
+    async cancel(userId: string, jobId: string): Promise<JobRow> {
+      const job = await owned(userId, jobId);
+      if (job.status === 'queued') {
+        const done = await deps.jobs.finish(job.id, { status: 'canceled', error: { code: 'canceled', message: 'Canceled by the user.', retryable: false } });
+        if (done) {
+          await deps.queues[job.type].remove(job.id).catch(() => undefined);
+          return done;
+        }
+        return (await deps.jobs.findById(job.id))!;
+      }
+      if (job.status === 'running') {
+        await deps.jobs.requestCancel(job.id);
+        await publishCancel(deps.redis, deps.prefix, job.id).catch((err) =>
+          deps.logger.warn({ job_id: job.id, err: (err as Error).message }, 'cancel broadcast failed; the worker checks before finishing'),
+        );
+        return (await deps.jobs.findById(job.id))!;
+      }
+      return job;
+    },
+
+    async deleteModel(userId: string, modelId: string): Promise<void> {
+      const model = await ownedModel(userId, modelId);
+      const active = await withTransaction(deps.pool, async (tx) => {
+        const { rows } = await tx.query<{ id: string; type: 'fit' | 'predict'; status: JobStatus }>(
+          `SELECT id, type, status FROM jobs WHERE model_id = $1 AND status IN ('queued', 'running')`,
+          [model.id],
+        );
+        await deps.models.delete(model.id, tx);
+        return rows;
+      });
+      for (const j of active) {
+        await deps.queues[j.type].remove(j.id).catch(() => undefined);
+        if (j.status === 'running') await publishCancel(deps.redis, deps.prefix, j.id).catch(() => undefined);
+      }
+    },
+  };
+}
+
+export type JobService = ReturnType<typeof createJobService>;

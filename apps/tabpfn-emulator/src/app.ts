@@ -1,0 +1,62 @@
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { EmulatorState } from './emulator-state.js';
+import { EmulatorHttpError, locals, sendError } from './http-helpers.js';
+import { requestContext } from './middleware.js';
+import type { EmulatorLogger, EmulatorOptions } from './options.js';
+import { silentLogger } from './options.js';
+import { accountRoutes } from './routes/account.js';
+import { controlRoutes } from './routes/control.js';
+import { dataRoutes } from './routes/data.js';
+import { fitRoutes } from './routes/fit.js';
+import { predictRoutes } from './routes/predict.js';
+import { uploadRoutes } from './routes/uploads.js';
+
+export interface EmulatorApp {
+  app: Express;
+  state: EmulatorState;
+}
+
+function errorHandler(logger: EmulatorLogger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof EmulatorHttpError) {
+      if (!res.headersSent) for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
+      return sendError(res, err.status, err.message, err.errorCode, err.extra);
+    }
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e.type === 'entity.parse.failed') {
+      return sendError(res, 422, `Malformed JSON body: ${e.message ?? 'parse error'}`, 'REQUEST_VALIDATION_ERROR', {
+        detail: [{ loc: ['body'], msg: 'JSON decode error', type: 'json_invalid' }],
+      });
+    }
+    if (e.type === 'entity.too.large') return sendError(res, 413, 'Request entity too large', 'PAYLOAD_TOO_LARGE');
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return sendError(res, e.status, e.message ?? 'Bad request', 'GENERAL_ERROR');
+    logger.error({ err, path: req.path, traceId: locals(res).traceId }, 'emulator handler failed');
+    return sendError(res, 500, 'Internal server error', 'GENERAL_ERROR');
+  };
+}
+
+/** The emulator as an Express app plus the state behind it (no listening socket). */
+export function createEmulatorApp(options: EmulatorOptions = {}): EmulatorApp {
+  const state = new EmulatorState(options);
+  const logger = options.logger ?? silentLogger;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', false);
+
+  app.use(requestContext(state));
+  // Any content type is read as JSON, as FastAPI does; upload PUTs take raw bytes instead.
+  const json = express.json({ type: () => true, limit: '10mb' });
+  app.use((req, res, next) => (req.path.startsWith('/_upload/') ? next() : json(req, res, next)));
+
+  app.use(accountRoutes(state));
+  app.use(uploadRoutes(state));
+  app.use(fitRoutes(state));
+  app.use(predictRoutes(state));
+  app.use(dataRoutes(state));
+  if (options.control) app.use(controlRoutes(state));
+
+  app.use((_req, res) => sendError(res, 404, 'Not Found', 'NOT_FOUND', { detail: 'Not Found' }));
+  app.use(errorHandler(logger));
+  return { app, state };
+}

@@ -1,0 +1,61 @@
+import { ConfigError, createLogger, envBool, envInt, loadDotEnv, parseEnv } from '@tabpfn-jobs/shared';
+import { z } from 'zod';
+import { startEmulator } from './server.js';
+
+const list = z
+  .string()
+  .optional()
+  .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+
+const envSchema = z.object({
+  EMULATOR_PORT: envInt(8089, 0, 65_535),
+  EMULATOR_HOST: z.string().min(1).default('127.0.0.1'),
+  EMULATOR_TOKENS: list.transform((v) => (v.length ? v : ['dev-token'])),
+  EMULATOR_UNVERIFIED_TOKENS: list,
+  EMULATOR_CONTROL: envBool(false),
+  EMULATOR_FIT_LATENCY_MS: envInt(0),
+  EMULATOR_PREDICT_LATENCY_MS: envInt(0),
+  EMULATOR_DAILY_TOKEN_LIMIT: z.coerce.number().int().default(50_000_000),
+  EMULATOR_ASYNC_THRESHOLD_BYTES: envInt(52_428_800),
+  EMULATOR_PUBLIC_URL: z.string().url().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+async function main(): Promise<void> {
+  loadDotEnv();
+  const env = parseEnv(envSchema);
+  const logger = createLogger({ name: 'tabpfn-emulator', level: env.LOG_LEVEL });
+  const emulator = await startEmulator({
+    port: env.EMULATOR_PORT,
+    host: env.EMULATOR_HOST,
+    tokens: env.EMULATOR_TOKENS,
+    unverifiedTokens: env.EMULATOR_UNVERIFIED_TOKENS,
+    control: env.EMULATOR_CONTROL,
+    latencyMs: { fit: env.EMULATOR_FIT_LATENCY_MS, predict: env.EMULATOR_PREDICT_LATENCY_MS },
+    dailyTokenLimit: env.EMULATOR_DAILY_TOKEN_LIMIT,
+    asyncThresholdBytes: env.EMULATOR_ASYNC_THRESHOLD_BYTES,
+    ...(env.EMULATOR_PUBLIC_URL ? { publicUrl: env.EMULATOR_PUBLIC_URL } : {}),
+    logger,
+  });
+  logger.info({ url: emulator.url, tokens: env.EMULATOR_TOKENS.length, control: env.EMULATOR_CONTROL }, 'TabPFN emulator listening');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    await emulator.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((err) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(78);
+  }
+  process.stderr.write(`tabpfn-emulator failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});

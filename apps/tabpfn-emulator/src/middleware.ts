@@ -1,0 +1,138 @@
+import type { NextFunction, Request, Response } from 'express';
+import type { EmulatorState } from './emulator-state.js';
+import type { RouteName } from './faults.js';
+import { bearerToken, type Handler, locals, newTraceId, sendError, wait } from './http-helpers.js';
+import type { RouteClass } from './rate-limiter.js';
+
+/** Trace id, abort signal, counters and the request record, for every request. */
+export function requestContext(state: EmulatorState): Handler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const controller = new AbortController();
+    Object.assign(res.locals, { traceId: newTraceId(), signal: controller.signal, token: bearerToken(req) });
+    res.setHeader('x-trace-id', locals(res).traceId);
+    res.on('close', () => {
+      const aborted = !res.writableFinished;
+      if (aborted) controller.abort();
+      const l = locals(res);
+      if (!l.route) return;
+      if (l.token !== undefined) {
+        const c = state.countersFor(l.token);
+        c.requests += 1;
+        if (aborted) c.aborted += 1;
+        if (res.statusCode === 429 && !aborted) c.responses429 += 1;
+      }
+      state.record({
+        at: new Date().toISOString(),
+        method: req.method,
+        path: req.path,
+        query: { ...req.query },
+        route: l.route,
+        token: l.token,
+        headers: { ...req.headers },
+        body: Buffer.isBuffer(req.body) ? { bytes: req.body.byteLength } : req.body,
+        status: res.statusCode,
+        aborted,
+      });
+    });
+    next();
+  };
+}
+
+export function tagRoute(route: RouteName): Handler {
+  return (_req, res, next) => {
+    locals(res).route = route;
+    next();
+  };
+}
+
+/** Upstream's 401 for a bad token and 403 for an account that has not verified its email. */
+export function requireToken(state: EmulatorState, opts: { allowUnverified?: boolean } = {}): Handler {
+  return (_req, res, next) => {
+    const status = state.tokenStatus(locals(res).token);
+    if (status === 'invalid') return sendError(res, 401, 'Invalid or expired authentication token', 'UNAUTHORIZED');
+    if (status === 'unverified' && !opts.allowUnverified) {
+      return sendError(res, 403, 'Please verify your email address before using the API', 'EMAIL_NOT_VERIFIED');
+    }
+    next();
+  };
+}
+
+export function rateLimit(state: EmulatorState, cls: RouteClass): Handler {
+  return (_req, res, next) => {
+    const limit = state.config.rateLimits[cls];
+    const token = locals(res).token;
+    if (limit === undefined || limit === null || token === undefined) return next();
+    const d = state.rateLimiter.hit(token, cls, limit);
+    res.setHeader('x-ratelimit-limit', String(d.limit));
+    res.setHeader('x-ratelimit-remaining', String(d.remaining));
+    res.setHeader('x-ratelimit-reset', String(d.resetSeconds));
+    if (d.allowed) return next();
+    res.setHeader('retry-after', String(d.resetSeconds));
+    sendError(res, 429, `Rate limit exceeded: ${limit} ${cls} requests per minute. Retry in ${d.resetSeconds} seconds.`, 'RATE_LIMIT_EXCEEDED');
+  };
+}
+
+/** Applies the first injected fault that matches this request. */
+export function injectFaults(state: EmulatorState): Handler {
+  return async (req, res, next) => {
+    const l = locals(res);
+    if (!l.route) return next();
+    const fault = state.faults.take(l.route, l.token ?? uploadOwner(state, req));
+    if (!fault) return next();
+    if (l.token !== undefined) state.countersFor(l.token).faultsInjected += 1;
+    for (const [k, v] of Object.entries(fault.headers ?? {})) res.setHeader(k, v);
+    if (fault.retryAfter !== undefined) res.setHeader('retry-after', String(fault.retryAfter));
+    if (fault.kind === 'hang') {
+      await wait(fault.delayMs ?? 600_000, l.signal);
+      req.socket.destroy();
+      return;
+    }
+    if (fault.kind === 'reset') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault.delayMs && !(await wait(fault.delayMs, l.signal))) return;
+    switch (fault.kind) {
+      case 'delay':
+      case 'headers':
+        return next();
+      case 'fit_failed':
+        l.failFit = fault.message ?? 'Injected fit failure';
+        return next();
+      case 'streamed_error': {
+        res.status(200).type('application/json');
+        res.write('  \n  ');
+        res.end(JSON.stringify({ _streamed_error: true, message: fault.message ?? 'Injected streamed error', trace_id: l.traceId }));
+        return;
+      }
+      case 'client_too_old': {
+        if (!fault.headers) {
+          res.setHeader('deprecation', 'true');
+          res.setHeader('sunset', new Date(Date.now() + 30 * 86_400_000).toUTCString());
+          res.setHeader('link', '<https://docs.priorlabs.ai/changelog>; rel="deprecation"');
+        }
+        const status = fault.status ?? 426;
+        if (fault.body !== undefined) return res.status(status).json(fault.body);
+        return sendError(res, status, fault.message ?? 'Client version too old. Please upgrade tabpfn-client: pip install -U tabpfn-client', fault.errorCode ?? 'CLIENT_VERSION_TOO_OLD');
+      }
+      default: {
+        const status = fault.status ?? 503;
+        if (fault.body !== undefined) return res.status(status).json(fault.body);
+        return sendError(res, status, fault.message ?? `Injected fault: HTTP ${status}`, fault.errorCode ?? defaultCode(status));
+      }
+    }
+  };
+}
+
+function defaultCode(status: number): string {
+  if (status === 429) return 'RATE_LIMIT_EXCEEDED';
+  if (status === 404) return 'NOT_FOUND';
+  if (status === 401) return 'UNAUTHORIZED';
+  return 'GENERAL_ERROR';
+}
+
+/** Upload PUTs carry no token of their own; faults and counters go to the upload's owner. */
+export function uploadOwner(state: EmulatorState, req: Request): string | undefined {
+  const id = req.params?.uploadId;
+  return typeof id === 'string' ? state.uploads.get(id)?.token : undefined;
+}

@@ -1,0 +1,85 @@
+export interface EmulatorLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export interface RateLimits {
+  /** Requests per token per minute; undefined/null = not enforced. */
+  fit?: number | null;
+  predict?: number | null;
+  upload?: number | null;
+}
+
+export interface EmulatorOptions {
+  /** 0 = a random free port. Default 0. */
+  port?: number;
+  host?: string;
+  /** Valid tokens. Default `['dev-token']`. */
+  tokens?: string[];
+  /** Valid tokens whose account has not verified its email: `/protected/` answers 403. */
+  unverifiedTokens?: string[];
+  /** Serve `/_emulator/*`. Default false. */
+  control?: boolean;
+  latencyMs?: { fit?: number; predict?: number };
+  /** Daily token pool per token; a negative value means unlimited. Default 50 000 000. */
+  dailyTokenLimit?: number;
+  /** Monthly token pool per token; a negative value means unlimited. Default 200 000 000. */
+  monthlyTokenLimit?: number;
+  /** `async_settings.use_above_trainset_size_bytes`. Default 52 428 800. */
+  asyncThresholdBytes?: number;
+  /** `async_settings.poll_timeout_secs`. Default 7200. */
+  pollTimeoutSecs?: number;
+  /** Lifetime of signed upload URLs. Default 15 min. */
+  uploadUrlTtlMs?: number;
+  /** Bytes per signed URL: a file larger than this gets several URLs (chunks). Default 8 MiB. */
+  uploadChunkBytes?: number;
+  /** `retry_in_secs` sent with a pending fit status. Default 1. */
+  retryInSecs?: number;
+  /** How long a sync `/tabpfn/fit` blocks before answering `status: "pending"`. Default: no limit. */
+  syncFitMaxWaitMs?: number;
+  /** While a sync fit waits, commit 200 and send a whitespace keepalive this often (as upstream does). Default 5000. */
+  keepaliveIntervalMs?: number;
+  rateLimits?: RateLimits;
+  /** Seed of the generator behind probabilistic faults, so runs repeat. Default 42. */
+  seed?: number;
+  /** Base of the signed upload URLs; default: the origin the prepare request came in on. */
+  publicUrl?: string;
+  logger?: EmulatorLogger;
+}
+
+/** The part of the options control endpoints may change at runtime. */
+export interface RuntimeConfig {
+  fitLatencyMs: number;
+  predictLatencyMs: number;
+  dailyTokenLimit: number;
+  monthlyTokenLimit: number;
+  asyncThresholdBytes: number;
+  pollTimeoutSecs: number;
+  uploadUrlTtlMs: number;
+  uploadChunkBytes: number;
+  retryInSecs: number;
+  syncFitMaxWaitMs: number;
+  keepaliveIntervalMs: number;
+  rateLimits: RateLimits;
+}
+
+export function runtimeConfigFrom(o: EmulatorOptions): RuntimeConfig {
+  return {
+    fitLatencyMs: o.latencyMs?.fit ?? 0,
+    predictLatencyMs: o.latencyMs?.predict ?? 0,
+    dailyTokenLimit: o.dailyTokenLimit ?? 50_000_000,
+    monthlyTokenLimit: o.monthlyTokenLimit ?? 200_000_000,
+    asyncThresholdBytes: o.asyncThresholdBytes ?? 52_428_800,
+    pollTimeoutSecs: o.pollTimeoutSecs ?? 7200,
+    uploadUrlTtlMs: o.uploadUrlTtlMs ?? 15 * 60_000,
+    uploadChunkBytes: o.uploadChunkBytes ?? 8 * 1024 * 1024,
+    retryInSecs: o.retryInSecs ?? 1,
+    syncFitMaxWaitMs: o.syncFitMaxWaitMs ?? Number.POSITIVE_INFINITY,
+    keepaliveIntervalMs: o.keepaliveIntervalMs ?? 5000,
+    rateLimits: { ...o.rateLimits },
+  };
+}
+
+export const silentLogger: EmulatorLogger = { info() {}, warn() {}, error() {}, debug() {} };

@@ -1,0 +1,123 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { Cell } from '../dataset-reader.js';
+import type { EmulatorState, FittedSet } from '../emulator-state.js';
+import { EmulatorHttpError, locals, wait } from '../http-helpers.js';
+import { KnnClassifier, type KnnRegressor } from '../knn-model.js';
+import { injectFaults, rateLimit, requireToken, tagRoute } from '../middleware.js';
+import { estimateCost } from '../usage-meter.js';
+import { ownedFitted, tableOf } from './uploads.js';
+import { parseBody } from './validation.js';
+
+const taskSchema = z.enum(['classification', 'regression']);
+const predictParamsSchema = z
+  .object({ output_type: z.string().optional(), quantiles: z.array(z.number().min(0).max(1)).min(1).optional() })
+  .passthrough();
+
+const predictSchema = z
+  .object({
+    test_set_upload_id: z.string().min(1),
+    fitted_train_set_id: z.string().min(1),
+    task_config: z
+      .object({ task: taskSchema, tabpfn_config: z.record(z.string(), z.unknown()).optional(), predict_params: predictParamsSchema.optional() })
+      .passthrough()
+      .optional(),
+    task: taskSchema.optional(),
+    tabpfn_config: z.record(z.string(), z.unknown()).optional(),
+    predict_params: predictParamsSchema.optional(),
+  })
+  .passthrough();
+
+const OUTPUT_TYPES = {
+  classification: ['preds', 'probas'],
+  regression: ['mean', 'median', 'mode', 'quantiles', 'full', 'main'],
+} as const;
+
+const DEFAULT_QUANTILES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+const PACKAGE_VERSION = 'tabpfn-emulator-0.1.0';
+
+function modelVersion(config: Record<string, unknown>): string | undefined {
+  const path = typeof config.model_path === 'string' ? config.model_path : undefined;
+  return path ? /-(v\d(?:\.\d)?)-/.exec(path)?.[1] : undefined;
+}
+
+function ready(f: FittedSet): void {
+  if (Date.now() < f.readyAt) throw new EmulatorHttpError(409, `Fit ${f.id} has not completed yet`, 'FIT_NOT_COMPLETED');
+  if (f.outcome === 'failed') throw new EmulatorHttpError(400, `Fit ${f.id} failed: ${f.error}`, 'FIT_FAILED');
+}
+
+/** Shapes of §5: labels, probability rows, numbers, quantile rows (n_quantiles × n_rows), or the full/main objects. */
+function predictionFor(f: FittedSet, rows: Cell[][], outputType: string, quantiles: number[]): unknown {
+  const model = f.model as KnnClassifier | KnnRegressor;
+  if (model instanceof KnnClassifier) return outputType === 'probas' ? model.predictProba(rows) : model.predict(rows);
+  const r = model.predict(rows, quantiles);
+  switch (outputType) {
+    case 'median':
+      return r.median;
+    case 'mode':
+      return r.mode;
+    case 'quantiles':
+      return r.quantiles;
+    case 'main':
+      return { mean: r.mean, median: r.median, mode: r.mode, quantiles: r.quantiles };
+    case 'full':
+      return { mean: r.mean, median: r.median, mode: r.mode, quantiles: r.quantiles, logits: r.logits, borders: r.borders };
+    default:
+      return r.mean;
+  }
+}
+
+export function predictRoutes(state: EmulatorState): Router {
+  const router = Router();
+
+  router.post('/tabpfn/predict', tagRoute('predict'), injectFaults(state), requireToken(state), rateLimit(state, 'predict'), async (req, res) => {
+    const body = parseBody(predictSchema, req.body);
+    const token = locals(res).token as string;
+    const fitted = ownedFitted(state, token, body.fitted_train_set_id);
+    const task = body.task_config?.task ?? body.task ?? fitted.task;
+    const tabpfnConfig = body.task_config?.tabpfn_config ?? body.tabpfn_config ?? fitted.tabpfnConfig;
+    const params = body.task_config?.predict_params ?? body.predict_params ?? {};
+    if (task !== fitted.task) throw new EmulatorHttpError(400, `The fitted train set is for ${fitted.task}, not ${task}`, 'USER_ERROR');
+    const outputType = params.output_type ?? (task === 'classification' ? 'preds' : 'mean');
+    if (!(OUTPUT_TYPES[task] as readonly string[]).includes(outputType)) {
+      throw new EmulatorHttpError(422, `Invalid output_type "${outputType}" for ${task}; expected one of ${OUTPUT_TYPES[task].join(', ')}`, 'REQUEST_VALIDATION_ERROR');
+    }
+    ready(fitted);
+    const upload = state.uploads.get(body.test_set_upload_id);
+    if (!upload || upload.token !== token || upload.kind !== 'test' || upload.fittedTrainSetId !== fitted.id) {
+      throw new EmulatorHttpError(404, `Test set upload ${body.test_set_upload_id} not found`, 'NOT_FOUND');
+    }
+    const x = await tableOf(upload, 'x_test');
+    if (x.columns.length !== fitted.nCols) {
+      throw new EmulatorHttpError(400, `The test set has ${x.columns.length} columns but the model was fitted on ${fitted.nCols}`, 'USER_ERROR');
+    }
+    const n = Number(tabpfnConfig.n_estimators);
+    const cost = estimateCost({
+      trainRows: fitted.nRows,
+      testRows: x.rows.length,
+      columns: fitted.nCols,
+      nEstimators: Number.isInteger(n) && n > 0 ? n : undefined,
+      modelVersion: modelVersion(tabpfnConfig),
+    });
+    const refusal = state.usage.check(token, cost.tokens);
+    if (refusal) throw new EmulatorHttpError(429, refusal.message, 'INSUFFICIENT_QUOTA', {}, { 'retry-after': String(refusal.retryAfterSeconds) });
+
+    state.countersFor(token).predicts += 1;
+    if (!(await wait(state.config.predictLatencyMs, locals(res).signal))) return;
+    const prediction = predictionFor(fitted, x.rows, outputType, params.quantiles ?? DEFAULT_QUANTILES);
+    state.usage.charge(token, cost.tokens);
+    res.json({
+      prediction,
+      metadata: {
+        task,
+        package_version: PACKAGE_VERSION,
+        tabpfn_config: tabpfnConfig,
+        test_set_num_rows: x.rows.length,
+        test_set_num_cols: x.columns.length,
+        usage: { tokens: cost.tokens, pricing_version: cost.pricingVersion },
+      },
+    });
+  });
+
+  return router;
+}

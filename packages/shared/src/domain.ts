@@ -1,0 +1,29 @@
+/** Domain types shared by api and worker. */
+export type Task = 'classification' | 'regression';
+export type JobType = 'fit' | 'predict';
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+export type ModelStatus = 'pending' | 'ready' | 'failed';
+export type ProgressStage = 'queued' | 'waiting_for_model' | 'uploading' | 'fitting' | 'predicting' | 'done';
+export const FINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
+export const WEBHOOK_EVENTS = ['job.started', 'job.succeeded', 'job.failed', 'job.canceled'] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+export const DEFAULT_WEBHOOK_EVENTS: WebhookEvent[] = ['job.succeeded', 'job.failed', 'job.canceled'];
+
+export const CLASSIFICATION_OUTPUTS = ['preds', 'probas'] as const;
+export const REGRESSION_OUTPUTS = ['mean', 'median', 'mode', 'quantiles', 'full', 'main'] as const;
+
+export interface JobError {
+  code: string;
+  message: string;
+  retryable: boolean;
+  trace_id?: string;
+  upstream_status?: number;
+}
+
+export interface JobProgress {
+  stage: ProgressStage;
+  updated_at: string;
+  /** Seconds the worker expects to wait before retrying upstream, when it is waiting. */
+  retry_in_seconds?: number;
+  message?: string;
+}

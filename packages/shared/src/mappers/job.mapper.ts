@@ -1,0 +1,43 @@
+import type { JobRow } from '../repositories/job.repository.js';
+
+/**
+ * The public job resource, used by API responses and webhook bodies alike. An explicit mapper, so
+ * a new column never leaks. `includeResult` is false in lists and for large webhook bodies.
+ */
+export function toJobResource(row: JobRow, opts: { includeResult?: boolean } = {}) {
+  const includeResult = opts.includeResult ?? true;
+  const final = row.status === 'succeeded' || row.status === 'failed' || row.status === 'canceled';
+  return {
+    job_id: row.id,
+    object: 'job' as const,
+    type: row.type,
+    status: row.status,
+    model_id: row.model_id,
+    progress: row.progress ?? null,
+    ...(row.status === 'succeeded'
+      ? row.result_removed_at
+        ? { result: null, data_removed: true }
+        : includeResult
+          ? { result: row.result }
+          : {}
+      : {}),
+    error: row.error ?? null,
+    cached: row.cached,
+    attempts: row.attempts,
+    n_rows: row.n_rows,
+    params: row.params,
+    webhook_url: row.webhook_url,
+    webhook_events: row.webhook_events,
+    created_at: row.created_at.toISOString(),
+    started_at: row.started_at?.toISOString() ?? null,
+    finished_at: row.finished_at?.toISOString() ?? null,
+    links: {
+      self: `/v1/jobs/${row.id}`,
+      model: `/v1/models/${row.model_id}`,
+      ...(row.type === 'predict' && final ? { result: `/v1/jobs/${row.id}/result` } : {}),
+      cancel: `/v1/jobs/${row.id}/cancel`,
+    },
+  };
+}
+
+export type JobResource = ReturnType<typeof toJobResource>;

@@ -1,0 +1,205 @@
+import type { Queryable } from '../db/pool.js';
+import type { JobError, JobProgress, JobStatus, JobType } from '../domain.js';
+
+export interface JobRow {
+  id: string;
+  user_id: string;
+  type: JobType;
+  status: JobStatus;
+  model_id: string;
+  dataset_id: string | null;
+  params: Record<string, unknown>;
+  cache_key: string | null;
+  cached: boolean;
+  result: unknown;
+  result_removed_at: Date | null;
+  error: JobError | null;
+  progress: JobProgress | null;
+  attempts: number;
+  n_rows: number;
+  webhook_url: string | null;
+  webhook_events: string[] | null;
+  cancel_requested_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export interface NewJob {
+  id?: string;
+  userId: string;
+  type: JobType;
+  modelId: string;
+  datasetId: string | null;
+  params: Record<string, unknown>;
+  cacheKey?: string | null;
+  nRows: number;
+  webhookUrl?: string | null;
+  webhookEvents?: string[] | null;
+  /** For a predict served from cache: the job is born finished. */
+  cachedResult?: unknown;
+}
+
+export interface JobListFilter {
+  userId: string;
+  status?: JobStatus;
+  type?: JobType;
+  modelId?: string;
+  /** Keyset cursor: rows strictly older than (createdAt, id). */
+  before?: { createdAt: Date; id: string };
+  limit: number;
+}
+
+const progress = (stage: string) => JSON.stringify({ stage, updated_at: new Date().toISOString() });
+
+export function createJobRepository(pool: Queryable) {
+  return {
+    async insert(job: NewJob, tx: Queryable = pool): Promise<JobRow> {
+      const cached = job.cachedResult !== undefined;
+      const { rows } = await tx.query<JobRow>(
+        `INSERT INTO jobs (id, user_id, type, model_id, dataset_id, params, cache_key, n_rows, webhook_url, webhook_events,
+                           status, cached, result, progress, started_at, finished_at)
+         VALUES (COALESCE($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                 CASE WHEN $11 THEN 'succeeded' ELSE 'queued' END, $11, $12, $13,
+                 CASE WHEN $11 THEN now() END, CASE WHEN $11 THEN now() END)
+         RETURNING *`,
+        [
+          job.id ?? null,
+          job.userId,
+          job.type,
+          job.modelId,
+          job.datasetId,
+          JSON.stringify(job.params),
+          job.cacheKey ?? null,
+          job.nRows,
+          job.webhookUrl ?? null,
+          job.webhookEvents ?? null,
+          cached,
+          cached ? JSON.stringify(job.cachedResult) : null,
+          progress(cached ? 'done' : 'queued'),
+        ],
+      );
+      return rows[0]!;
+    },
+
+    async findById(id: string, tx: Queryable = pool): Promise<JobRow | undefined> {
+      const { rows } = await tx.query<JobRow>('SELECT * FROM jobs WHERE id = $1', [id]);
+      return rows[0];
+    },
+
+    async list(f: JobListFilter, tx: Queryable = pool): Promise<JobRow[]> {
+      const { rows } = await tx.query<JobRow>(
+        `SELECT * FROM jobs
+         WHERE user_id = $1
+           AND ($2::text IS NULL OR status = $2)
+           AND ($3::text IS NULL OR type = $3)
+           AND ($4::uuid IS NULL OR model_id = $4)
+           AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
+         ORDER BY created_at DESC, id DESC
+         LIMIT $7`,
+        [f.userId, f.status ?? null, f.type ?? null, f.modelId ?? null, f.before?.createdAt ?? null, f.before?.id ?? null, f.limit],
+      );
+      return rows;
+    },
+
+    async countActive(userId: string, tx: Queryable = pool): Promise<number> {
+      const { rows } = await tx.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM jobs WHERE user_id = $1 AND status IN ('queued', 'running')`,
+        [userId],
+      );
+      return rows[0]?.n ?? 0;
+    },
+
+    /** The newest finished predict with this cache key and a result still kept. */
+    async findCached(userId: string, cacheKey: string, maxAgeSeconds: number, tx: Queryable = pool): Promise<JobRow | undefined> {
+      const { rows } = await tx.query<JobRow>(
+        `SELECT * FROM jobs
+         WHERE user_id = $1 AND cache_key = $2 AND status = 'succeeded' AND result IS NOT NULL
+           AND finished_at > now() - make_interval(secs => $3)
+         ORDER BY finished_at DESC LIMIT 1`,
+        [userId, cacheKey, maxAgeSeconds],
+      );
+      return rows[0];
+    },
+
+    /** queued/running → running; returns undefined when the job is already final (or gone). */
+    async markRunning(id: string, stage: string, tx: Queryable = pool): Promise<JobRow | undefined> {
+      const { rows } = await tx.query<JobRow>(
+        `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now()),
+                         progress = $2, updated_at = now()
+         WHERE id = $1 AND status IN ('queued', 'running') RETURNING *`,
+        [id, progress(stage)],
+      );
+      return rows[0];
+    },
+
+    async setProgress(id: string, p: Partial<JobProgress> & { stage: string }, tx: Queryable = pool): Promise<void> {
+      await tx.query(
+        `UPDATE jobs SET progress = $2, updated_at = now() WHERE id = $1 AND status = 'running'`,
+        [id, JSON.stringify({ ...p, updated_at: new Date().toISOString() })],
+      );
+    },
+
+    /** Final write; only from a non-final state, so a job can finish once. */
+    async finish(
+      id: string,
+      outcome: { status: 'succeeded'; result: unknown } | { status: 'failed'; error: JobError } | { status: 'canceled'; error?: JobError },
+      tx: Queryable = pool,
+    ): Promise<JobRow | undefined> {
+      const { rows } = await tx.query<JobRow>(
+        `UPDATE jobs SET status = $2, result = $3, error = $4, finished_at = now(), updated_at = now(),
+                         progress = $5
+         WHERE id = $1 AND status IN ('queued', 'running') RETURNING *`,
+        [
+          id,
+          outcome.status,
+          outcome.status === 'succeeded' ? JSON.stringify(outcome.result) : null,
+          'error' in outcome && outcome.error ? JSON.stringify(outcome.error) : null,
+          progress('done'),
+        ],
+      );
+      return rows[0];
+    },
+
+    async requestCancel(id: string, tx: Queryable = pool): Promise<void> {
+      await tx.query(`UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, now()), updated_at = now() WHERE id = $1`, [id]);
+    },
+
+    /** Predicts parked behind a fit that has now finished. */
+    async queuedPredictsForModel(modelId: string, tx: Queryable = pool): Promise<string[]> {
+      const { rows } = await tx.query<{ id: string }>(
+        `SELECT id FROM jobs WHERE model_id = $1 AND type = 'predict' AND status = 'queued'`,
+        [modelId],
+      );
+      return rows.map((r) => r.id);
+    },
+
+    /** Jobs the reconciler may need to re-enqueue (older than `minAgeSeconds`, to skip ones being enqueued right now). */
+    async listStaleActive(minAgeSeconds: number, limit: number, tx: Queryable = pool): Promise<Pick<JobRow, 'id' | 'type' | 'status' | 'model_id'>[]> {
+      const { rows } = await tx.query(
+        `SELECT j.id, j.type, j.status, j.model_id FROM jobs j
+         WHERE j.status IN ('queued', 'running') AND j.updated_at < now() - make_interval(secs => $1)
+         ORDER BY j.updated_at LIMIT $2`,
+        [minAgeSeconds, limit],
+      );
+      return rows;
+    },
+
+    async touch(id: string, tx: Queryable = pool): Promise<void> {
+      await tx.query('UPDATE jobs SET updated_at = now() WHERE id = $1', [id]);
+    },
+
+    /** Drops result data past retention; the job keeps its metadata and says `data_removed`. */
+    async removeExpiredResults(olderThanSeconds: number, limit: number, tx: Queryable = pool): Promise<number> {
+      const { rowCount } = await tx.query(
+        `UPDATE jobs SET result = NULL, result_removed_at = now()
+         WHERE id IN (SELECT id FROM jobs WHERE result IS NOT NULL AND finished_at < now() - make_interval(secs => $1) LIMIT $2)`,
+        [olderThanSeconds, limit],
+      );
+      return rowCount ?? 0;
+    },
+  };
+}
+
+export type JobRepository = ReturnType<typeof createJobRepository>;

@@ -1,0 +1,30 @@
+export {
+  createTabPFNAgent,
+  DEFAULT_BASE_URL,
+  DEFAULT_CLIENT_VERSION,
+  TabPFNClient,
+  type TabPFNClientOptions,
+  type TokenStatus,
+} from './client.js';
+export {
+  type ColumnInfo,
+  type ColumnType,
+  cleanText,
+  type EncodedFeatures,
+  type EncodedTarget,
+  type EncodeFeaturesOptions,
+  encodeFeatures,
+  encodeTarget,
+  isMissing,
+  type Label,
+  sortLabels,
+  type TargetType,
+} from './encode.js';
+export * from './errors.js';
+export { buildFitBody, type FitCallOptions, type FitInput, type FitResult, type FitStage } from './fit.js';
+export type { ClientLogger } from './http.js';
+export { availableModels, modelPath, modelVersionFromPath, outputTypes, type Task } from './models.js';
+export { crc32cBase64, type DecodedTable, decodeParquet, type ParquetColumn, writeParquet } from './parquet.js';
+export { buildPredictBody, type PredictCallOptions, type PredictInput, type PredictResult, type PredictStage } from './predict.js';
+export { defaultSettingsCache, type ModelLimit, type Settings, SettingsCache, SETTINGS_TTL_MS } from './settings.js';
+export { normaliseUsage, type Usage } from './usage.js';
