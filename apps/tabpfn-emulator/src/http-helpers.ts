@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
+import type { RecordedRequest } from './emulator-state.js';
 import type { RouteName } from './faults.js';
 
 /** Per-request data the middleware chain shares. */
@@ -7,6 +8,7 @@ export interface RequestLocals {
   traceId: string;
   token?: string;
   route?: RouteName;
+  record?: RecordedRequest;
   /** Aborted when the client goes away before the response is complete. */
   signal: AbortSignal;
   /** Set by a `fit_failed` fault: the fit is accepted and then fails with this message. */

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import type { EmulatorState } from './emulator-state.js';
+import type { EmulatorState, RecordedRequest } from './emulator-state.js';
 import type { RouteName } from './faults.js';
 import { bearerToken, type Handler, locals, newTraceId, sendError, wait } from './http-helpers.js';
 import type { RouteClass } from './rate-limiter.js';
@@ -12,35 +12,49 @@ export function requestContext(state: EmulatorState): Handler {
     res.setHeader('x-trace-id', locals(res).traceId);
     res.on('close', () => {
       const aborted = !res.writableFinished;
-      if (aborted) controller.abort();
+      if (!aborted) return;
+      controller.abort();
       const l = locals(res);
-      if (!l.route) return;
-      if (l.token !== undefined) {
-        const c = state.countersFor(l.token);
-        c.requests += 1;
-        if (aborted) c.aborted += 1;
-        if (res.statusCode === 429 && !aborted) c.responses429 += 1;
-      }
-      state.record({
-        at: new Date().toISOString(),
-        method: req.method,
-        path: req.path,
-        query: { ...req.query },
-        route: l.route,
-        token: l.token,
-        headers: { ...req.headers },
-        body: Buffer.isBuffer(req.body) ? { bytes: req.body.byteLength } : req.body,
-        status: res.statusCode,
-        aborted,
-      });
+      if (l.record) l.record.aborted = true;
+      if (l.route && l.token !== undefined) state.countersFor(l.token).aborted += 1;
     });
     next();
   };
 }
 
-export function tagRoute(route: RouteName): Handler {
-  return (_req, res, next) => {
-    locals(res).route = route;
+/**
+ * Names the route for faults and counters, and records the request. The record is written before the
+ * handler runs and its status when the head goes out, so it is complete before the client sees the answer.
+ */
+export function tagRoute(state: EmulatorState, route: RouteName): Handler {
+  return (req, res, next) => {
+    const l = locals(res);
+    l.route = route;
+    const record: RecordedRequest = {
+      at: new Date().toISOString(),
+      method: req.method,
+      path: req.path,
+      query: { ...req.query },
+      route,
+      token: l.token,
+      headers: { ...req.headers },
+      body: Buffer.isBuffer(req.body) ? { bytes: req.body.byteLength } : req.body,
+      status: 0,
+      aborted: false,
+    };
+    l.record = record;
+    state.record(record);
+    const writeHead = res.writeHead;
+    res.writeHead = function (this: Response, ...args: Parameters<typeof writeHead>) {
+      record.status = args[0];
+      const owner = locals(res).token;
+      if (owner !== undefined) {
+        const c = state.countersFor(owner);
+        c.requests += 1;
+        if (args[0] === 429) c.responses429 += 1;
+      }
+      return writeHead.apply(this, args);
+    } as typeof writeHead;
     next();
   };
 }

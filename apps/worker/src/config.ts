@@ -1,5 +1,35 @@
 import { z } from 'zod';
-import { baseEnvShape, envInt, parseEnv } from '@tabpfn-jobs/shared';
+import { baseEnvShape, envBool, envInt, parseDuration, parseEnv } from '@tabpfn-jobs/shared';
+
+/** A duration like "5m" (see parseDuration), as milliseconds. */
+function duration(fallback: string) {
+  return z
+    .string()
+    .default(fallback)
+    .transform((v, ctx) => {
+      try {
+        return parseDuration(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
+}
+
+/** A comma-separated list of durations, as milliseconds. */
+function durationList(fallback: string) {
+  return z
+    .string()
+    .default(fallback)
+    .transform((v, ctx) => {
+      try {
+        return v.split(',').map((s) => s.trim()).filter(Boolean).map(parseDuration);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    });
+}
 
 export const workerEnvSchema = z.object({
   ...baseEnvShape,
@@ -12,6 +42,26 @@ export const workerEnvSchema = z.object({
   /** How long SIGTERM waits for in-flight jobs before handing them back to the queue. */
   SHUTDOWN_GRACE_MS: envInt(25_000, 0),
   MAINTENANCE_INTERVAL_MS: envInt(30_000, 100),
+  /** Per upstream call (fit, predict); uploads and polling have their own limits in the client. */
+  TABPFN_TIMEOUT_MS: envInt(900_000, 100),
+  JOB_ATTEMPTS: envInt(6, 1, 100),
+  JOB_BACKOFF_BASE_MS: envInt(2_000, 1),
+  JOB_BACKOFF_MAX_MS: envInt(120_000, 1),
+  /** Reuse an identical earlier fit's upstream fitted set (same account, data, task, model, config). */
+  FIT_REUSE: envBool(true),
+  RESULT_RETENTION_SECONDS: envInt(30 * 86_400, 1),
+  DATASET_RETENTION_SECONDS: envInt(30 * 86_400, 1),
+  RECONCILE_MIN_AGE_SECONDS: envInt(30, 0),
+  /** Webhooks: one attempt (connect, headers, body) ends after this long. */
+  WEBHOOK_TIMEOUT_MS: envInt(10_000, 10),
+  /** Delays before attempts 2, 3, …; its length + 1 is the number of attempts (≈3 days by default). */
+  WEBHOOK_RETRY_SCHEDULE: durationList('5s,5m,30m,2h,5h,10h,10h,10h'),
+  /** A receiver's Retry-After is honoured up to this long. */
+  WEBHOOK_RETRY_AFTER_MAX: duration('1h'),
+  /** Development and tests only: lets webhooks reach loopback and private addresses. */
+  WEBHOOK_ALLOW_PRIVATE: envBool(false),
+  /** Results above this many bytes are not inlined in webhook bodies (the job links to them). */
+  WEBHOOK_MAX_INLINE_BYTES: envInt(262_144, 0),
 });
 
 export type WorkerConfig = z.infer<typeof workerEnvSchema>;

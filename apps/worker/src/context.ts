@@ -3,14 +3,27 @@ import { hostname } from 'node:os';
 import {
   type Logger,
   closeQueues,
+  createDatasetRepository,
+  createIdempotencyRepository,
+  createJobEventHub,
+  createJobRepository,
+  createModelRepository,
   createPool,
   createQueues,
+  createUserRepository,
   createWorkerRedis,
+  parseKeyRing,
 } from '@tabpfn-jobs/shared';
+import { TabPFNClient, createTabPFNAgent } from '@tabpfn-jobs/tabpfn';
+import { createUpstreamBackoff } from './backoff.js';
 import type { WorkerConfig } from './config.js';
+import { createFitHandler } from './handlers/fit.handler.js';
 import type { HandlerMap } from './handlers/handler.js';
+import { type WebhookSink, createJobRunner } from './handlers/job-runner.js';
 import { createMaintenanceHandler } from './handlers/maintenance.handler.js';
+import { createPredictHandler } from './handlers/predict.handler.js';
 import { startHeartbeat } from './heartbeat.js';
+import { createReconciler, createRetention } from './reconcile.js';
 import { createWorkerSet } from './worker-set.js';
 
 /** Builds and starts the worker process's parts; `stop()` shuts them down in order. */
@@ -24,19 +37,51 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     logger,
   });
   const connection = createWorkerRedis(config.REDIS_URL, logger);
+  const publisher = createWorkerRedis(config.REDIS_URL, logger);
+  const hub = createJobEventHub(createWorkerRedis(config.REDIS_URL, logger), config.QUEUE_PREFIX);
   const queues = createQueues(connection, config.QUEUE_PREFIX);
+  const keyRing = parseKeyRing(config.ENCRYPTION_KEYS);
+  const dispatcher = createTabPFNAgent();
+  const tabpfnFor = (token: string) => new TabPFNClient({ token, baseUrl: config.TABPFN_API_URL, timeoutMs: config.TABPFN_TIMEOUT_MS, dispatcher, logger });
+
+  const jobs = createJobRepository(pool);
+  const models = createModelRepository(pool);
+  const datasets = createDatasetRepository(pool);
+  const users = createUserRepository(pool);
+  const running = new Map<string, AbortController>();
+  hub.onCancel((jobId) => running.get(jobId)?.abort());
+
+  const webhooks: WebhookSink = { record: async () => null, enqueue: async () => undefined };
+  const runner = createJobRunner({
+    pool,
+    jobs,
+    users,
+    keyRing,
+    tabpfnFor,
+    queues,
+    publisher,
+    prefix: config.QUEUE_PREFIX,
+    logger,
+    webhooks,
+    running,
+    jobAttempts: config.JOB_ATTEMPTS,
+  });
+  const reconcile = createReconciler({ jobs, models, queues, logger, jobAttempts: config.JOB_ATTEMPTS, minAgeSeconds: config.RECONCILE_MIN_AGE_SECONDS });
+  const retention = createRetention({
+    jobs,
+    datasets,
+    idempotency: createIdempotencyRepository(pool),
+    resultRetentionSeconds: config.RESULT_RETENTION_SECONDS,
+    datasetRetentionSeconds: config.DATASET_RETENTION_SECONDS,
+  });
 
   const handlers: HandlerMap = {
-    fit: async () => {
-      throw new Error('fit handler not implemented');
-    },
-    predict: async () => {
-      throw new Error('predict handler not implemented');
-    },
+    fit: createFitHandler({ runner, jobs, models, datasets, logger, reuseFits: config.FIT_REUSE }),
+    predict: createPredictHandler({ runner, jobs, models, datasets, logger }),
     webhook: async () => {
       throw new Error('webhook handler not implemented');
     },
-    maintenance: createMaintenanceHandler({ logger }),
+    maintenance: createMaintenanceHandler({ logger, tasks: { reconcile, retention } }),
   };
 
   const workerSet = createWorkerSet(handlers, {
@@ -44,13 +89,16 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     prefix: config.QUEUE_PREFIX,
     logger,
     concurrency: { fit: config.WORKER_CONCURRENCY, predict: config.WORKER_CONCURRENCY, webhook: config.WEBHOOK_CONCURRENCY, maintenance: 1 },
+    backoff: createUpstreamBackoff({ baseMs: config.JOB_BACKOFF_BASE_MS, maxMs: config.JOB_BACKOFF_MAX_MS }),
   });
-  // One scheduler entry however many workers run: upsert is idempotent by id.
-  await queues.maintenance.upsertJobScheduler(
-    'maintenance-heartbeat',
-    { every: config.MAINTENANCE_INTERVAL_MS },
-    { name: 'maintenance', data: { task: 'heartbeat' } },
-  );
+  // One scheduler entry per task however many workers run: upsert is idempotent by id.
+  for (const task of ['heartbeat', 'reconcile', 'retention'] as const) {
+    await queues.maintenance.upsertJobScheduler(
+      `maintenance-${task}`,
+      { every: task === 'retention' ? Math.max(config.MAINTENANCE_INTERVAL_MS, 60_000) : config.MAINTENANCE_INTERVAL_MS },
+      { name: 'maintenance', data: { task } },
+    );
+  }
   const heartbeat = startHeartbeat({ db: pool, logger, workerId, intervalMs: config.HEARTBEAT_INTERVAL_MS });
 
   return {
@@ -58,10 +106,13 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     pool,
     queues,
     workerSet,
+    reconcile,
     async stop(graceMs = config.SHUTDOWN_GRACE_MS): Promise<void> {
       await workerSet.close(graceMs);
       await heartbeat.stop();
       await closeQueues(queues);
+      await hub.close();
+      publisher.disconnect();
       connection.disconnect();
       await pool.end().catch(() => undefined);
     },

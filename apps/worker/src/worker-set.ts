@@ -7,6 +7,8 @@ export interface WorkerSetOptions {
   prefix: string;
   logger: Logger;
   concurrency: Record<JobName, number>;
+  /** Delay before retry `attemptsMade` after `err` (BullMQ custom backoff `upstream`). */
+  backoff?: (attemptsMade: number, type?: string, err?: Error) => number;
   /** How long a job may go without a lock renewal before another worker takes it over. */
   lockDurationMs?: number;
 }
@@ -20,12 +22,12 @@ export interface WorkerSet {
 /** One BullMQ Worker per catalog entry, each validating its payload before the handler runs. */
 export function createWorkerSet(handlers: HandlerMap, opts: WorkerSetOptions): WorkerSet {
   const workers = JOB_NAMES.map((name) => {
-    const handler = handlers[name] as (payload: unknown, job: Job) => Promise<void>;
+    const handler = handlers[name] as (payload: unknown, job: Job, token?: string) => Promise<void>;
     const worker = new Worker(
       queueName(name),
-      async (job) => {
+      async (job, token) => {
         const payload = parseJobPayload(name, job.data);
-        await handler(payload, job);
+        await handler(payload, job, token);
       },
       {
         connection: opts.connection,
@@ -34,6 +36,7 @@ export function createWorkerSet(handlers: HandlerMap, opts: WorkerSetOptions): W
         lockDuration: opts.lockDurationMs ?? 30_000,
         maxStalledCount: 1000,
         autorun: true,
+        settings: { backoffStrategy: opts.backoff },
       },
     );
     worker.on('error', (err) => opts.logger.warn({ queue: name, err: err.message }, 'worker error'));

@@ -18,3 +18,7 @@ export * from './repositories/dataset.repository.js';
 export * from './mappers/job.mapper.js';
 export * from './jobs/job-events.js';
 export * from './repositories/idempotency.repository.js';
+export * from './webhooks/url-guard.js';
+export * from './webhooks/emitter.js';
+export * from './webhooks/secret-store.js';
+export * from './repositories/webhook.repository.js';

@@ -38,36 +38,36 @@ export function accountRoutes(state: EmulatorState): Router {
   const router = Router();
   const faults = injectFaults(state);
 
-  router.get('/', tagRoute('root'), faults, (_req, res) => {
+  router.get('/', tagRoute(state, 'root'), faults, (_req, res) => {
     res.json({ message: 'TabPFN API emulator (tabpfn-jobs). Not the real service.', docs: 'https://docs.priorlabs.ai' });
   });
 
-  router.get('/protected/', tagRoute('protected'), faults, (_req, res) => {
+  router.get('/protected/', tagRoute(state, 'protected'), faults, (_req, res) => {
     const status = state.tokenStatus(locals(res).token);
     if (status === 'valid') return res.json({ message: 'Authenticated' });
     if (status === 'unverified') return sendError(res, 403, 'Please verify your email address', 'EMAIL_NOT_VERIFIED');
     return sendError(res, 401, 'Invalid or expired authentication token', 'UNAUTHORIZED');
   });
 
-  router.get('/retrieve_greeting_messages/', tagRoute('greetings'), faults, requireToken(state, { allowUnverified: true }), (_req, res) => {
+  router.get('/retrieve_greeting_messages/', tagRoute(state, 'greetings'), faults, requireToken(state, { allowUnverified: true }), (_req, res) => {
     res.json({ messages: [] });
   });
 
   // The client fetches settings with a bearer header "if one is set"; the limits are the same for everyone.
-  router.get('/tabpfn/get_settings', tagRoute('get_settings'), faults, (_req, res) => {
+  router.get('/tabpfn/get_settings', tagRoute(state, 'get_settings'), faults, (_req, res) => {
     res.json(settingsBody(state));
   });
 
-  router.get('/tabpfn/get_model_limits', tagRoute('get_model_limits'), faults, (_req, res) => {
+  router.get('/tabpfn/get_model_limits', tagRoute(state, 'get_model_limits'), faults, (_req, res) => {
     const { async_settings: _ignored, ...limits } = settingsBody(state);
     res.json(limits);
   });
 
-  router.post('/get_api_usage/', tagRoute('get_api_usage'), faults, requireToken(state, { allowUnverified: true }), (_req, res) => {
+  router.post('/get_api_usage/', tagRoute(state, 'get_api_usage'), faults, requireToken(state, { allowUnverified: true }), (_req, res) => {
     res.json(state.usage.report(locals(res).token as string));
   });
 
-  router.post('/tabpfn/estimate_cost', tagRoute('estimate_cost'), faults, requireToken(state), (req, res) => {
+  router.post('/tabpfn/estimate_cost', tagRoute(state, 'estimate_cost'), faults, requireToken(state), (req, res) => {
     const b = parseBody(estimateSchema, req.body);
     const version = b.model_version ?? 'v3';
     const cost = estimateCost({ trainRows: b.train_rows, testRows: b.test_rows, columns: b.raw_columns, nEstimators: b.n_estimators, modelVersion: version });

@@ -36,7 +36,7 @@ export function dataRoutes(state: EmulatorState): Router {
   const router = Router();
   const faults = injectFaults(state);
 
-  router.delete('/delete_dataset/', tagRoute('delete_dataset'), faults, requireToken(state), (req, res) => {
+  router.delete('/delete_dataset/', tagRoute(state, 'delete_dataset'), faults, requireToken(state), (req, res) => {
     const uid = req.query.dataset_uid;
     if (typeof uid !== 'string' || uid === '') {
       throw new EmulatorHttpError(422, 'Invalid request: dataset_uid: required', 'REQUEST_VALIDATION_ERROR', {
@@ -46,7 +46,7 @@ export function dataRoutes(state: EmulatorState): Router {
     res.json({ deleted_dataset_uids: deleteDataset(state, locals(res).token as string, uid) });
   });
 
-  router.delete('/delete_all_datasets/', tagRoute('delete_all_datasets'), faults, requireToken(state), (_req, res) => {
+  router.delete('/delete_all_datasets/', tagRoute(state, 'delete_all_datasets'), faults, requireToken(state), (_req, res) => {
     const token = locals(res).token as string;
     const deleted: string[] = [];
     for (const [id, f] of state.fitted) {
@@ -64,7 +64,7 @@ export function dataRoutes(state: EmulatorState): Router {
     res.json({ deleted_dataset_uids: deleted });
   });
 
-  router.get('/get_data_summary/', tagRoute('get_data_summary'), faults, requireToken(state), (_req, res) => {
+  router.get('/get_data_summary/', tagRoute(state, 'get_data_summary'), faults, requireToken(state), (_req, res) => {
     const token = locals(res).token as string;
     const uploads = [...state.uploads.values()].filter((u) => u.token === token);
     res.json({

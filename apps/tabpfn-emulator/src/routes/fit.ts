@@ -124,19 +124,19 @@ async function answerSyncFit(state: EmulatorState, res: Response, fitted: Fitted
 export function fitRoutes(state: EmulatorState): Router {
   const router = Router();
 
-  router.post('/tabpfn/fit', tagRoute('fit'), injectFaults(state), requireToken(state), rateLimit(state, 'fit'), async (req, res) => {
+  router.post('/tabpfn/fit', tagRoute(state, 'fit'), injectFaults(state), requireToken(state), rateLimit(state, 'fit'), async (req, res) => {
     const fitted = await createFit(state, req, res);
     state.countersFor(fitted.token).syncFits += 1;
     await answerSyncFit(state, res, fitted);
   });
 
-  router.post('/tabpfn/submit_fit_job', tagRoute('submit_fit_job'), injectFaults(state), requireToken(state), rateLimit(state, 'fit'), async (req, res) => {
+  router.post('/tabpfn/submit_fit_job', tagRoute(state, 'submit_fit_job'), injectFaults(state), requireToken(state), rateLimit(state, 'fit'), async (req, res) => {
     const fitted = await createFit(state, req, res);
     state.countersFor(fitted.token).asyncFits += 1;
     res.json({ fitted_train_set_id: fitted.id });
   });
 
-  router.post('/tabpfn/get_fit_status', tagRoute('get_fit_status'), injectFaults(state), requireToken(state), (req, res) => {
+  router.post('/tabpfn/get_fit_status', tagRoute(state, 'get_fit_status'), injectFaults(state), requireToken(state), (req, res) => {
     const body = parseBody(statusSchema, req.body);
     const token = locals(res).token as string;
     state.countersFor(token).statusPolls += 1;
@@ -144,7 +144,7 @@ export function fitRoutes(state: EmulatorState): Router {
   });
 
   // Gen B polled this path; kept for older clients.
-  router.get('/tabpfn/fit/:id', tagRoute('get_fit_status'), injectFaults(state), requireToken(state), (req, res) => {
+  router.get('/tabpfn/fit/:id', tagRoute(state, 'get_fit_status'), injectFaults(state), requireToken(state), (req, res) => {
     const token = locals(res).token as string;
     state.countersFor(token).statusPolls += 1;
     res.json(statusBody(state, ownedFitted(state, token, String(req.params.id))));

@@ -70,7 +70,7 @@ function predictionFor(f: FittedSet, rows: Cell[][], outputType: string, quantil
 export function predictRoutes(state: EmulatorState): Router {
   const router = Router();
 
-  router.post('/tabpfn/predict', tagRoute('predict'), injectFaults(state), requireToken(state), rateLimit(state, 'predict'), async (req, res) => {
+  router.post('/tabpfn/predict', tagRoute(state, 'predict'), injectFaults(state), requireToken(state), rateLimit(state, 'predict'), async (req, res) => {
     const body = parseBody(predictSchema, req.body);
     const token = locals(res).token as string;
     const fitted = ownedFitted(state, token, body.fitted_train_set_id);

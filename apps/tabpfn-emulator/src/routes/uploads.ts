@@ -102,7 +102,7 @@ export function uploadRoutes(state: EmulatorState): Router {
 
   router.post(
     '/tabpfn/prepare_train_set_upload',
-    tagRoute('prepare_train_set_upload'),
+    tagRoute(state, 'prepare_train_set_upload'),
     injectFaults(state),
     requireToken(state),
     rateLimit(state, 'upload'),
@@ -142,7 +142,7 @@ export function uploadRoutes(state: EmulatorState): Router {
 
   router.post(
     '/tabpfn/prepare_test_set_upload',
-    tagRoute('prepare_test_set_upload'),
+    tagRoute(state, 'prepare_test_set_upload'),
     injectFaults(state),
     requireToken(state),
     rateLimit(state, 'upload'),
@@ -181,12 +181,12 @@ export function uploadRoutes(state: EmulatorState): Router {
   router.put(
     '/_upload/:uploadId/:file/:chunk',
     express.raw({ type: () => true, limit: MAX_DATASET_BYTES + 1 }),
-    tagRoute('upload'),
     (req: Request, res: Response, next) => {
       const owner = state.uploads.get(String(req.params.uploadId))?.token;
       if (owner !== undefined) locals(res).token = owner;
       next();
     },
+    tagRoute(state, 'upload'),
     injectFaults(state),
     (req: Request, res: Response) => {
       const { uploadId, file: fileName, chunk } = req.params as Record<string, string>;

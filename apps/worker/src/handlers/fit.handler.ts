@@ -1,0 +1,62 @@
+import { type DatasetRepository, type ModelRepository, type ModelRow, type Logger, type JobRepository } from '@tabpfn-jobs/shared';
+import { modelPath } from '@tabpfn-jobs/tabpfn';
+import type { JobHandler } from './handler.js';
+import type { JobRunner } from './job-runner.js';
+
+export interface FitHandlerDeps {
+  runner: JobRunner;
+  jobs: JobRepository;
+  models: ModelRepository;
+  datasets: DatasetRepository;
+  logger: Logger;
+  /** Reuse the upstream fitted set of an identical earlier fit instead of fitting again. */
+  reuseFits: boolean;
+}
+
+export function tabpfnConfigOf(model: Pick<ModelRow, 'config' | 'categorical_features'>): Record<string, unknown> {
+  return {
+    ...model.config,
+    ...(model.categorical_features?.length ? { categorical_features_indices: model.categorical_features } : {}),
+  };
+}
+
+export function createFitHandler(deps: FitHandlerDeps): JobHandler<'fit'> {
+  const { runner } = deps;
+  return async ({ jobId }, bullJob) => {
+    const claimed = await runner.claim(jobId, 'uploading');
+    if (!claimed) return;
+    const { job } = claimed;
+    const model = await deps.models.findById(job.model_id);
+    if (!model) return;
+    const parked = async () => runner.enqueuePredicts(await deps.jobs.queuedPredictsForModel(model.id));
+
+    try {
+      const reusable = deps.reuseFits ? await deps.models.findReusable(model.user_id, model.fit_key, model.id) : undefined;
+      let upstream: { uploadId: string | null; fittedId: string; reused: boolean };
+      if (reusable?.upstream_fitted_train_set_id) {
+        upstream = { uploadId: reusable.upstream_train_set_upload_id, fittedId: reusable.upstream_fitted_train_set_id, reused: true };
+      } else {
+        const dataset = model.dataset_id ? await deps.datasets.findWithData(model.dataset_id) : undefined;
+        if (!dataset?.x_bytes || !dataset.y_bytes) throw new Error(`training data of model ${model.id} is gone`);
+        const out = await runner.withCancel(job.id, (signal) =>
+          claimed.client.fit(
+            { x: dataset.x_bytes!, y: dataset.y_bytes!, task: model.task, tabpfnConfig: tabpfnConfigOf(model), modelPath: modelPath(model.model_name, model.task), description: model.description ?? undefined },
+            { signal, onStage: (stage) => runner.setStage(job.id, stage) },
+          ),
+        );
+        upstream = { uploadId: out.trainSetUploadId, fittedId: out.fittedTrainSetId, reused: false };
+      }
+      await runner.finalize(job.id, { status: 'succeeded', result: { model_id: model.id, reused_fit: upstream.reused } }, async (tx) => {
+        await deps.models.markReady(model.id, upstream, tx);
+      });
+      await parked();
+    } catch (err) {
+      await runner.handleError(bullJob, job.id, err, async (tx, error) => {
+        await deps.models.markFailed(model.id, error, tx);
+      });
+      // Predicts parked on this model learn its fate (ready or failed) once it is final.
+      const fresh = await deps.models.findById(model.id);
+      if (fresh && fresh.status !== 'pending') await parked();
+    }
+  };
+}

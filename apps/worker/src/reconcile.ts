@@ -1,0 +1,57 @@
+import type { DatasetRepository, IdempotencyRepository, JobRepository, Logger, ModelRepository, QueueSet } from '@tabpfn-jobs/shared';
+import { enqueue } from '@tabpfn-jobs/shared';
+
+export interface ReconcileDeps {
+  jobs: JobRepository;
+  models: ModelRepository;
+  queues: QueueSet;
+  logger: Logger;
+  jobAttempts: number;
+  /** Only jobs untouched this long are checked, to leave ones being enqueued right now alone. */
+  minAgeSeconds: number;
+}
+
+/**
+ * Postgres is the record, Redis the transport: every active job in Postgres must have a live BullMQ
+ * job. Re-enqueues those Redis lost (flush, restart, enqueue failure after commit) or holds only as
+ * finished while Postgres still says active.
+ */
+export function createReconciler(deps: ReconcileDeps) {
+  return async function reconcile(): Promise<{ checked: number; enqueued: number }> {
+    const stale = await deps.jobs.listStaleActive(deps.minAgeSeconds, 1000);
+    let enqueued = 0;
+    for (const j of stale) {
+      if (j.type === 'predict' && j.status === 'queued') {
+        const model = await deps.models.findById(j.model_id);
+        if (model?.status === 'pending') continue; // parked until its fit ends
+      }
+      const queue = deps.queues[j.type];
+      const existing = await queue.getJob(j.id);
+      if (existing) {
+        const state = await existing.getState();
+        if (state !== 'completed' && state !== 'failed' && state !== 'unknown') continue;
+        await existing.remove().catch(() => undefined);
+      }
+      await enqueue(deps.queues, j.type, { jobId: j.id }, { jobId: j.id, attempts: deps.jobAttempts, backoff: { type: 'upstream' } });
+      await deps.jobs.touch(j.id);
+      enqueued++;
+    }
+    if (enqueued) deps.logger.info({ enqueued, checked: stale.length }, 'reconciler re-enqueued jobs');
+    return { checked: stale.length, enqueued };
+  };
+}
+
+export function createRetention(deps: {
+  jobs: JobRepository;
+  datasets: DatasetRepository;
+  idempotency: IdempotencyRepository;
+  resultRetentionSeconds: number;
+  datasetRetentionSeconds: number;
+}) {
+  return async function retention() {
+    const results = await deps.jobs.removeExpiredResults(deps.resultRetentionSeconds, 1000);
+    const datasets = await deps.datasets.removeExpiredData(deps.datasetRetentionSeconds, 1000);
+    const keys = await deps.idempotency.deleteExpired();
+    return { results, datasets, keys };
+  };
+}
