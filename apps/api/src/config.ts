@@ -28,6 +28,12 @@ export const apiEnvSchema = z.object({
   PREDICT_CACHE_TTL_SECONDS: envInt(3600, 0),
   /** BullMQ attempts per fit/predict job (upstream errors that can be retried). */
   JOB_ATTEMPTS: envInt(6, 1, 100),
+  /** Development and tests only: lets webhook URLs point at loopback and private addresses. */
+  WEBHOOK_ALLOW_PRIVATE: envBool(false),
+  /** Results above this many bytes are not inlined in webhook bodies (the job links to them). */
+  WEBHOOK_MAX_INLINE_BYTES: envInt(262_144, 0),
+  /** After a rotation the previous webhook secret keeps signing this long. */
+  WEBHOOK_SECRET_OVERLAP_HOURS: envInt(24, 0, 24 * 30),
 });
 
 export type ApiConfig = z.infer<typeof apiEnvSchema>;

@@ -11,6 +11,9 @@ import {
   createPool,
   createQueues,
   createUserRepository,
+  createWebhookEmitter,
+  createWebhookRepository,
+  createWebhookSecretStore,
   createWorkerRedis,
   parseKeyRing,
 } from '@tabpfn-jobs/shared';
@@ -22,6 +25,8 @@ import type { HandlerMap } from './handlers/handler.js';
 import { type WebhookSink, createJobRunner } from './handlers/job-runner.js';
 import { createMaintenanceHandler } from './handlers/maintenance.handler.js';
 import { createPredictHandler } from './handlers/predict.handler.js';
+import { createWebhookHandler } from './handlers/webhook.handler.js';
+import { createWebhookSender } from './webhooks/webhook-sender.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createReconciler, createRetention } from './reconcile.js';
 import { createWorkerSet } from './worker-set.js';
@@ -51,7 +56,17 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
   const running = new Map<string, AbortController>();
   hub.onCancel((jobId) => running.get(jobId)?.abort());
 
-  const webhooks: WebhookSink = { record: async () => null, enqueue: async () => undefined };
+  const webhookRepo = createWebhookRepository(pool);
+  const webhookEmitter = createWebhookEmitter({
+    pool,
+    queues,
+    webhooks: webhookRepo,
+    maxInlineResultBytes: config.WEBHOOK_MAX_INLINE_BYTES,
+    logger,
+    reconcileGraceSeconds: config.RECONCILE_MIN_AGE_SECONDS,
+  });
+  const webhooks: WebhookSink = webhookEmitter;
+  const webhookSender = createWebhookSender({ allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, timeoutMs: config.WEBHOOK_TIMEOUT_MS });
   const runner = createJobRunner({
     pool,
     jobs,
@@ -78,10 +93,22 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
   const handlers: HandlerMap = {
     fit: createFitHandler({ runner, jobs, models, datasets, logger, reuseFits: config.FIT_REUSE }),
     predict: createPredictHandler({ runner, jobs, models, datasets, logger }),
-    webhook: async () => {
-      throw new Error('webhook handler not implemented');
-    },
-    maintenance: createMaintenanceHandler({ logger, tasks: { reconcile, retention } }),
+    webhook: createWebhookHandler({
+      pool,
+      queues,
+      webhooks: webhookRepo,
+      secrets: createWebhookSecretStore({ pool, webhooks: webhookRepo, keyRing }),
+      sender: webhookSender,
+      retry: { schedule: config.WEBHOOK_RETRY_SCHEDULE, retryAfterMaxMs: config.WEBHOOK_RETRY_AFTER_MAX },
+      logger,
+    }),
+    maintenance: createMaintenanceHandler({
+      logger,
+      tasks: {
+        reconcile: async () => ({ jobs: await reconcile(), webhooks: await webhookEmitter.reconcile() }),
+        retention,
+      },
+    }),
   };
 
   const workerSet = createWorkerSet(handlers, {
@@ -111,6 +138,7 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
       await workerSet.close(graceMs);
       await heartbeat.stop();
       await closeQueues(queues);
+      await webhookSender.close().catch(() => undefined);
       await hub.close();
       publisher.disconnect();
       connection.disconnect();

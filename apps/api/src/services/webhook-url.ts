@@ -1,14 +1,10 @@
-import { ValidationError } from '@tabpfn-jobs/shared';
+import { assertWebhookUrlAllowed } from '@tabpfn-jobs/shared';
 
-/** Shape check of a webhook target at submit; the SSRF address check is layered on by the webhook module. */
-export async function checkWebhookUrl(url: string, _config: unknown): Promise<void> {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new ValidationError([{ field: 'webhook_url', message: 'is not a URL' }]);
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new ValidationError([{ field: 'webhook_url', message: 'must be http or https' }]);
-  }
+/**
+ * Checks a webhook target at submit: http(s) only, no credentials, the host resolves, and (unless
+ * WEBHOOK_ALLOW_PRIVATE) no address is loopback, private, link-local or metadata. Throws a 422
+ * naming `webhook_url`. The worker checks again when it connects (DNS may change meanwhile).
+ */
+export async function checkWebhookUrl(url: string, config: { WEBHOOK_ALLOW_PRIVATE: boolean }): Promise<void> {
+  await assertWebhookUrlAllowed(url, { allowPrivate: config.WEBHOOK_ALLOW_PRIVATE });
 }
