@@ -13,6 +13,7 @@ import { authRoutes } from './routes/auth.routes.js';
 import { jobRoutes } from './routes/job.routes.js';
 import { modelRoutes } from './routes/model.routes.js';
 import { serviceRoutes } from './routes/service.routes.js';
+import { webhookRoutes } from './routes/webhook.routes.js';
 import { principal } from './http/auth.js';
 
 export const VERSION = '0.1.0';
@@ -62,6 +63,7 @@ export function createApp(ctx: ApiContext): Express {
   app.use(accountRoutes({ accounts: ctx.accounts, authenticated }));
   app.use(modelRoutes({ submit: ctx.submit, jobs: ctx.jobs, authenticated, csvMaxBytes: ctx.config.CSV_UPLOAD_LIMIT_BYTES }));
   app.use(jobRoutes({ jobs: ctx.jobs, authenticated }));
+  app.use(webhookRoutes({ webhooks: ctx.webhooks, authenticated }));
 
   app.use('/admin', requireAdmin(ctx.config.ADMIN_PASSWORD_HASH));
   app.get('/admin/queues', async (_req, res) => {

@@ -18,8 +18,12 @@ import {
   createJobRepository,
   createModelRepository,
   createUserRepository,
+  createWebhookEmitter,
+  createWebhookRepository,
+  createWebhookSecretStore,
   parseKeyRing,
 } from '@tabpfn-jobs/shared';
+import { createWebhookService } from './services/webhook.service.js';
 import { createIdempotency } from './services/idempotency.js';
 import { createJobService } from './services/job.service.js';
 import { createSubmitService } from './services/submit.service.js';
@@ -81,6 +85,28 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     jobAttempts: config.JOB_ATTEMPTS,
   });
   const jobs = createJobService({ pool, jobs: jobsRepo, models: modelsRepo, queues, redis, prefix: config.QUEUE_PREFIX, events, logger });
+  const webhookRepo = createWebhookRepository(pool);
+  // The API records deliveries itself for jobs born final (a predict served from cache).
+  const webhookEmitter = createWebhookEmitter({
+    pool,
+    queues,
+    webhooks: webhookRepo,
+    maxInlineResultBytes: config.WEBHOOK_MAX_INLINE_BYTES,
+    logger,
+  });
+  const webhooks = createWebhookService({
+    pool,
+    jobs: jobsRepo,
+    webhooks: webhookRepo,
+    secrets: createWebhookSecretStore({
+      pool,
+      webhooks: webhookRepo,
+      keyRing,
+      overlapSeconds: config.WEBHOOK_SECRET_OVERLAP_HOURS * 3600,
+    }),
+    emitter: webhookEmitter,
+    logger,
+  });
   const accounts = createAccountService({ pool, users, accounts: accountsRepo, keyRing, tabpfnFor, queues, logger });
 
   return {
@@ -96,6 +122,8 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     accounts,
     submit,
     jobs,
+    webhookEmitter,
+    webhooks,
     async close(): Promise<void> {
       await events.close();
       await closeQueues(queues).catch(() => undefined);

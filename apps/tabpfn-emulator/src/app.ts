@@ -29,7 +29,8 @@ function errorHandler(logger: EmulatorLogger) {
       });
     }
     if (e.type === 'entity.too.large') return sendError(res, 413, 'Request entity too large', 'PAYLOAD_TOO_LARGE');
-    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return sendError(res, e.status, e.message ?? 'Bad request', 'GENERAL_ERROR');
+    if (typeof e.status === 'number' && e.status >= 400 && e.status < 500)
+      return sendError(res, e.status, e.message ?? 'Bad request', 'GENERAL_ERROR');
     logger.error({ err, path: req.path, traceId: locals(res).traceId }, 'emulator handler failed');
     return sendError(res, 500, 'Internal server error', 'GENERAL_ERROR');
   };

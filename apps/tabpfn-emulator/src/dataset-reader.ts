@@ -28,7 +28,10 @@ export async function readParquet(bytes: Uint8Array): Promise<Table> {
   try {
     const file = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
     const metadata = parquetMetadata(file);
-    const columns = metadata.schema.slice(1).filter((el) => !el.num_children).map((el) => el.name);
+    const columns = metadata.schema
+      .slice(1)
+      .filter((el) => !el.num_children)
+      .map((el) => el.name);
     const objects = await parquetReadObjects({ file, metadata, compressors, rowFormat: 'object' });
     // pandas may store its index as an extra column when written with index=True.
     const keep = columns.filter((c) => !/^__index_level_\d+__$/.test(c));

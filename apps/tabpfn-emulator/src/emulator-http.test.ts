@@ -43,8 +43,15 @@ const info = (bytes: Buffer, format = 'csv') => ({ format, hash: crc32cBase64(by
 async function uploadTrain(x: Buffer, y: Buffer, format = 'csv') {
   const prep = await call('POST', '/tabpfn/prepare_train_set_upload', { x_train_info: info(x, format), y_train_info: info(y, format) });
   expect(prep.status).toBe(200);
-  const body = prep.json as { train_set_upload_id: string; x_train_info: { signed_urls: string[] }; y_train_info: { signed_urls: string[] } };
-  for (const [bytes, urls] of [[x, body.x_train_info.signed_urls], [y, body.y_train_info.signed_urls]] as const) {
+  const body = prep.json as {
+    train_set_upload_id: string;
+    x_train_info: { signed_urls: string[] };
+    y_train_info: { signed_urls: string[] };
+  };
+  for (const [bytes, urls] of [
+    [x, body.x_train_info.signed_urls],
+    [y, body.y_train_info.signed_urls],
+  ] as const) {
     expect(urls).toHaveLength(1);
     expect((await put(urls[0] as string, bytes)).status).toBe(200);
   }
@@ -77,7 +84,14 @@ describe('emulator robustness', () => {
       ['/tabpfn/submit_fit_job', fitBody(unknown)],
       ['/tabpfn/get_fit_status', { fitted_train_set_id: unknown }],
       ['/tabpfn/prepare_test_set_upload', { fitted_train_set_id: unknown, x_test_info: { format: 'csv', size_bytes: 3 } }],
-      ['/tabpfn/predict', { test_set_upload_id: unknown, fitted_train_set_id: unknown, task_config: { task: 'regression', predict_params: { output_type: 'mean' } } }],
+      [
+        '/tabpfn/predict',
+        {
+          test_set_upload_id: unknown,
+          fitted_train_set_id: unknown,
+          task_config: { task: 'regression', predict_params: { output_type: 'mean' } },
+        },
+      ],
     ] as const) {
       const r = await call('POST', path, body);
       expect([path, r.status]).toEqual([path, 404]);
@@ -108,7 +122,11 @@ describe('emulator robustness', () => {
     const url = (prep.json as { x_train_info: { signed_urls: string[] } }).x_train_info.signed_urls[0] as string;
     const noType = await fetch(url, { method: 'PUT', body: X, headers: { 'content-type': 'text/plain' } });
     expect(noType.status).toBe(403);
-    const ok = await fetch(url, { method: 'PUT', body: X, headers: { 'content-type': 'application/octet-stream', authorization: 'Bearer whatever' } });
+    const ok = await fetch(url, {
+      method: 'PUT',
+      body: X,
+      headers: { 'content-type': 'application/octet-stream', authorization: 'Bearer whatever' },
+    });
     expect(ok.status).toBe(200);
     expect(ok.headers.get('x-goog-hash')).toBe(`crc32c=${crc32cBase64(X)}`);
   });
@@ -146,10 +164,19 @@ describe('emulator robustness', () => {
     const prep = await call('POST', '/tabpfn/prepare_test_set_upload', { fitted_train_set_id: fittedId, x_test_info: info(xTest) });
     const tp = prep.json as { test_set_upload_id: string; x_test_info: { signed_urls: string[] } };
     await put(tp.x_test_info.signed_urls[0] as string, xTest);
-    const pred = await call('POST', '/tabpfn/predict', { test_set_upload_id: tp.test_set_upload_id, fitted_train_set_id: fittedId, task: 'classification', predict_params: { output_type: 'probas' } });
+    const pred = await call('POST', '/tabpfn/predict', {
+      test_set_upload_id: tp.test_set_upload_id,
+      fitted_train_set_id: fittedId,
+      task: 'classification',
+      predict_params: { output_type: 'probas' },
+    });
     expect(pred.status).toBe(200);
-    expect((pred.json?.prediction as number[][])[0]).toHaveLength(2);
-    const badType = await call('POST', '/tabpfn/predict', { test_set_upload_id: tp.test_set_upload_id, fitted_train_set_id: fittedId, task_config: { task: 'classification', predict_params: { output_type: 'quantiles' } } });
+    expect((pred.json as { prediction: number[][] }).prediction[0]).toHaveLength(2);
+    const badType = await call('POST', '/tabpfn/predict', {
+      test_set_upload_id: tp.test_set_upload_id,
+      fitted_train_set_id: fittedId,
+      task_config: { task: 'classification', predict_params: { output_type: 'quantiles' } },
+    });
     expect(badType.status).toBe(422);
     const status = await call('GET', `/tabpfn/fit/${fittedId}`);
     expect(status.json).toEqual({ fitted_train_set_id: fittedId, status: 'completed' });
@@ -166,13 +193,27 @@ describe('emulator robustness', () => {
 
   it('serves settings, model limits, greetings, usage and cost estimates', async () => {
     const settings = await call('GET', '/tabpfn/get_settings', undefined, {});
-    expect(settings.json).toMatchObject({ default_model_version: 'v3', async_settings: { use_above_trainset_size_bytes: 52_428_800, poll_timeout_secs: 7200 } });
+    expect(settings.json).toMatchObject({
+      default_model_version: 'v3',
+      async_settings: { use_above_trainset_size_bytes: 52_428_800, poll_timeout_secs: 7200 },
+    });
     const limits = await call('GET', '/tabpfn/get_model_limits');
     expect(limits.json).toHaveProperty('model_limits.v2');
     expect(limits.json).not.toHaveProperty('async_settings');
     expect((await call('GET', '/retrieve_greeting_messages/')).json).toEqual({ messages: [] });
-    expect((await call('POST', '/get_api_usage/')).json).toMatchObject({ current_usage: 0, usage_limit: 50_000_000, daily_tokens_used: 0, monthly_token_limit: 200_000_000 });
-    const v2 = await call('POST', '/tabpfn/estimate_cost', { train_rows: 1000, test_rows: 100, raw_columns: 10, operation: 'predict', model_version: 'v2.5' });
+    expect((await call('POST', '/get_api_usage/')).json).toMatchObject({
+      current_usage: 0,
+      usage_limit: 50_000_000,
+      daily_tokens_used: 0,
+      monthly_token_limit: 200_000_000,
+    });
+    const v2 = await call('POST', '/tabpfn/estimate_cost', {
+      train_rows: 1000,
+      test_rows: 100,
+      raw_columns: 10,
+      operation: 'predict',
+      model_version: 'v2.5',
+    });
     expect(v2.json).toMatchObject({ estimated_cost: 88_000, pricing_version: 'legacy_v2' });
     const v3 = await call('POST', '/tabpfn/estimate_cost', { train_rows: 10, test_rows: 1, raw_columns: 2, operation: 'predict' });
     expect(v3.json).toMatchObject({ estimated_cost: 10_000, pricing_version: 'quota_v3' });
@@ -214,7 +255,12 @@ describe('control endpoints', () => {
     const id = await uploadTrain(X, Y);
     emu.state.setLatency({ fit: 60_000 });
     const controller = new AbortController();
-    const pending = fetch(`${emu.url}/tabpfn/fit`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify(fitBody(id)), signal: controller.signal });
+    const pending = fetch(`${emu.url}/tabpfn/fit`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth },
+      body: JSON.stringify(fitBody(id)),
+      signal: controller.signal,
+    });
     while (emu.state.counters(TOKEN).fits === 0) await new Promise((r) => setTimeout(r, 2));
     controller.abort();
     await expect(pending).rejects.toThrow();

@@ -88,8 +88,21 @@ const MAX_RECORDED = 5000;
 
 function emptyCounters(): Counters {
   return {
-    requests: 0, prepares: 0, trainPrepares: 0, testPrepares: 0, dedupHits: 0, uploads: 0, uploadedBytes: 0,
-    fits: 0, syncFits: 0, asyncFits: 0, statusPolls: 0, predicts: 0, responses429: 0, aborted: 0, faultsInjected: 0,
+    requests: 0,
+    prepares: 0,
+    trainPrepares: 0,
+    testPrepares: 0,
+    dedupHits: 0,
+    uploads: 0,
+    uploadedBytes: 0,
+    fits: 0,
+    syncFits: 0,
+    asyncFits: 0,
+    statusPolls: 0,
+    predicts: 0,
+    responses429: 0,
+    aborted: 0,
+    faultsInjected: 0,
   };
 }
 

@@ -4,9 +4,23 @@ import { z } from 'zod';
  * Route names faults, counters and recorded requests use. `*` in a fault matches every route.
  */
 export const ROUTES = [
-  'root', 'protected', 'greetings', 'get_settings', 'get_model_limits', 'get_api_usage',
-  'prepare_train_set_upload', 'prepare_test_set_upload', 'upload', 'fit', 'submit_fit_job',
-  'get_fit_status', 'predict', 'estimate_cost', 'delete_dataset', 'delete_all_datasets', 'get_data_summary',
+  'root',
+  'protected',
+  'greetings',
+  'get_settings',
+  'get_model_limits',
+  'get_api_usage',
+  'prepare_train_set_upload',
+  'prepare_test_set_upload',
+  'upload',
+  'fit',
+  'submit_fit_job',
+  'get_fit_status',
+  'predict',
+  'estimate_cost',
+  'delete_dataset',
+  'delete_all_datasets',
+  'get_data_summary',
 ] as const;
 export type RouteName = (typeof ROUTES)[number];
 

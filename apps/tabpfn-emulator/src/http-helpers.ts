@@ -9,6 +9,8 @@ export interface RequestLocals {
   token?: string;
   route?: RouteName;
   record?: RecordedRequest;
+  /** The emulator itself dropped the connection (a fault), so it is not counted as a client abort. */
+  droppedByServer?: boolean;
   /** Aborted when the client goes away before the response is complete. */
   signal: AbortSignal;
   /** Set by a `fit_failed` fault: the fit is accepted and then fails with this message. */

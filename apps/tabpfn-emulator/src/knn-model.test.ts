@@ -75,8 +75,22 @@ describe('k-NN stand-in model', () => {
   });
 
   it('imputes missing numbers and ignores unseen categories', () => {
-    const x: Table = { columns: ['n', 'c'], rows: [[1, 'a'], [null, 'b'], [3, null], [4, 'a']] };
+    const x: Table = {
+      columns: ['n', 'c'],
+      rows: [
+        [1, 'a'],
+        [null, 'b'],
+        [3, null],
+        [4, 'a'],
+      ],
+    };
     const model = new KnnClassifier(x, ['p', 'q', 'q', 'p']);
-    expect(model.predict([[null, null], [2, 'zzz'], [1, 'a']])).toHaveLength(3);
+    expect(
+      model.predict([
+        [null, null],
+        [2, 'zzz'],
+        [1, 'a'],
+      ]),
+    ).toHaveLength(3);
   });
 });

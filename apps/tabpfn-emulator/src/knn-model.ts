@@ -91,7 +91,9 @@ function nearest(train: Float64Array[], q: Float64Array, k: number): Neighbour[]
 export type Label = string | number | boolean;
 
 function sortLabels(labels: Label[]): Label[] {
-  return [...new Set(labels)].sort((a, b) => (typeof a === 'string' && typeof b === 'string' ? (a < b ? -1 : a > b ? 1 : 0) : Number(a) - Number(b)));
+  return [...new Set(labels)].sort((a, b) =>
+    typeof a === 'string' && typeof b === 'string' ? (a < b ? -1 : a > b ? 1 : 0) : Number(a) - Number(b),
+  );
 }
 
 export interface FitOptions {
@@ -105,7 +107,11 @@ export class KnnClassifier {
   private readonly labelIndex: number[];
   private readonly priors: number[];
 
-  constructor(x: Table, y: Cell[], private readonly options: FitOptions = {}) {
+  constructor(
+    x: Table,
+    y: Cell[],
+    private readonly options: FitOptions = {},
+  ) {
     if (y.some((v) => v === null)) throw new ModelInputError('y contains missing values');
     this.classes = sortLabels(y as Label[]);
     const pos = new Map(this.classes.map((c, i) => [c, i]));
@@ -128,7 +134,9 @@ export class KnnClassifier {
         const c = this.labelIndex[n.index] as number;
         votes[c] = (votes[c] as number) + n.weight;
       }
-      if (this.options.balanceProbabilities) votes.forEach((v, c) => (votes[c] = v / (this.priors[c] || 1)));
+      if (this.options.balanceProbabilities) {
+        for (let c = 0; c < nClasses; c++) votes[c] = (votes[c] as number) / (this.priors[c] || 1);
+      }
       const total = votes.reduce((a, b) => a + b, 0) || 1;
       // A 1% floor keeps every class possible, as a probabilistic model would.
       const p = votes.map((v) => 0.99 * (v / total) + 0.01 / nClasses);
@@ -208,7 +216,14 @@ export class KnnRegressor {
 
   predict(rows: Cell[][], quantiles: number[]): RegressionOutputs {
     const k = Math.min(this.train.length, 10);
-    const out: RegressionOutputs = { mean: [], median: [], mode: [], quantiles: quantiles.map(() => []), logits: [], borders: this.borders };
+    const out: RegressionOutputs = {
+      mean: [],
+      median: [],
+      mode: [],
+      quantiles: quantiles.map(() => []),
+      logits: [],
+      borders: this.borders,
+    };
     for (const row of rows) {
       const nb = nearest(this.train, this.featurizer.transform(row), k);
       const values = nb.map((n) => this.y[n.index] as number);
@@ -216,7 +231,9 @@ export class KnnRegressor {
       const total = weights.reduce((a, b) => a + b, 0);
       out.mean.push(values.reduce((s, v, i) => s + v * (weights[i] as number), 0) / total);
       out.median.push(weightedQuantile(values, weights, 0.5));
-      quantiles.forEach((q, qi) => (out.quantiles[qi] as number[]).push(weightedQuantile(values, weights, q)));
+      quantiles.forEach((q, qi) => {
+        (out.quantiles[qi] as number[]).push(weightedQuantile(values, weights, q));
+      });
       // A Gaussian-kernel density of the neighbour targets over the bins: the bar distribution's logits.
       const density = this.borders.slice(0, -1).map((b, bi) => {
         const centre = (b + (this.borders[bi + 1] as number)) / 2;

@@ -5,7 +5,12 @@ import { startEmulator } from './server.js';
 const list = z
   .string()
   .optional()
-  .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+  .transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 
 const envSchema = z.object({
   EMULATOR_PORT: envInt(8089, 0, 65_535),

@@ -16,7 +16,8 @@ export function requestContext(state: EmulatorState): Handler {
       controller.abort();
       const l = locals(res);
       if (l.record) l.record.aborted = true;
-      if (l.route && l.token !== undefined) state.countersFor(l.token).aborted += 1;
+      // A socket the emulator drops itself (hang/reset faults) is not a client abort.
+      if (l.route && l.token !== undefined && !l.droppedByServer) state.countersFor(l.token).aborted += 1;
     });
     next();
   };
@@ -82,7 +83,12 @@ export function rateLimit(state: EmulatorState, cls: RouteClass): Handler {
     res.setHeader('x-ratelimit-reset', String(d.resetSeconds));
     if (d.allowed) return next();
     res.setHeader('retry-after', String(d.resetSeconds));
-    sendError(res, 429, `Rate limit exceeded: ${limit} ${cls} requests per minute. Retry in ${d.resetSeconds} seconds.`, 'RATE_LIMIT_EXCEEDED');
+    sendError(
+      res,
+      429,
+      `Rate limit exceeded: ${limit} ${cls} requests per minute. Retry in ${d.resetSeconds} seconds.`,
+      'RATE_LIMIT_EXCEEDED',
+    );
   };
 }
 
@@ -98,10 +104,12 @@ export function injectFaults(state: EmulatorState): Handler {
     if (fault.retryAfter !== undefined) res.setHeader('retry-after', String(fault.retryAfter));
     if (fault.kind === 'hang') {
       await wait(fault.delayMs ?? 600_000, l.signal);
+      l.droppedByServer = true;
       req.socket.destroy();
       return;
     }
     if (fault.kind === 'reset') {
+      l.droppedByServer = true;
       req.socket.destroy();
       return;
     }
@@ -127,7 +135,12 @@ export function injectFaults(state: EmulatorState): Handler {
         }
         const status = fault.status ?? 426;
         if (fault.body !== undefined) return res.status(status).json(fault.body);
-        return sendError(res, status, fault.message ?? 'Client version too old. Please upgrade tabpfn-client: pip install -U tabpfn-client', fault.errorCode ?? 'CLIENT_VERSION_TOO_OLD');
+        return sendError(
+          res,
+          status,
+          fault.message ?? 'Client version too old. Please upgrade tabpfn-client: pip install -U tabpfn-client',
+          fault.errorCode ?? 'CLIENT_VERSION_TOO_OLD',
+        );
       }
       default: {
         const status = fault.status ?? 503;

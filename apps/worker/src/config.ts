@@ -52,6 +52,8 @@ export const workerEnvSchema = z.object({
   RESULT_RETENTION_SECONDS: envInt(30 * 86_400, 1),
   DATASET_RETENTION_SECONDS: envInt(30 * 86_400, 1),
   RECONCILE_MIN_AGE_SECONDS: envInt(30, 0),
+  /** A job whose worker stops renewing its lock this long (killed) is handed to another worker. */
+  WORKER_LOCK_DURATION_MS: envInt(30_000, 500),
   /** Webhooks: one attempt (connect, headers, body) ends after this long. */
   WEBHOOK_TIMEOUT_MS: envInt(10_000, 10),
   /** Delays before attempts 2, 3, …; its length + 1 is the number of attempts (≈3 days by default). */

@@ -116,6 +116,7 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     prefix: config.QUEUE_PREFIX,
     logger,
     concurrency: { fit: config.WORKER_CONCURRENCY, predict: config.WORKER_CONCURRENCY, webhook: config.WEBHOOK_CONCURRENCY, maintenance: 1 },
+    lockDurationMs: config.WORKER_LOCK_DURATION_MS,
     backoff: createUpstreamBackoff({ baseMs: config.JOB_BACKOFF_BASE_MS, maxMs: config.JOB_BACKOFF_MAX_MS }),
   });
   // One scheduler entry per task however many workers run: upsert is idempotent by id.

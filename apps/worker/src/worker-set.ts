@@ -34,6 +34,8 @@ export function createWorkerSet(handlers: HandlerMap, opts: WorkerSetOptions): W
         prefix: opts.prefix,
         concurrency: opts.concurrency[name],
         lockDuration: opts.lockDurationMs ?? 30_000,
+        // Look for stalled jobs (lock lapsed: their worker died) as often as a lock can lapse.
+        stalledInterval: opts.lockDurationMs ?? 30_000,
         maxStalledCount: 1000,
         autorun: true,
         settings: { backoffStrategy: opts.backoff },

@@ -16,7 +16,12 @@ import {
 import { startTestEmulator, TOKEN, testClient } from './test-support/emulator.js';
 
 let emulator: RunningEmulator;
-const x = encodeFeatures([[1, 'a'], [2, 'b'], [3, 'a'], [4, 'b']]);
+const x = encodeFeatures([
+  [1, 'a'],
+  [2, 'b'],
+  [3, 'a'],
+  [4, 'b'],
+]);
 const y = encodeTarget(['u', 'v', 'u', 'v']);
 const xTest = encodeFeatures([[1.5, 'a']]);
 const fitInput = { x: x.bytes, y: y.bytes, task: 'classification' as const };
@@ -48,13 +53,22 @@ describe('upstream failures surface as typed errors', () => {
     emulator.state.addFault({ route: 'upload', status: 502, count: 1 });
     emulator.state.addFault({ route: 'predict', status: 504, count: 1 });
     const client = testClient(emulator);
-    await expect(client.predict({ fittedTrainSetId: id, x: xTest.bytes, task: 'classification', outputType: 'preds' })).resolves.toMatchObject({ prediction: ['u'] });
-    expect(emulator.state.requests.filter((r) => r.route === 'upload').map((r) => r.status).slice(-2)).toEqual([502, 200]);
+    await expect(
+      client.predict({ fittedTrainSetId: id, x: xTest.bytes, task: 'classification', outputType: 'preds' }),
+    ).resolves.toMatchObject({ prediction: ['u'] });
+    expect(
+      emulator.state.requests
+        .filter((r) => r.route === 'upload')
+        .map((r) => r.status)
+        .slice(-2),
+    ).toEqual([502, 200]);
   });
 
   it('gives up after the single retry with a retryable UpstreamUnavailableError', async () => {
     emulator.state.addFault({ route: 'fit', status: 503, count: 2 });
-    const err = await testClient(emulator).fit(fitInput).catch((e: unknown) => e);
+    const err = await testClient(emulator)
+      .fit(fitInput)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UpstreamUnavailableError);
     expect(err).toMatchObject({ code: 'tabpfn_unavailable', status: 503, retryable: true });
   });
@@ -74,10 +88,25 @@ describe('upstream failures surface as typed errors', () => {
   });
 
   it('surfaces a 429 with Retry-After as RateLimitedError and does not retry it', async () => {
-    emulator.state.addFault({ route: 'fit', status: 429, retryAfter: 17, errorCode: 'RATE_LIMIT_EXCEEDED', message: 'Too many fit requests', count: 1 });
-    const err = await testClient(emulator).fit(fitInput).catch((e: unknown) => e);
+    emulator.state.addFault({
+      route: 'fit',
+      status: 429,
+      retryAfter: 17,
+      errorCode: 'RATE_LIMIT_EXCEEDED',
+      message: 'Too many fit requests',
+      count: 1,
+    });
+    const err = await testClient(emulator)
+      .fit(fitInput)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RateLimitedError);
-    expect(err).toMatchObject({ code: 'tabpfn_rate_limited', retryAfterSeconds: 17, retryable: true, status: 429, upstreamMessage: 'Too many fit requests' });
+    expect(err).toMatchObject({
+      code: 'tabpfn_rate_limited',
+      retryAfterSeconds: 17,
+      retryable: true,
+      status: 429,
+      upstreamMessage: 'Too many fit requests',
+    });
     expect(emulator.state.counters(TOKEN).responses429).toBe(1);
   });
 
@@ -97,7 +126,9 @@ describe('upstream failures surface as typed errors', () => {
     const id = await fitted();
     emulator.state.configure({ dailyTokenLimit: 20_000 });
     emulator.state.setUsage(TOKEN, { daily: 15_000 });
-    const err = await testClient(emulator).predict({ fittedTrainSetId: id, x: xTest.bytes, task: 'classification', outputType: 'preds' }).catch((e: unknown) => e);
+    const err = await testClient(emulator)
+      .predict({ fittedTrainSetId: id, x: xTest.bytes, task: 'classification', outputType: 'preds' })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QuotaExhaustedError);
     expect(err).toMatchObject({ code: 'tabpfn_quota_exhausted', retryable: false, status: 429 });
     expect((err as QuotaExhaustedError).retryAfterSeconds).toBeGreaterThan(0);
@@ -108,10 +139,23 @@ describe('upstream failures surface as typed errors', () => {
     const id = await fitted();
     const client = testClient(emulator);
     await client.predict({ fittedTrainSetId: id, x: xTest.bytes, task: 'classification', outputType: 'preds' });
-    await client.predict({ fittedTrainSetId: id, x: xTest.bytes, task: 'classification', outputType: 'probas', tabpfnConfig: { n_estimators: 4 }, modelPath: 'tabpfn-v2-classifier-v2_default.ckpt' });
+    await client.predict({
+      fittedTrainSetId: id,
+      x: xTest.bytes,
+      task: 'classification',
+      outputType: 'probas',
+      tabpfnConfig: { n_estimators: 4 },
+      modelPath: 'tabpfn-v2-classifier-v2_default.ckpt',
+    });
     const usage = await client.getUsage();
     // v3 default: max(10 000, 5 rows × 2 cols × 8); v2: max(5 000, 5 × 2 × 4).
-    expect(usage).toMatchObject({ currentUsage: 15_000, dailyTokensUsed: 15_000, usageLimit: 50_000_000, dailyTokenLimit: 50_000_000, monthlyTokensUsed: 15_000 });
+    expect(usage).toMatchObject({
+      currentUsage: 15_000,
+      dailyTokensUsed: 15_000,
+      usageLimit: 50_000_000,
+      dailyTokenLimit: 50_000_000,
+      monthlyTokensUsed: 15_000,
+    });
     expect(usage.raw).toMatchObject({ current_usage: 15_000, daily_tokens_used: 15_000, monthly_token_limit: 200_000_000 });
   });
 
@@ -127,7 +171,12 @@ describe('upstream failures surface as typed errors', () => {
 
   it('warns once on a deprecation notice without failing the call', async () => {
     const client = testClient(emulator);
-    emulator.state.addFault({ route: '*', kind: 'headers', headers: { Deprecation: 'true', Sunset: 'Wed, 01 Jan 2031 00:00:00 GMT' }, count: 5 });
+    emulator.state.addFault({
+      route: '*',
+      kind: 'headers',
+      headers: { Deprecation: 'true', Sunset: 'Wed, 01 Jan 2031 00:00:00 GMT' },
+      count: 5,
+    });
     await client.fit(fitInput);
     expect(client.warnings).toHaveLength(1);
     expect(client.warnings[0]?.obj).toMatchObject({ sunset: 'Wed, 01 Jan 2031 00:00:00 GMT' });
@@ -135,14 +184,18 @@ describe('upstream failures surface as typed errors', () => {
 
   it('raises on a 200 whose body is a _streamed_error envelope', async () => {
     emulator.state.addFault({ route: 'fit', kind: 'streamed_error', message: 'worker failed' });
-    const err = await testClient(emulator).fit(fitInput).catch((e: unknown) => e);
+    const err = await testClient(emulator)
+      .fit(fitInput)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StreamedError);
     expect((err as StreamedError).message).toBe('Fail to call fit with error: streamed, worker failed');
   });
 
   it('raises FitFailedError when the status poll reports failed', async () => {
     emulator.state.addFault({ route: 'submit_fit_job', kind: 'fit_failed', message: 'out of memory' });
-    const err = await testClient(emulator, { asyncThresholdBytes: 0 }).fit(fitInput).catch((e: unknown) => e);
+    const err = await testClient(emulator, { asyncThresholdBytes: 0 })
+      .fit(fitInput)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FitFailedError);
     expect(err).toMatchObject({ code: 'tabpfn_fit_failed', upstreamMessage: 'out of memory', errorCode: 'FIT_FAILED' });
   });
@@ -159,7 +212,9 @@ describe('upstream failures surface as typed errors', () => {
 
   it('gives up polling at the deadline with FitTimeoutError', async () => {
     emulator.state.configure({ fitLatencyMs: 60_000, retryInSecs: 0.02 });
-    const err = await testClient(emulator, { asyncThresholdBytes: 0, pollTimeoutMs: 80 }).fit(fitInput).catch((e: unknown) => e);
+    const err = await testClient(emulator, { asyncThresholdBytes: 0, pollTimeoutMs: 80 })
+      .fit(fitInput)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FitTimeoutError);
     expect(err).toMatchObject({ retryable: true });
   });
@@ -168,7 +223,9 @@ describe('upstream failures surface as typed errors', () => {
     await expect(testClient(emulator, { token: 'nope' }).fit(fitInput)).rejects.toBeInstanceOf(TokenInvalidError);
     emulator.state.addFault({ route: 'predict', status: 400, message: 'bad columns', errorCode: 'USER_ERROR' });
     const id = await fitted();
-    const err = await testClient(emulator).predict({ fittedTrainSetId: id, x: xTest.bytes, task: 'classification', outputType: 'preds' }).catch((e: unknown) => e);
+    const err = await testClient(emulator)
+      .predict({ fittedTrainSetId: id, x: xTest.bytes, task: 'classification', outputType: 'preds' })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BadRequestError);
     expect(err).toMatchObject({ code: 'tabpfn_bad_request', status: 400, upstreamMessage: 'bad columns', errorCode: 'USER_ERROR' });
     expect((err as BadRequestError).traceId).toMatch(/^[0-9a-f]{32}$/);
@@ -177,13 +234,17 @@ describe('upstream failures surface as typed errors', () => {
 
   it('reports a wrong column count as a bad request from the server', async () => {
     const id = await fitted();
-    const err = await testClient(emulator).predict({ fittedTrainSetId: id, x: encodeFeatures([[1, 2, 3]]).bytes, task: 'classification', outputType: 'preds' }).catch((e: unknown) => e);
+    const err = await testClient(emulator)
+      .predict({ fittedTrainSetId: id, x: encodeFeatures([[1, 2, 3]]).bytes, task: 'classification', outputType: 'preds' })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'tabpfn_bad_request', status: 400 });
   });
 
   it('fails an upload to an expired URL with UploadFailedError', async () => {
     emulator.state.configure({ uploadUrlTtlMs: -1000 });
-    const err = await testClient(emulator).fit(fitInput).catch((e: unknown) => e);
+    const err = await testClient(emulator)
+      .fit(fitInput)
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UploadFailedError);
     expect(err).toMatchObject({ status: 400 });
     expect((err as UploadFailedError).message).toContain('ExpiredToken');
@@ -199,7 +260,9 @@ describe('upstream failures surface as typed errors', () => {
   it('times out a hanging call with a retryable error', async () => {
     emulator.state.addFault({ route: 'get_settings', kind: 'hang' });
     emulator.state.addFault({ route: 'fit', kind: 'hang', count: 2 });
-    const err = await testClient(emulator, { timeoutMs: 100, metadataTimeoutMs: 50 }).fit(fitInput).catch((e: unknown) => e);
+    const err = await testClient(emulator, { timeoutMs: 100, metadataTimeoutMs: 50 })
+      .fit(fitInput)
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'tabpfn_unavailable', kind: 'timeout', retryable: true });
   });
 
@@ -209,7 +272,10 @@ describe('upstream failures surface as typed errors', () => {
     const controller = new AbortController();
     const pending = testClient(emulator).predict(
       { fittedTrainSetId: id, x: xTest.bytes, task: 'classification', outputType: 'preds' },
-      { signal: controller.signal, onStage: (s) => s === 'predicting' && setTimeout(() => controller.abort(new Error('job canceled')), 20) },
+      {
+        signal: controller.signal,
+        onStage: (s) => s === 'predicting' && setTimeout(() => controller.abort(new Error('job canceled')), 20),
+      },
     );
     await expect(pending).rejects.toThrow('job canceled');
     for (let i = 0; i < 100 && emulator.state.counters(TOKEN).aborted === 0; i++) await new Promise((r) => setTimeout(r, 5));
@@ -220,7 +286,9 @@ describe('upstream failures surface as typed errors', () => {
     const dead = await startTestEmulator();
     const url = dead.url;
     await dead.close();
-    const err = await testClient({ ...emulator, url }).verifyToken().catch((e: unknown) => e);
+    const err = await testClient({ ...emulator, url })
+      .verifyToken()
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'tabpfn_unavailable', kind: 'connect', retryable: true });
   });
 });

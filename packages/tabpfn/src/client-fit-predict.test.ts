@@ -35,14 +35,24 @@ describe('fit and predict against the emulator', () => {
     expect(fit.mode).toBe('sync');
     expect(stages).toEqual(['uploading', 'fitting']);
 
-    const preds = await client.predict({ fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'classification', outputType: 'preds' });
+    const preds = await client.predict({
+      fittedTrainSetId: fit.fittedTrainSetId,
+      x: xTest.bytes,
+      task: 'classification',
+      outputType: 'preds',
+    });
     const labels = preds.prediction as unknown[];
     expect(labels).toHaveLength(test.target.length);
     expect(labels.every((l) => typeof l === 'string')).toBe(true);
     expect(accuracy(labels, test.target)).toBeGreaterThanOrEqual(0.85);
     expect(preds.metadata).toMatchObject({ task: 'classification', test_set_num_rows: test.target.length, test_set_num_cols: 4 });
 
-    const probas = await client.predict({ fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'classification', outputType: 'probas' });
+    const probas = await client.predict({
+      fittedTrainSetId: fit.fittedTrainSetId,
+      x: xTest.bytes,
+      task: 'classification',
+      outputType: 'probas',
+    });
     const rows = probas.prediction as number[][];
     expect(y.classes).toEqual(['setosa', 'versicolor', 'virginica']);
     expect(rows).toHaveLength(test.target.length);
@@ -60,7 +70,13 @@ describe('fit and predict against the emulator', () => {
     const fit = await client.fit({ x: x.bytes, y: y.bytes, task: 'regression' });
     const n = test.target.length;
     const run = (outputType: string, quantiles?: number[]) =>
-      client.predict({ fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'regression', outputType, ...(quantiles ? { quantiles } : {}) });
+      client.predict({
+        fittedTrainSetId: fit.fittedTrainSetId,
+        x: xTest.bytes,
+        task: 'regression',
+        outputType,
+        ...(quantiles ? { quantiles } : {}),
+      });
 
     for (const outputType of ['mean', 'median', 'mode']) {
       const p = (await run(outputType)).prediction as number[];
@@ -96,7 +112,9 @@ describe('fit and predict against the emulator', () => {
     const { x, y, xTest, test } = prepare('penguins', 'species');
     expect(x.columns.map((c) => c.type)).toEqual(['string', 'number', 'number', 'number', 'number', 'string', 'number']);
     const fit = await client.fit({ x: x.bytes, y: y.bytes, task: 'classification', description: 'penguins' });
-    const preds = (await client.predict({ fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'classification', outputType: 'preds' })).prediction as string[];
+    const preds = (
+      await client.predict({ fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'classification', outputType: 'preds' })
+    ).prediction as string[];
     expect(new Set(preds).size).toBeGreaterThan(1);
     expect(accuracy(preds, test.target)).toBeGreaterThanOrEqual(0.85);
   });
@@ -104,9 +122,17 @@ describe('fit and predict against the emulator', () => {
   it('keeps numeric and boolean label types', async () => {
     const client = testClient(emulator);
     const x = encodeFeatures([[0], [0.1], [0.2], [1], [1.1], [1.2]]);
-    for (const target of [[1, 1, 1, 2, 2, 2], [false, false, false, true, true, true]]) {
+    for (const target of [
+      [1, 1, 1, 2, 2, 2],
+      [false, false, false, true, true, true],
+    ]) {
       const fit = await client.fit({ x: x.bytes, y: encodeTarget(target).bytes, task: 'classification' });
-      const preds = await client.predict({ fittedTrainSetId: fit.fittedTrainSetId, x: encodeFeatures([[0.05], [1.15]]).bytes, task: 'classification', outputType: 'preds' });
+      const preds = await client.predict({
+        fittedTrainSetId: fit.fittedTrainSetId,
+        x: encodeFeatures([[0.05], [1.15]]).bytes,
+        task: 'classification',
+        outputType: 'preds',
+      });
       expect(preds.prediction).toEqual([target[0], target[5]]);
     }
   });
@@ -136,7 +162,12 @@ describe('fit and predict against the emulator', () => {
     const fit = await client.fit({ x: x.bytes, y: y.bytes, task: 'classification' });
     const expectedChunks = Math.ceil(x.bytes.byteLength / 1000) + Math.ceil(y.bytes.byteLength / 1000);
     expect(emulator.state.counters(TOKEN).uploads).toBe(expectedChunks);
-    const preds = await client.predict({ fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'classification', outputType: 'preds' });
+    const preds = await client.predict({
+      fittedTrainSetId: fit.fittedTrainSetId,
+      x: xTest.bytes,
+      task: 'classification',
+      outputType: 'preds',
+    });
     expect(accuracy(preds.prediction as unknown[], test.target)).toBeGreaterThanOrEqual(0.85);
   });
 
@@ -144,13 +175,23 @@ describe('fit and predict against the emulator', () => {
     emulator.state.configure({ asyncThresholdBytes: 100, fitLatencyMs: 40, retryInSecs: 0.005 });
     const client = testClient(emulator);
     const { x, y, xTest } = prepare('iris');
-    const fit = await client.fit({ x: x.bytes, y: y.bytes, task: 'classification', inMemorySizeBytes: x.inMemorySizeBytes + y.inMemorySizeBytes });
+    const fit = await client.fit({
+      x: x.bytes,
+      y: y.bytes,
+      task: 'classification',
+      inMemorySizeBytes: x.inMemorySizeBytes + y.inMemorySizeBytes,
+    });
     expect(fit.mode).toBe('async');
     const c = emulator.state.counters(TOKEN);
     expect(c.asyncFits).toBe(1);
     expect(c.syncFits).toBe(0);
     expect(c.statusPolls).toBeGreaterThanOrEqual(2);
-    const preds = await client.predict({ fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'classification', outputType: 'preds' });
+    const preds = await client.predict({
+      fittedTrainSetId: fit.fittedTrainSetId,
+      x: xTest.bytes,
+      task: 'classification',
+      outputType: 'preds',
+    });
     expect(preds.prediction).toHaveLength(30);
   });
 
@@ -176,21 +217,27 @@ describe('fit and predict against the emulator', () => {
     const { x, y, xTest } = prepare('iris');
     const fit = await client.fit({ x: x.bytes, y: y.bytes, task: 'classification' });
     expect(emulator.state.forgetFittedTrainSet(fit.fittedTrainSetId)).toBe(1);
-    const err = await client.predict({ fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'classification', outputType: 'preds' }).catch((e: unknown) => e);
+    const err = await client
+      .predict({ fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'classification', outputType: 'preds' })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TrainSetNotFoundError);
     expect(err).toMatchObject({ code: 'tabpfn_not_found', status: 404, retryable: false, fittedTrainSetId: fit.fittedTrainSetId });
     expect((err as TrainSetNotFoundError).traceId).toMatch(/^[0-9a-f]{32}$/);
     // The upload survives, so the refit dedups and works again.
     const refit = await client.fit({ x: x.bytes, y: y.bytes, task: 'classification' });
     expect(refit.uploaded).toBe(false);
-    await expect(client.predict({ fittedTrainSetId: refit.fittedTrainSetId, x: xTest.bytes, task: 'classification', outputType: 'preds' })).resolves.toBeDefined();
+    await expect(
+      client.predict({ fittedTrainSetId: refit.fittedTrainSetId, x: xTest.bytes, task: 'classification', outputType: 'preds' }),
+    ).resolves.toBeDefined();
   });
 
   it('does not let another token use a fitted train set', async () => {
     const { x, y, xTest } = prepare('iris');
     const fit = await testClient(emulator).fit({ x: x.bytes, y: y.bytes, task: 'classification' });
     const other = testClient(emulator, { token: 'other-token' });
-    await expect(other.predict({ fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'classification', outputType: 'preds' })).rejects.toBeInstanceOf(TrainSetNotFoundError);
+    await expect(
+      other.predict({ fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'classification', outputType: 'preds' }),
+    ).rejects.toBeInstanceOf(TrainSetNotFoundError);
   });
 
   it('deletes datasets', async () => {
@@ -199,7 +246,9 @@ describe('fit and predict against the emulator', () => {
     const fit = await client.fit({ x: x.bytes, y: y.bytes, task: 'classification' });
     const deleted = await client.deleteDataset(fit.trainSetUploadId);
     expect(deleted).toEqual(expect.arrayContaining([fit.trainSetUploadId, fit.fittedTrainSetId]));
-    await expect(client.predict({ fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'classification', outputType: 'preds' })).rejects.toBeInstanceOf(TrainSetNotFoundError);
+    await expect(
+      client.predict({ fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'classification', outputType: 'preds' }),
+    ).rejects.toBeInstanceOf(TrainSetNotFoundError);
     await expect(client.deleteDataset(fit.trainSetUploadId)).rejects.toMatchObject({ code: 'tabpfn_not_found' });
     expect(await client.deleteAllDatasets()).toEqual([]);
   });

@@ -130,7 +130,13 @@ export class TabPFNClient {
    * upstream outage never rejects a good token.
    */
   async verifyToken(signal?: AbortSignal): Promise<TokenStatus> {
-    const res = await send(this.http, { method: 'GET', url: '/protected/', timeoutMs: this.metadataTimeoutMs, signal, operation: 'verify token' });
+    const res = await send(this.http, {
+      method: 'GET',
+      url: '/protected/',
+      timeoutMs: this.metadataTimeoutMs,
+      signal,
+      operation: 'verify token',
+    });
     if (res.status === 200) return 'valid';
     if (res.status === 403) return 'unverified';
     if (res.status === 408 || res.status === 429 || res.status >= 500) throw errorFromResponse(res, 'verify token');
@@ -143,24 +149,41 @@ export class TabPFNClient {
     const fresh = this.settingsCache.fresh(key);
     if (fresh) return fresh;
     // The shared fetch ignores any one caller's signal so an abort does not fail the others joined to it.
-    return raceSignal(this.settingsCache.dedupe(key, () => this.fetchSettings(key)), signal);
+    return raceSignal(
+      this.settingsCache.dedupe(key, () => this.fetchSettings(key)),
+      signal,
+    );
   }
 
   private async fetchSettings(key: string): Promise<Settings | null> {
     try {
-      const res = await send(this.http, { method: 'GET', url: '/tabpfn/get_settings', timeoutMs: this.metadataTimeoutMs, operation: 'get_settings' });
+      const res = await send(this.http, {
+        method: 'GET',
+        url: '/tabpfn/get_settings',
+        timeoutMs: this.metadataTimeoutMs,
+        operation: 'get_settings',
+      });
       const settings = settingsSchema.parse(jsonBody(res, 'get_settings'));
       this.settingsCache.set(key, settings);
       return settings;
     } catch (err) {
       const stale = this.settingsCache.stale(key) ?? null;
-      this.http.logger?.warn({ err: err instanceof Error ? err.message : String(err), usingStale: stale !== null }, 'TabPFN get_settings failed');
+      this.http.logger?.warn(
+        { err: err instanceof Error ? err.message : String(err), usingStale: stale !== null },
+        'TabPFN get_settings failed',
+      );
       return stale;
     }
   }
 
   async getUsage(signal?: AbortSignal): Promise<Usage> {
-    const res = await send(this.http, { method: 'POST', url: '/get_api_usage/', timeoutMs: this.metadataTimeoutMs, signal, operation: 'get_api_usage' });
+    const res = await send(this.http, {
+      method: 'POST',
+      url: '/get_api_usage/',
+      timeoutMs: this.metadataTimeoutMs,
+      signal,
+      operation: 'get_api_usage',
+    });
     return normaliseUsage(jsonBody(res, 'get_api_usage'));
   }
 
@@ -182,7 +205,13 @@ export class TabPFNClient {
   }
 
   async deleteAllDatasets(signal?: AbortSignal): Promise<string[]> {
-    const res = await send(this.http, { method: 'DELETE', url: '/delete_all_datasets/', timeoutMs: this.metadataTimeoutMs, signal, operation: 'delete_all_datasets' });
+    const res = await send(this.http, {
+      method: 'DELETE',
+      url: '/delete_all_datasets/',
+      timeoutMs: this.metadataTimeoutMs,
+      signal,
+      operation: 'delete_all_datasets',
+    });
     return deletedUids(jsonBody(res, 'delete_all_datasets'));
   }
 

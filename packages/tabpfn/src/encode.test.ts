@@ -49,7 +49,10 @@ describe('encodeFeatures', () => {
   it('names the offending cell in a DataError', () => {
     const err = (() => {
       try {
-        encodeFeatures([[1, 2], [3, { a: 1 }]]);
+        encodeFeatures([
+          [1, 2],
+          [3, { a: 1 }],
+        ]);
       } catch (e) {
         return e;
       }
@@ -63,13 +66,26 @@ describe('encodeFeatures', () => {
   });
 
   it('is deterministic, so upstream dedup sees the same hash for the same data', () => {
-    const rows = [[1, 'a'], [2, 'b']];
+    const rows = [
+      [1, 'a'],
+      [2, 'b'],
+    ];
     expect(encodeFeatures(rows).hash).toBe(encodeFeatures(rows).hash);
-    expect(encodeFeatures(rows).hash).not.toBe(encodeFeatures([[1, 'a'], [2, 'c']]).hash);
+    expect(encodeFeatures(rows).hash).not.toBe(
+      encodeFeatures([
+        [1, 'a'],
+        [2, 'c'],
+      ]).hash,
+    );
   });
 
   it('estimates the pandas in-memory size', () => {
-    expect(encodeFeatures([[1, 2], [3, 4]]).inMemorySizeBytes).toBe(128 + 4 * 8);
+    expect(
+      encodeFeatures([
+        [1, 2],
+        [3, 4],
+      ]).inMemorySizeBytes,
+    ).toBe(128 + 4 * 8);
   });
 });
 

@@ -108,7 +108,9 @@ export function encodeFeatures(rows: unknown[][], names?: string[], options: Enc
   rows.forEach((row, i) => {
     if (!Array.isArray(row)) throw new DataError(`features[${i}]`, 'expected an array of cells');
     if (row.length !== nCols) throw new DataError(`features[${i}]`, `row has ${row.length} cells, expected ${nCols}`);
-    row.forEach((cell, j) => checkScalar(cell, `features[${i}][${j}]`));
+    row.forEach((cell, j) => {
+      checkScalar(cell, `features[${i}][${j}]`);
+    });
   });
   const columnNames = names ?? Array.from({ length: nCols }, (_, j) => String(j));
   if (new Set(columnNames).size !== columnNames.length) throw new DataError('feature_names', 'column names must be unique');
@@ -130,7 +132,10 @@ export function encodeFeatures(rows: unknown[][], names?: string[], options: Enc
       if (n === undefined) throw new DataError(`features[${i}][${j}]`, `column "${name}" is numeric but this cell is ${JSON.stringify(v)}`);
       return n;
     });
-    inMemory += type === 'number' ? 8 * rows.length : data.reduce<number>((s, v) => s + 8 + PANDAS_STR_OVERHEAD + (typeof v === 'string' ? Buffer.byteLength(v) : 0), 0);
+    inMemory +=
+      type === 'number'
+        ? 8 * rows.length
+        : data.reduce<number>((s, v) => s + 8 + PANDAS_STR_OVERHEAD + (typeof v === 'string' ? Buffer.byteLength(v) : 0), 0);
     columns.push({ name, type });
     parquetColumns.push({ name, type: type === 'number' ? 'DOUBLE' : 'STRING', data });
   }
@@ -163,7 +168,8 @@ export function encodeTarget(values: unknown[]): EncodedTarget {
   const resolved: TargetType = type ?? 'number';
   const data = values.map((v) => (resolved === 'string' ? (v as string) : (v as number | boolean)));
   const bytes = writeParquet([{ name: '0', type: resolved === 'number' ? 'DOUBLE' : resolved === 'string' ? 'STRING' : 'BOOLEAN', data }]);
-  const perCell = (v: unknown) => (resolved === 'string' ? 8 + PANDAS_STR_OVERHEAD + Buffer.byteLength(String(v)) : resolved === 'boolean' ? 1 : 8);
+  const perCell = (v: unknown) =>
+    resolved === 'string' ? 8 + PANDAS_STR_OVERHEAD + Buffer.byteLength(String(v)) : resolved === 'boolean' ? 1 : 8;
   return {
     bytes,
     hash: crc32cBase64(bytes),

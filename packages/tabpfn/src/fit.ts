@@ -114,13 +114,25 @@ export async function runFit(flow: FlowContext, input: FitInput, opts: FitCallOp
   const fitBody = buildFitBody(trainSetUploadId, input);
   const threshold = flow.asyncThresholdBytes ?? settings?.async_settings?.use_above_trainset_size_bytes ?? DEFAULT_ASYNC_THRESHOLD_BYTES;
   const size = input.inMemorySizeBytes ?? input.x.byteLength + input.y.byteLength;
-  const pollTimeoutMs = flow.pollTimeoutMs ?? (settings?.async_settings ? settings.async_settings.poll_timeout_secs * 1000 : DEFAULT_POLL_TIMEOUT_MS);
+  const pollTimeoutMs =
+    flow.pollTimeoutMs ?? (settings?.async_settings ? settings.async_settings.poll_timeout_secs * 1000 : DEFAULT_POLL_TIMEOUT_MS);
   onStage?.('fitting');
 
   if (size > threshold) {
     // No server-side dedup of fit jobs: only retry when the request cannot have reached the server.
     const res = await retryOnce(
-      async () => jsonBody(await send(flow.http, { method: 'POST', url: '/tabpfn/submit_fit_job', json: fitBody, timeoutMs: flow.timeoutMs, signal, operation: 'submit_fit_job' }), 'submit_fit_job'),
+      async () =>
+        jsonBody(
+          await send(flow.http, {
+            method: 'POST',
+            url: '/tabpfn/submit_fit_job',
+            json: fitBody,
+            timeoutMs: flow.timeoutMs,
+            signal,
+            operation: 'submit_fit_job',
+          }),
+          'submit_fit_job',
+        ),
       isConnectError,
     );
     const fittedTrainSetId = requireString(res, 'fitted_train_set_id', 'submit_fit_job');
@@ -129,7 +141,11 @@ export async function runFit(flow: FlowContext, input: FitInput, opts: FitCallOp
   }
 
   const res = await retryOnce(
-    async () => jsonBody(await send(flow.http, { method: 'POST', url: '/tabpfn/fit', json: fitBody, timeoutMs: flow.timeoutMs, signal, operation: 'fit' }), 'fit'),
+    async () =>
+      jsonBody(
+        await send(flow.http, { method: 'POST', url: '/tabpfn/fit', json: fitBody, timeoutMs: flow.timeoutMs, signal, operation: 'fit' }),
+        'fit',
+      ),
     isTransient,
   );
   const fittedTrainSetId = requireString(res, 'fitted_train_set_id', 'fit');

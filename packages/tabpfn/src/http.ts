@@ -101,7 +101,9 @@ function networkError(err: unknown, opts: SendOptions, timedOut: boolean): Upstr
   const code = (err as { code?: string }).code ?? '';
   const what = `${opts.method} ${opts.url.split('?')[0]}`;
   if (timedOut || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
-    return new UpstreamUnavailableError(`Fail to call ${opts.operation}: timed out after ${opts.timeoutMs} ms (${what})`, 'timeout', { cause: err });
+    return new UpstreamUnavailableError(`Fail to call ${opts.operation}: timed out after ${opts.timeoutMs} ms (${what})`, 'timeout', {
+      cause: err,
+    });
   }
   const message = err instanceof Error ? err.message : String(err);
   const kind = CONNECT_CODES.has(code) ? 'connect' : 'network';
@@ -121,7 +123,10 @@ function checkVersion(ctx: HttpContext, res: HttpResponse, operation: string): v
     const key = `${deprecation}|${sunset}|${link}`;
     if (!ctx.warned.has(key)) {
       ctx.warned.add(key);
-      ctx.logger?.warn({ operation, deprecation, sunset, link, clientVersion: ctx.clientVersion }, 'TabPFN API: this client version is deprecated');
+      ctx.logger?.warn(
+        { operation, deprecation, sunset, link, clientVersion: ctx.clientVersion },
+        'TabPFN API: this client version is deprecated',
+      );
     }
   }
   if (res.status === 426) {
@@ -231,7 +236,11 @@ export function isConnectError(err: unknown): boolean {
 }
 
 /** One immediate retry (python `backoff.constant(interval=0), max_tries=2`). */
-export async function retryOnce<T>(fn: () => Promise<T>, shouldRetry: (err: unknown) => boolean, onRetry?: (err: unknown) => void): Promise<T> {
+export async function retryOnce<T>(
+  fn: () => Promise<T>,
+  shouldRetry: (err: unknown) => boolean,
+  onRetry?: (err: unknown) => void,
+): Promise<T> {
   try {
     return await fn();
   } catch (err) {

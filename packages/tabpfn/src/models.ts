@@ -4,14 +4,44 @@ export type Task = 'classification' | 'regression';
 
 // tabpfn-client 0.4.1 `estimator.py::_AVAILABLE_MODELS`: a local static list, not a server call.
 const CLASSIFIER_MODELS = [
-  'v3_default', 'v2.6_default', 'v2.5_default-2', 'v2.5_default', 'v2.5_large-features-L', 'v2.5_large-features-XL',
-  'v2.5_large-samples', 'v2.5_real-large-features', 'v2.5_real-large-samples-and-features', 'v2.5_real', 'v2.5_variant',
-  'v2_default', 'auto', 'default', 'gn2p4bpt', 'llderlii', 'od3j1g5m', 'vutqq28w', 'znskzxi4',
+  'v3_default',
+  'v2.6_default',
+  'v2.5_default-2',
+  'v2.5_default',
+  'v2.5_large-features-L',
+  'v2.5_large-features-XL',
+  'v2.5_large-samples',
+  'v2.5_real-large-features',
+  'v2.5_real-large-samples-and-features',
+  'v2.5_real',
+  'v2.5_variant',
+  'v2_default',
+  'auto',
+  'default',
+  'gn2p4bpt',
+  'llderlii',
+  'od3j1g5m',
+  'vutqq28w',
+  'znskzxi4',
 ] as const;
 
 const REGRESSOR_MODELS = [
-  'v3_default', 'v2.6_default', 'v2.5_default', 'v2.5_low-skew', 'v2.5_quantiles', 'v2.5_real-variant', 'v2.5_real',
-  'v2.5_small-samples', 'v2.5_variant', 'v2_default', 'auto', 'default', '2noar4o2', '5wof9ojf', '09gpqh39', 'wyl4o83o',
+  'v3_default',
+  'v2.6_default',
+  'v2.5_default',
+  'v2.5_low-skew',
+  'v2.5_quantiles',
+  'v2.5_real-variant',
+  'v2.5_real',
+  'v2.5_small-samples',
+  'v2.5_variant',
+  'v2_default',
+  'auto',
+  'default',
+  '2noar4o2',
+  '5wof9ojf',
+  '09gpqh39',
+  'wyl4o83o',
 ] as const;
 
 export function availableModels(task: Task): string[] {

@@ -34,7 +34,10 @@ export interface DecodedTable {
 export async function decodeParquet(bytes: Uint8Array): Promise<DecodedTable> {
   const file = toArrayBuffer(bytes);
   const metadata = parquetMetadata(file);
-  const columns = metadata.schema.slice(1).filter((el) => !el.num_children).map((el) => el.name);
+  const columns = metadata.schema
+    .slice(1)
+    .filter((el) => !el.num_children)
+    .map((el) => el.name);
   const objects = await parquetReadObjects({ file, metadata, compressors, rowFormat: 'object' });
   const rows = objects.map((row) => columns.map((name) => normaliseCell(row[name])));
   return { columns, rows };

@@ -50,17 +50,25 @@ export function buildPredictBody(testSetUploadId: string, input: PredictInput): 
 export async function runPredict(flow: FlowContext, input: PredictInput, opts: PredictCallOptions = {}): Promise<PredictResult> {
   const { signal, onStage } = opts;
   if (!outputTypes(input.task).includes(input.outputType)) {
-    throw new DataError('output_type', `"${input.outputType}" is not an output type for ${input.task} (${outputTypes(input.task).join(', ')})`);
+    throw new DataError(
+      'output_type',
+      `"${input.outputType}" is not an output type for ${input.task} (${outputTypes(input.task).join(', ')})`,
+    );
   }
   const notFound = (err: unknown): never => {
-    if (err instanceof NotFoundError && !(err instanceof TrainSetNotFoundError)) throw new TrainSetNotFoundError(input.fittedTrainSetId, detailsOf(err));
+    if (err instanceof NotFoundError && !(err instanceof TrainSetNotFoundError))
+      throw new TrainSetNotFoundError(input.fittedTrainSetId, detailsOf(err));
     throw err;
   };
 
   const prepare = await send(flow.http, {
     method: 'POST',
     url: '/tabpfn/prepare_test_set_upload',
-    json: { fitted_train_set_id: input.fittedTrainSetId, x_test_info: fileInfo(input.x, flow.dedupDatasets), force_reupload: flow.forceReupload },
+    json: {
+      fitted_train_set_id: input.fittedTrainSetId,
+      x_test_info: fileInfo(input.x, flow.dedupDatasets),
+      force_reupload: flow.forceReupload,
+    },
     timeoutMs: flow.timeoutMs,
     signal,
     operation: 'prepare_test_set_upload',
@@ -90,7 +98,18 @@ export async function runPredict(flow: FlowContext, input: PredictInput, opts: P
   onStage?.('predicting');
   const predictBody = buildPredictBody(testSetUploadId, input);
   const body = await retryOnce(
-    async () => jsonBody(await send(flow.http, { method: 'POST', url: '/tabpfn/predict', json: predictBody, timeoutMs: flow.timeoutMs, signal, operation: 'predict' }), 'predict'),
+    async () =>
+      jsonBody(
+        await send(flow.http, {
+          method: 'POST',
+          url: '/tabpfn/predict',
+          json: predictBody,
+          timeoutMs: flow.timeoutMs,
+          signal,
+          operation: 'predict',
+        }),
+        'predict',
+      ),
     isTransient,
   ).catch(notFound);
   if (!('prediction' in body)) throw new ProtocolError('Fail to call predict: response lacks "prediction"');

@@ -20,10 +20,7 @@ export const settingsSchema = z
     max_model_limit: modelLimitSchema,
     model_limits: z.record(z.string(), modelLimitSchema),
     dataset_max_size_bytes: z.number(),
-    async_settings: z
-      .object({ use_above_trainset_size_bytes: z.number(), poll_timeout_secs: z.number() })
-      .passthrough()
-      .optional(),
+    async_settings: z.object({ use_above_trainset_size_bytes: z.number(), poll_timeout_secs: z.number() }).passthrough().optional(),
   })
   .passthrough();
 

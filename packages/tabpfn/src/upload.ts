@@ -26,13 +26,17 @@ export function splitChunks(bytes: Uint8Array, n: number): Uint8Array[] {
 
 export async function uploadFile(ctx: HttpContext, info: FileUploadInfo, bytes: Uint8Array, opts: UploadOptions): Promise<void> {
   const urls = info.signed_urls;
-  if (!Array.isArray(urls) || urls.length === 0) throw new TabPFNError('tabpfn_protocol_error', `No signed URLs for ${opts.label}`, { retryable: true });
+  if (!Array.isArray(urls) || urls.length === 0)
+    throw new TabPFNError('tabpfn_protocol_error', `No signed URLs for ${opts.label}`, { retryable: true });
   const chunks = splitChunks(bytes, urls.length);
   let next = 0;
   const worker = async () => {
     while (next < urls.length) {
       const i = next++;
-      await retryOnce(() => putChunk(ctx, urls[i] as string, chunks[i] as Uint8Array, info.required_headers ?? {}, opts), isTransientUpload);
+      await retryOnce(
+        () => putChunk(ctx, urls[i] as string, chunks[i] as Uint8Array, info.required_headers ?? {}, opts),
+        isTransientUpload,
+      );
     }
   };
   await Promise.all(Array.from({ length: Math.min(opts.concurrency, urls.length) }, worker));
@@ -43,7 +47,13 @@ function isTransientUpload(err: unknown): boolean {
   return isTransient(err);
 }
 
-async function putChunk(ctx: HttpContext, url: string, chunk: Uint8Array, requiredHeaders: Record<string, string>, opts: UploadOptions): Promise<void> {
+async function putChunk(
+  ctx: HttpContext,
+  url: string,
+  chunk: Uint8Array,
+  requiredHeaders: Record<string, string>,
+  opts: UploadOptions,
+): Promise<void> {
   // Like the python client the PUT goes through the same HTTP client, so it also carries
   // Authorization and Prior-Client-Version (GCS ignores them; the emulator records them).
   const res = await send(ctx, {
@@ -58,7 +68,8 @@ async function putChunk(ctx: HttpContext, url: string, chunk: Uint8Array, requir
   if (res.status === 200) return;
   const snippet = res.text.trim().slice(0, 300);
   const message = `GCS upload permanently failed for ${opts.label}: [HTTP ${res.status}] ${snippet}`;
-  if (res.status === 408 || res.status >= 500) throw new UpstreamUnavailableError(message, 'status', { status: res.status, upstreamMessage: snippet });
+  if (res.status === 408 || res.status >= 500)
+    throw new UpstreamUnavailableError(message, 'status', { status: res.status, upstreamMessage: snippet });
   throw new UploadFailedError(message, { status: res.status, upstreamMessage: snippet });
 }
 

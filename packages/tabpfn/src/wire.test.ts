@@ -6,7 +6,12 @@ import { startTestEmulator, TOKEN, testClient } from './test-support/emulator.js
 
 /** The client's requests, recorded at the emulator, against the wire protocol (generation C). */
 let emulator: RunningEmulator;
-const x = encodeFeatures([[1, 'a'], [2, null], [3, 'a'], [4, 'b']]);
+const x = encodeFeatures([
+  [1, 'a'],
+  [2, null],
+  [3, 'a'],
+  [4, 'b'],
+]);
 const y = encodeTarget([0.5, 1.5, 2.5, 3.5]);
 const xTest = encodeFeatures([[2.5, 'b']]);
 
@@ -32,7 +37,13 @@ describe('wire format', () => {
   it('sends a sync fit and a predict exactly as tabpfn-client 0.4.1 does', async () => {
     const client = testClient(emulator);
     const fit = await client.fit({ x: x.bytes, y: y.bytes, task: 'regression' });
-    await client.predict({ fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'regression', outputType: 'quantiles', quantiles: [0.1, 0.5, 0.9] });
+    await client.predict({
+      fittedTrainSetId: fit.fittedTrainSetId,
+      x: xTest.bytes,
+      task: 'regression',
+      outputType: 'quantiles',
+      quantiles: [0.1, 0.5, 0.9],
+    });
     await client.predict({ fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'regression', outputType: 'mean' });
 
     expect(emulator.state.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
@@ -91,7 +102,7 @@ describe('wire format', () => {
         predict_params: { output_type: 'quantiles', quantiles: [0.1, 0.5, 0.9] },
       },
     });
-    expect((mean?.body as { task_config: unknown }).task_config).toEqual({
+    expect(((mean as RecordedRequest).body as { task_config: unknown }).task_config).toEqual({
       task: 'regression',
       tabpfn_config: { ignore_pretraining_limits: false, random_state: 0 },
       predict_params: { output_type: 'mean' },
@@ -132,7 +143,9 @@ describe('wire format', () => {
     emulator.state.configure({ fitLatencyMs: 20, retryInSecs: 0.002 });
     const client = testClient(emulator, { asyncThresholdBytes: 0 });
     const fit = await client.fit({ x: x.bytes, y: y.bytes, task: 'regression' });
-    expect(only('submit_fit_job').body).toEqual(expect.objectContaining({ train_set_upload_id: fit.trainSetUploadId, tabpfn_systems: ['preprocessing', 'text'] }));
+    expect(only('submit_fit_job').body).toEqual(
+      expect.objectContaining({ train_set_upload_id: fit.trainSetUploadId, tabpfn_systems: ['preprocessing', 'text'] }),
+    );
     const polls = byRoute('get_fit_status');
     expect(polls.length).toBeGreaterThanOrEqual(2);
     for (const p of polls) {

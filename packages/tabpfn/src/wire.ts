@@ -21,7 +21,11 @@ export function defaultTabpfnConfig(task: Task): Record<string, unknown> {
     : { ignore_pretraining_limits: false, random_state: 0 };
 }
 
-export function tabpfnConfigFor(task: Task, config: Record<string, unknown> | undefined, modelPath: string | undefined): Record<string, unknown> {
+export function tabpfnConfigFor(
+  task: Task,
+  config: Record<string, unknown> | undefined,
+  modelPath: string | undefined,
+): Record<string, unknown> {
   const merged: Record<string, unknown> = { ...defaultTabpfnConfig(task), ...config };
   if (modelPath !== undefined) merged.model_path = modelPath;
   return dropNulls(merged);

@@ -8,10 +8,46 @@ import { parseBody } from './validation.js';
 
 // Fixture values in the shape of `GetSettingsResponse`; production limits are not public.
 const LIMITS = {
-  v2: { train_set_max_rows: 10_000, train_set_max_cells: 5_000_000, test_set_max_rows: 100_000, test_set_max_cells: 50_000_000, max_classes: 10, max_cols: 500, test_set_max_rows_w_full_regression_output: 500, predict_row_pairs_budget: 250_000_000_000 },
-  'v2.5': { train_set_max_rows: 50_000, train_set_max_cells: 20_000_000, test_set_max_rows: 500_000, test_set_max_cells: 200_000_000, max_classes: 10, max_cols: 2_000, test_set_max_rows_w_full_regression_output: 1_000, predict_row_pairs_budget: 250_000_000_000 },
-  'v2.6': { train_set_max_rows: 50_000, train_set_max_cells: 20_000_000, test_set_max_rows: 500_000, test_set_max_cells: 200_000_000, max_classes: 10, max_cols: 2_000, test_set_max_rows_w_full_regression_output: 1_000, predict_row_pairs_budget: 250_000_000_000 },
-  v3: { train_set_max_rows: 1_000_000, train_set_max_cells: 200_000_000, test_set_max_rows: 1_000_000, test_set_max_cells: 200_000_000, max_classes: 160, max_cols: 2_000, test_set_max_rows_w_full_regression_output: 2_000, predict_row_pairs_budget: 250_000_000_000 },
+  v2: {
+    train_set_max_rows: 10_000,
+    train_set_max_cells: 5_000_000,
+    test_set_max_rows: 100_000,
+    test_set_max_cells: 50_000_000,
+    max_classes: 10,
+    max_cols: 500,
+    test_set_max_rows_w_full_regression_output: 500,
+    predict_row_pairs_budget: 250_000_000_000,
+  },
+  'v2.5': {
+    train_set_max_rows: 50_000,
+    train_set_max_cells: 20_000_000,
+    test_set_max_rows: 500_000,
+    test_set_max_cells: 200_000_000,
+    max_classes: 10,
+    max_cols: 2_000,
+    test_set_max_rows_w_full_regression_output: 1_000,
+    predict_row_pairs_budget: 250_000_000_000,
+  },
+  'v2.6': {
+    train_set_max_rows: 50_000,
+    train_set_max_cells: 20_000_000,
+    test_set_max_rows: 500_000,
+    test_set_max_cells: 200_000_000,
+    max_classes: 10,
+    max_cols: 2_000,
+    test_set_max_rows_w_full_regression_output: 1_000,
+    predict_row_pairs_budget: 250_000_000_000,
+  },
+  v3: {
+    train_set_max_rows: 1_000_000,
+    train_set_max_cells: 200_000_000,
+    test_set_max_rows: 1_000_000,
+    test_set_max_cells: 200_000_000,
+    max_classes: 160,
+    max_cols: 2_000,
+    test_set_max_rows_w_full_regression_output: 2_000,
+    predict_row_pairs_budget: 250_000_000_000,
+  },
 };
 
 const estimateSchema = z.object({
@@ -49,9 +85,15 @@ export function accountRoutes(state: EmulatorState): Router {
     return sendError(res, 401, 'Invalid or expired authentication token', 'UNAUTHORIZED');
   });
 
-  router.get('/retrieve_greeting_messages/', tagRoute(state, 'greetings'), faults, requireToken(state, { allowUnverified: true }), (_req, res) => {
-    res.json({ messages: [] });
-  });
+  router.get(
+    '/retrieve_greeting_messages/',
+    tagRoute(state, 'greetings'),
+    faults,
+    requireToken(state, { allowUnverified: true }),
+    (_req, res) => {
+      res.json({ messages: [] });
+    },
+  );
 
   // The client fetches settings with a bearer header "if one is set"; the limits are the same for everyone.
   router.get('/tabpfn/get_settings', tagRoute(state, 'get_settings'), faults, (_req, res) => {
@@ -70,7 +112,13 @@ export function accountRoutes(state: EmulatorState): Router {
   router.post('/tabpfn/estimate_cost', tagRoute(state, 'estimate_cost'), faults, requireToken(state), (req, res) => {
     const b = parseBody(estimateSchema, req.body);
     const version = b.model_version ?? 'v3';
-    const cost = estimateCost({ trainRows: b.train_rows, testRows: b.test_rows, columns: b.raw_columns, nEstimators: b.n_estimators, modelVersion: version });
+    const cost = estimateCost({
+      trainRows: b.train_rows,
+      testRows: b.test_rows,
+      columns: b.raw_columns,
+      nEstimators: b.n_estimators,
+      modelVersion: version,
+    });
     res.json({
       estimated_cost: cost.tokens,
       pricing_version: cost.pricingVersion,

@@ -27,7 +27,11 @@ const configSchema = z
   .strict();
 const forgetSchema = z.object({ fitted_train_set_id: z.string().min(1).optional(), all: z.boolean().optional() }).strict();
 const usageSchema = z
-  .object({ token: z.string().min(1), daily_tokens_used: z.number().int().min(0).optional(), monthly_tokens_used: z.number().int().min(0).optional() })
+  .object({
+    token: z.string().min(1),
+    daily_tokens_used: z.number().int().min(0).optional(),
+    monthly_tokens_used: z.number().int().min(0).optional(),
+  })
   .strict();
 const tokensSchema = z.object({ valid: z.array(z.string().min(1)).optional(), unverified: z.array(z.string().min(1)).optional() }).strict();
 
@@ -71,7 +75,8 @@ export function controlRoutes(state: EmulatorState): Router {
 
   router.post('/_emulator/forget', (req, res) => {
     const b = parseBody(forgetSchema, req.body);
-    if (!b.fitted_train_set_id && !b.all) throw new EmulatorHttpError(422, 'Give fitted_train_set_id or all: true', 'REQUEST_VALIDATION_ERROR');
+    if (!b.fitted_train_set_id && !b.all)
+      throw new EmulatorHttpError(422, 'Give fitted_train_set_id or all: true', 'REQUEST_VALIDATION_ERROR');
     res.json({ forgotten: state.forgetFittedTrainSet(b.all ? undefined : b.fitted_train_set_id) });
   });
   router.delete('/_emulator/fitted/:id', (req, res) => {
@@ -89,7 +94,9 @@ export function controlRoutes(state: EmulatorState): Router {
   router.get('/_emulator/requests', (req, res) => {
     const { route, token } = req.query;
     res.json({
-      requests: state.requests.filter((r) => (typeof route !== 'string' || r.route === route) && (typeof token !== 'string' || r.token === token)),
+      requests: state.requests.filter(
+        (r) => (typeof route !== 'string' || r.route === route) && (typeof token !== 'string' || r.token === token),
+      ),
     });
   });
   router.delete('/_emulator/requests', (_req, res) => {

@@ -68,9 +68,15 @@ export function dataRoutes(state: EmulatorState): Router {
     const token = locals(res).token as string;
     const uploads = [...state.uploads.values()].filter((u) => u.token === token);
     res.json({
-      train_sets: uploads.filter((u) => u.kind === 'train').map((u) => ({ train_set_upload_id: u.id, description: u.description ?? null, created_at: new Date(u.createdAt).toISOString() })),
-      fitted_train_sets: [...state.fitted.values()].filter((f) => f.token === token).map((f) => ({ fitted_train_set_id: f.id, task: f.task, train_set_upload_id: f.trainSetUploadId })),
-      test_sets: uploads.filter((u) => u.kind === 'test').map((u) => ({ test_set_upload_id: u.id, fitted_train_set_id: u.fittedTrainSetId })),
+      train_sets: uploads
+        .filter((u) => u.kind === 'train')
+        .map((u) => ({ train_set_upload_id: u.id, description: u.description ?? null, created_at: new Date(u.createdAt).toISOString() })),
+      fitted_train_sets: [...state.fitted.values()]
+        .filter((f) => f.token === token)
+        .map((f) => ({ fitted_train_set_id: f.id, task: f.task, train_set_upload_id: f.trainSetUploadId })),
+      test_sets: uploads
+        .filter((u) => u.kind === 'test')
+        .map((u) => ({ test_set_upload_id: u.id, fitted_train_set_id: u.fittedTrainSetId })),
     });
   });
 

@@ -47,7 +47,8 @@ async function createFit(state: EmulatorState, req: Request, res: Response): Pro
   quotaGate(state, token);
   const x = await tableOf(upload, 'x_train');
   const y = await tableOf(upload, 'y_train');
-  if (y.columns.length !== 1) throw new EmulatorHttpError(400, `y_train must have exactly one column, got ${y.columns.length}`, 'USER_ERROR');
+  if (y.columns.length !== 1)
+    throw new EmulatorHttpError(400, `y_train must have exactly one column, got ${y.columns.length}`, 'USER_ERROR');
   if (x.rows.length !== y.rows.length) {
     throw new EmulatorHttpError(400, `X and y must have the same number of samples (${x.rows.length} vs ${y.rows.length})`, 'USER_ERROR');
   }
@@ -59,13 +60,20 @@ async function createFit(state: EmulatorState, req: Request, res: Response): Pro
   let model: KnnClassifier | KnnRegressor | undefined;
   if (!failMessage) {
     try {
-      model = task === 'classification' ? new KnnClassifier(x, yValues, { balanceProbabilities: tabpfnConfig.balance_probabilities === true }) : new KnnRegressor(x, yValues);
+      model =
+        task === 'classification'
+          ? new KnnClassifier(x, yValues, { balanceProbabilities: tabpfnConfig.balance_probabilities === true })
+          : new KnnRegressor(x, yValues);
     } catch (err) {
       if (err instanceof ModelInputError) throw new EmulatorHttpError(400, err.message, 'USER_ERROR');
       throw err;
     }
     if (model instanceof KnnClassifier && model.classes.length > MAX_CLASSES) {
-      throw new EmulatorHttpError(400, `Number of classes ${model.classes.length} exceeds the maximal number of ${MAX_CLASSES} classes supported by TabPFN.`, 'USER_ERROR');
+      throw new EmulatorHttpError(
+        400,
+        `Number of classes ${model.classes.length} exceeds the maximal number of ${MAX_CLASSES} classes supported by TabPFN.`,
+        'USER_ERROR',
+      );
     }
   }
   const now = Date.now();
@@ -124,17 +132,31 @@ async function answerSyncFit(state: EmulatorState, res: Response, fitted: Fitted
 export function fitRoutes(state: EmulatorState): Router {
   const router = Router();
 
-  router.post('/tabpfn/fit', tagRoute(state, 'fit'), injectFaults(state), requireToken(state), rateLimit(state, 'fit'), async (req, res) => {
-    const fitted = await createFit(state, req, res);
-    state.countersFor(fitted.token).syncFits += 1;
-    await answerSyncFit(state, res, fitted);
-  });
+  router.post(
+    '/tabpfn/fit',
+    tagRoute(state, 'fit'),
+    injectFaults(state),
+    requireToken(state),
+    rateLimit(state, 'fit'),
+    async (req, res) => {
+      const fitted = await createFit(state, req, res);
+      state.countersFor(fitted.token).syncFits += 1;
+      await answerSyncFit(state, res, fitted);
+    },
+  );
 
-  router.post('/tabpfn/submit_fit_job', tagRoute(state, 'submit_fit_job'), injectFaults(state), requireToken(state), rateLimit(state, 'fit'), async (req, res) => {
-    const fitted = await createFit(state, req, res);
-    state.countersFor(fitted.token).asyncFits += 1;
-    res.json({ fitted_train_set_id: fitted.id });
-  });
+  router.post(
+    '/tabpfn/submit_fit_job',
+    tagRoute(state, 'submit_fit_job'),
+    injectFaults(state),
+    requireToken(state),
+    rateLimit(state, 'fit'),
+    async (req, res) => {
+      const fitted = await createFit(state, req, res);
+      state.countersFor(fitted.token).asyncFits += 1;
+      res.json({ fitted_train_set_id: fitted.id });
+    },
+  );
 
   router.post('/tabpfn/get_fit_status', tagRoute(state, 'get_fit_status'), injectFaults(state), requireToken(state), (req, res) => {
     const body = parseBody(statusSchema, req.body);

@@ -19,7 +19,11 @@ const predictSchema = z
     test_set_upload_id: z.string().min(1),
     fitted_train_set_id: z.string().min(1),
     task_config: z
-      .object({ task: taskSchema, tabpfn_config: z.record(z.string(), z.unknown()).optional(), predict_params: predictParamsSchema.optional() })
+      .object({
+        task: taskSchema,
+        tabpfn_config: z.record(z.string(), z.unknown()).optional(),
+        predict_params: predictParamsSchema.optional(),
+      })
       .passthrough()
       .optional(),
     task: taskSchema.optional(),
@@ -70,54 +74,70 @@ function predictionFor(f: FittedSet, rows: Cell[][], outputType: string, quantil
 export function predictRoutes(state: EmulatorState): Router {
   const router = Router();
 
-  router.post('/tabpfn/predict', tagRoute(state, 'predict'), injectFaults(state), requireToken(state), rateLimit(state, 'predict'), async (req, res) => {
-    const body = parseBody(predictSchema, req.body);
-    const token = locals(res).token as string;
-    const fitted = ownedFitted(state, token, body.fitted_train_set_id);
-    const task = body.task_config?.task ?? body.task ?? fitted.task;
-    const tabpfnConfig = body.task_config?.tabpfn_config ?? body.tabpfn_config ?? fitted.tabpfnConfig;
-    const params = body.task_config?.predict_params ?? body.predict_params ?? {};
-    if (task !== fitted.task) throw new EmulatorHttpError(400, `The fitted train set is for ${fitted.task}, not ${task}`, 'USER_ERROR');
-    const outputType = params.output_type ?? (task === 'classification' ? 'preds' : 'mean');
-    if (!(OUTPUT_TYPES[task] as readonly string[]).includes(outputType)) {
-      throw new EmulatorHttpError(422, `Invalid output_type "${outputType}" for ${task}; expected one of ${OUTPUT_TYPES[task].join(', ')}`, 'REQUEST_VALIDATION_ERROR');
-    }
-    ready(fitted);
-    const upload = state.uploads.get(body.test_set_upload_id);
-    if (!upload || upload.token !== token || upload.kind !== 'test' || upload.fittedTrainSetId !== fitted.id) {
-      throw new EmulatorHttpError(404, `Test set upload ${body.test_set_upload_id} not found`, 'NOT_FOUND');
-    }
-    const x = await tableOf(upload, 'x_test');
-    if (x.columns.length !== fitted.nCols) {
-      throw new EmulatorHttpError(400, `The test set has ${x.columns.length} columns but the model was fitted on ${fitted.nCols}`, 'USER_ERROR');
-    }
-    const n = Number(tabpfnConfig.n_estimators);
-    const cost = estimateCost({
-      trainRows: fitted.nRows,
-      testRows: x.rows.length,
-      columns: fitted.nCols,
-      nEstimators: Number.isInteger(n) && n > 0 ? n : undefined,
-      modelVersion: modelVersion(tabpfnConfig),
-    });
-    const refusal = state.usage.check(token, cost.tokens);
-    if (refusal) throw new EmulatorHttpError(429, refusal.message, 'INSUFFICIENT_QUOTA', {}, { 'retry-after': String(refusal.retryAfterSeconds) });
+  router.post(
+    '/tabpfn/predict',
+    tagRoute(state, 'predict'),
+    injectFaults(state),
+    requireToken(state),
+    rateLimit(state, 'predict'),
+    async (req, res) => {
+      const body = parseBody(predictSchema, req.body);
+      const token = locals(res).token as string;
+      const fitted = ownedFitted(state, token, body.fitted_train_set_id);
+      const task = body.task_config?.task ?? body.task ?? fitted.task;
+      const tabpfnConfig = body.task_config?.tabpfn_config ?? body.tabpfn_config ?? fitted.tabpfnConfig;
+      const params = body.task_config?.predict_params ?? body.predict_params ?? {};
+      if (task !== fitted.task) throw new EmulatorHttpError(400, `The fitted train set is for ${fitted.task}, not ${task}`, 'USER_ERROR');
+      const outputType = params.output_type ?? (task === 'classification' ? 'preds' : 'mean');
+      if (!(OUTPUT_TYPES[task] as readonly string[]).includes(outputType)) {
+        throw new EmulatorHttpError(
+          422,
+          `Invalid output_type "${outputType}" for ${task}; expected one of ${OUTPUT_TYPES[task].join(', ')}`,
+          'REQUEST_VALIDATION_ERROR',
+        );
+      }
+      ready(fitted);
+      const upload = state.uploads.get(body.test_set_upload_id);
+      if (!upload || upload.token !== token || upload.kind !== 'test' || upload.fittedTrainSetId !== fitted.id) {
+        throw new EmulatorHttpError(404, `Test set upload ${body.test_set_upload_id} not found`, 'NOT_FOUND');
+      }
+      const x = await tableOf(upload, 'x_test');
+      if (x.columns.length !== fitted.nCols) {
+        throw new EmulatorHttpError(
+          400,
+          `The test set has ${x.columns.length} columns but the model was fitted on ${fitted.nCols}`,
+          'USER_ERROR',
+        );
+      }
+      const n = Number(tabpfnConfig.n_estimators);
+      const cost = estimateCost({
+        trainRows: fitted.nRows,
+        testRows: x.rows.length,
+        columns: fitted.nCols,
+        nEstimators: Number.isInteger(n) && n > 0 ? n : undefined,
+        modelVersion: modelVersion(tabpfnConfig),
+      });
+      const refusal = state.usage.check(token, cost.tokens);
+      if (refusal)
+        throw new EmulatorHttpError(429, refusal.message, 'INSUFFICIENT_QUOTA', {}, { 'retry-after': String(refusal.retryAfterSeconds) });
 
-    state.countersFor(token).predicts += 1;
-    if (!(await wait(state.config.predictLatencyMs, locals(res).signal))) return;
-    const prediction = predictionFor(fitted, x.rows, outputType, params.quantiles ?? DEFAULT_QUANTILES);
-    state.usage.charge(token, cost.tokens);
-    res.json({
-      prediction,
-      metadata: {
-        task,
-        package_version: PACKAGE_VERSION,
-        tabpfn_config: tabpfnConfig,
-        test_set_num_rows: x.rows.length,
-        test_set_num_cols: x.columns.length,
-        usage: { tokens: cost.tokens, pricing_version: cost.pricingVersion },
-      },
-    });
-  });
+      state.countersFor(token).predicts += 1;
+      if (!(await wait(state.config.predictLatencyMs, locals(res).signal))) return;
+      const prediction = predictionFor(fitted, x.rows, outputType, params.quantiles ?? DEFAULT_QUANTILES);
+      state.usage.charge(token, cost.tokens);
+      res.json({
+        prediction,
+        metadata: {
+          task,
+          package_version: PACKAGE_VERSION,
+          tabpfn_config: tabpfnConfig,
+          test_set_num_rows: x.rows.length,
+          test_set_num_cols: x.columns.length,
+          usage: { tokens: cost.tokens, pricing_version: cost.pricingVersion },
+        },
+      });
+    },
+  );
 
   return router;
 }

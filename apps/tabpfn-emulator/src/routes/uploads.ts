@@ -72,7 +72,11 @@ export async function tableOf(upload: Upload, name: FileName): Promise<Table> {
   if (file.table) return file.table;
   const missing = file.chunks.flatMap((c, i) => (c === undefined ? [i] : []));
   if (missing.length) {
-    throw new EmulatorHttpError(400, `Upload of ${name} is incomplete: chunks ${missing.join(', ')} of ${file.chunks.length} were never uploaded`, 'UPLOAD_INCOMPLETE');
+    throw new EmulatorHttpError(
+      400,
+      `Upload of ${name} is incomplete: chunks ${missing.join(', ')} of ${file.chunks.length} were never uploaded`,
+      'UPLOAD_INCOMPLETE',
+    );
   }
   const bytes = assembled(file);
   if (bytes.byteLength !== file.sizeBytes) {
@@ -84,7 +88,8 @@ export async function tableOf(upload: Upload, name: FileName): Promise<Table> {
   try {
     file.table = await readDataset(bytes, file.format);
   } catch (err) {
-    if (err instanceof DatasetReadError) throw new EmulatorHttpError(400, `Could not read ${name} as ${file.format}: ${err.message}`, 'USER_ERROR');
+    if (err instanceof DatasetReadError)
+      throw new EmulatorHttpError(400, `Could not read ${name} as ${file.format}: ${err.message}`, 'USER_ERROR');
     throw err;
   }
   return file.table;
@@ -114,7 +119,8 @@ export function uploadRoutes(state: EmulatorState): Router {
       c.trainPrepares += 1;
       const x = body.x_train_info;
       const y = body.y_train_info;
-      const dedupKey = x.hash && y.hash ? `train|${token}|${x.format}|${x.hash}|${x.size_bytes}|${y.format}|${y.hash}|${y.size_bytes}` : undefined;
+      const dedupKey =
+        x.hash && y.hash ? `train|${token}|${x.format}|${x.hash}|${x.size_bytes}|${y.format}|${y.hash}|${y.size_bytes}` : undefined;
       const existing = dedupKey ? state.dedup.get(dedupKey) : undefined;
       if (existing && !body.force_reupload && state.uploads.has(existing)) {
         c.dedupHits += 1;
@@ -124,7 +130,10 @@ export function uploadRoutes(state: EmulatorState): Router {
         id: randomUUID(),
         kind: 'train',
         token,
-        files: { x_train: newFile('x_train', x, state.config.uploadChunkBytes), y_train: newFile('y_train', y, state.config.uploadChunkBytes) },
+        files: {
+          x_train: newFile('x_train', x, state.config.uploadChunkBytes),
+          y_train: newFile('y_train', y, state.config.uploadChunkBytes),
+        },
         createdAt: Date.now(),
         expiresAt: expiresAt(),
         description: body.description,
@@ -195,13 +204,31 @@ export function uploadRoutes(state: EmulatorState): Router {
       const path = `/_upload/${uploadId}/${fileName}/${chunk}`;
       const expected = Number.isFinite(expires) ? signature(state, path, expires) : '';
       if (!expected || sig.length !== expected.length || !timingSafeEqual(Buffer.from(sig), Buffer.from(expected))) {
-        return sendGcsError(res, 403, 'SignatureDoesNotMatch', 'Access denied.', 'The request signature we calculated does not match the signature you provided.');
+        return sendGcsError(
+          res,
+          403,
+          'SignatureDoesNotMatch',
+          'Access denied.',
+          'The request signature we calculated does not match the signature you provided.',
+        );
       }
       if (Date.now() > expires) {
-        return sendGcsError(res, 400, 'ExpiredToken', 'Invalid argument.', `The provided token has expired. Request signature expired at: ${new Date(expires).toISOString()}`);
+        return sendGcsError(
+          res,
+          400,
+          'ExpiredToken',
+          'Invalid argument.',
+          `The provided token has expired. Request signature expired at: ${new Date(expires).toISOString()}`,
+        );
       }
       if ((req.headers['content-type'] ?? '').toLowerCase() !== REQUIRED_HEADERS['Content-Type']) {
-        return sendGcsError(res, 403, 'SignatureDoesNotMatch', 'Access denied.', 'Signed header content-type is missing or differs from the signed value.');
+        return sendGcsError(
+          res,
+          403,
+          'SignatureDoesNotMatch',
+          'Access denied.',
+          'Signed header content-type is missing or differs from the signed value.',
+        );
       }
       const upload = state.uploads.get(uploadId as string);
       const file = upload?.files[fileName as FileName];

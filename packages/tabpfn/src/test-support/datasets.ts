@@ -16,7 +16,9 @@ const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 /** Numeric cells become numbers, everything else (including `NA`) stays a string, as a JSON client would send it. */
 export function loadDataset(name: string, targetColumn?: string): Dataset {
-  const lines = readFileSync(resolve(DATASETS_DIR, `${name}.csv`), 'utf8').trim().split(/\r?\n/);
+  const lines = readFileSync(resolve(DATASETS_DIR, `${name}.csv`), 'utf8')
+    .trim()
+    .split(/\r?\n/);
   const header = (lines[0] as string).split(',');
   const t = targetColumn ? header.indexOf(targetColumn) : header.length - 1;
   const rows = lines.slice(1).map((l) => l.split(',').map((c) => (NUMBER.test(c) ? Number(c) : c)));

@@ -24,7 +24,10 @@ export interface WarnRecord {
 }
 
 /** A client with tiny poll intervals and its own settings cache, so tests do not leak into each other. */
-export function testClient(emulator: RunningEmulator, options: Partial<TabPFNClientOptions> = {}): TabPFNClient & { warnings: WarnRecord[] } {
+export function testClient(
+  emulator: RunningEmulator,
+  options: Partial<TabPFNClientOptions> = {},
+): TabPFNClient & { warnings: WarnRecord[] } {
   const warnings: WarnRecord[] = [];
   const client = new TabPFNClient({
     token: TOKEN,

@@ -1,0 +1,80 @@
+import {
+  ForbiddenError,
+  type JobRepository,
+  type Logger,
+  NotFoundError,
+  type Pool,
+  ServiceUnavailableError,
+  type WebhookAttemptRow,
+  type WebhookDeliveryRow,
+  type WebhookEmitter,
+  type WebhookRepository,
+  type WebhookSecretStore,
+  withTransaction,
+} from '@tabpfn-jobs/shared';
+
+/**
+ * Webhook rules for the API: the account's signing secret (lazy create, rotate with overlap), a
+ * job's delivery log, and replays. Ownership is checked here: 404 for an unknown job, 403 for
+ * another account's.
+ */
+export interface WebhookServiceDeps {
+  pool: Pool;
+  jobs: JobRepository;
+  webhooks: WebhookRepository;
+  secrets: WebhookSecretStore;
+  emitter: WebhookEmitter;
+  logger: Logger;
+}
+
+export type DeliveryWithAttempts = WebhookDeliveryRow & { attempt_log: WebhookAttemptRow[] };
+
+export function createWebhookService(deps: WebhookServiceDeps) {
+  async function ownedJob(userId: string, jobId: string) {
+    const job = await deps.jobs.findById(jobId);
+    if (!job) throw new NotFoundError('job_not_found', 'No such job.');
+    if (job.user_id !== userId) throw new ForbiddenError('forbidden', 'This job belongs to another account.');
+    return job;
+  }
+
+  return {
+    secret: (userId: string) => deps.secrets.current(userId),
+    rotateSecret: (userId: string) => deps.secrets.rotate(userId),
+
+    async deliveries(userId: string, jobId: string): Promise<DeliveryWithAttempts[]> {
+      await ownedJob(userId, jobId);
+      const deliveries = await deps.webhooks.listDeliveriesForJob(jobId);
+      const attempts = await deps.webhooks.listAttemptsForDeliveries(deliveries.map((d) => d.id));
+      return deliveries.map((d) => ({ ...d, attempt_log: attempts.filter((a) => a.delivery_id === d.id) }));
+    },
+
+    /**
+     * Sends the job's deliveries again (or one, by id) with the same webhook-id and body, starting a
+     * fresh retry schedule. The reset commits first; if Redis is down the reconciler sends it later,
+     * but the caller hears 503 so it knows the replay is not under way yet.
+     */
+    async redeliver(userId: string, jobId: string, deliveryId?: string): Promise<WebhookDeliveryRow[]> {
+      await ownedJob(userId, jobId);
+      const all = await deps.webhooks.listDeliveriesForJob(jobId);
+      const chosen = deliveryId ? all.filter((d) => d.id === deliveryId) : all;
+      if (deliveryId && chosen.length === 0) throw new NotFoundError('delivery_not_found', 'No such delivery for this job.');
+      const reset = await withTransaction(deps.pool, async (tx) => {
+        const out: WebhookDeliveryRow[] = [];
+        for (const d of chosen) {
+          const row = await deps.webhooks.resetForRedelivery(d.id, tx);
+          if (row) out.push(row);
+        }
+        return out;
+      });
+      try {
+        for (const d of reset) await deps.emitter.enqueueNext(d);
+      } catch (err) {
+        deps.logger.warn({ job_id: jobId, err: (err as Error).message }, 'could not enqueue redelivery');
+        throw new ServiceUnavailableError('queue_unavailable', 'The redelivery is recorded and will be sent once the queue is back.');
+      }
+      return reset;
+    },
+  };
+}
+
+export type WebhookService = ReturnType<typeof createWebhookService>;
