@@ -254,6 +254,8 @@ describe('control endpoints', () => {
   it('counts a request whose client disconnects during latency as aborted, ending the wait early', async () => {
     const id = await uploadTrain(X, Y);
     emu.state.setLatency({ fit: 60_000 });
+    // No early 200 + keepalive whitespace, so the fetch is still waiting for headers when it aborts.
+    emu.state.configure({ keepaliveIntervalMs: 0 });
     const controller = new AbortController();
     const pending = fetch(`${emu.url}/tabpfn/fit`, {
       method: 'POST',

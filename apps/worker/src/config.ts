@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseLimitRules } from './upstream/token-limiter.js';
 import { baseEnvShape, envBool, envInt, parseDuration, parseEnv } from '@tabpfn-jobs/shared';
 
 /** A duration like "5m" (see parseDuration), as milliseconds. */
@@ -52,6 +53,23 @@ export const workerEnvSchema = z.object({
   RESULT_RETENTION_SECONDS: envInt(30 * 86_400, 1),
   DATASET_RETENTION_SECONDS: envInt(30 * 86_400, 1),
   RECONCILE_MIN_AGE_SECONDS: envInt(30, 0),
+  /**
+   * This service's share of upstream's per-token limits, enforced across all worker processes
+   * (`kind:count/window`, kinds fit, predict, upload). Defaults: upstream's published limits.
+   */
+  UPSTREAM_LIMITS: z
+    .string()
+    .default('fit:60/1m,fit:1000/1h,predict:60/1m,predict:1500/1h,upload:120/1m')
+    .superRefine((v, ctx) => {
+      try {
+        parseLimitRules(v);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      }
+    }),
+  /** Consecutive upstream-unavailable failures that open the circuit, and how long it stays open. */
+  BREAKER_THRESHOLD: envInt(5, 1),
+  BREAKER_COOLDOWN_MS: envInt(15_000, 1),
   /** A job whose worker stops renewing its lock this long (killed) is handed to another worker. */
   WORKER_LOCK_DURATION_MS: envInt(30_000, 500),
   /** Webhooks: one attempt (connect, headers, body) ends after this long. */

@@ -29,6 +29,8 @@ import { createWebhookHandler } from './handlers/webhook.handler.js';
 import { createWebhookSender } from './webhooks/webhook-sender.js';
 import { startHeartbeat } from './heartbeat.js';
 import { createReconciler, createRetention } from './reconcile.js';
+import { createBreaker } from './upstream/breaker.js';
+import { createTokenLimiter, parseLimitRules } from './upstream/token-limiter.js';
 import { createWorkerSet } from './worker-set.js';
 
 /** Builds and starts the worker process's parts; `stop()` shuts them down in order. */
@@ -80,6 +82,8 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     webhooks,
     running,
     jobAttempts: config.JOB_ATTEMPTS,
+    limiter: createTokenLimiter({ redis: publisher, prefix: config.QUEUE_PREFIX, rules: parseLimitRules(config.UPSTREAM_LIMITS) }),
+    breaker: createBreaker({ threshold: config.BREAKER_THRESHOLD, cooldownMs: config.BREAKER_COOLDOWN_MS }),
   });
   const reconcile = createReconciler({ jobs, models, queues, logger, jobAttempts: config.JOB_ATTEMPTS, minAgeSeconds: config.RECONCILE_MIN_AGE_SECONDS });
   const retention = createRetention({

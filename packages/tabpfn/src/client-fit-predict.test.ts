@@ -172,7 +172,7 @@ describe('fit and predict against the emulator', () => {
   });
 
   it('fits above the async threshold through submit_fit_job and polling', async () => {
-    emulator.state.configure({ asyncThresholdBytes: 100, fitLatencyMs: 40, retryInSecs: 0.005 });
+    emulator.state.configure({ asyncThresholdBytes: 100, fitLatencyMs: 100, retryInSecs: 0.005 });
     const client = testClient(emulator);
     const { x, y, xTest } = prepare('iris');
     const fit = await client.fit({

@@ -140,7 +140,7 @@ describe('wire format', () => {
   });
 
   it('submits an async fit and polls get_fit_status with the fitted id', async () => {
-    emulator.state.configure({ fitLatencyMs: 20, retryInSecs: 0.002 });
+    emulator.state.configure({ fitLatencyMs: 80, retryInSecs: 0.002 });
     const client = testClient(emulator, { asyncThresholdBytes: 0 });
     const fit = await client.fit({ x: x.bytes, y: y.bytes, task: 'regression' });
     expect(only('submit_fit_job').body).toEqual(

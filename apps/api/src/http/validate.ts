@@ -23,7 +23,7 @@ export function zodToFieldErrors(error: z.ZodError, base = ''): FieldError[] {
 
 /** Parses `input` with `schema` or throws a 422 naming every offending field. */
 export function parse<S extends z.ZodType>(schema: S, input: unknown, base = ''): z.infer<S> {
-  const result = schema.safeParse(input);
+  const result = schema.safeParse(input, { reportInput: true });
   if (result.success) return result.data;
   throw new ValidationError(zodToFieldErrors(result.error, base));
 }

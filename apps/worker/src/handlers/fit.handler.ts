@@ -22,16 +22,19 @@ export function tabpfnConfigOf(model: Pick<ModelRow, 'config' | 'categorical_fea
 
 export function createFitHandler(deps: FitHandlerDeps): JobHandler<'fit'> {
   const { runner } = deps;
-  return async ({ jobId }, bullJob) => {
-    const claimed = await runner.claim(jobId, 'uploading');
-    if (!claimed) return;
-    const { job } = claimed;
-    const model = await deps.models.findById(job.model_id);
+  return async ({ jobId }, bullJob, lockToken) => {
+    const loaded = await runner.load(jobId);
+    if (!loaded) return;
+    const model = await deps.models.findById(loaded.job.model_id);
     if (!model) return;
     const parked = async () => runner.enqueuePredicts(await deps.jobs.queuedPredictsForModel(model.id));
+    const reusable = deps.reuseFits ? await deps.models.findReusable(model.user_id, model.fit_key, model.id) : undefined;
+    if (!reusable) await runner.admit(bullJob, lockToken, loaded.job, loaded.token, ['fit', 'upload']);
+    const job = await runner.start(loaded.job, 'uploading');
+    if (!job) return;
+    const claimed = loaded;
 
     try {
-      const reusable = deps.reuseFits ? await deps.models.findReusable(model.user_id, model.fit_key, model.id) : undefined;
       let upstream: { uploadId: string | null; fittedId: string; reused: boolean };
       if (reusable?.upstream_fitted_train_set_id) {
         upstream = { uploadId: reusable.upstream_train_set_upload_id, fittedId: reusable.upstream_fitted_train_set_id, reused: true };
@@ -45,6 +48,7 @@ export function createFitHandler(deps: FitHandlerDeps): JobHandler<'fit'> {
           ),
         );
         upstream = { uploadId: out.trainSetUploadId, fittedId: out.fittedTrainSetId, reused: false };
+        runner.upstreamSucceeded();
       }
       await runner.finalize(job.id, { status: 'succeeded', result: { model_id: model.id, reused_fit: upstream.reused } }, async (tx) => {
         await deps.models.markReady(model.id, upstream, tx);

@@ -1,5 +1,7 @@
-import type { Job } from 'bullmq';
+import { DelayedError, type Job } from 'bullmq';
 import { TabPFNError, type TabPFNClient } from '@tabpfn-jobs/tabpfn';
+import type { Breaker } from '../upstream/breaker.js';
+import type { CallKind, TokenLimiter } from '../upstream/token-limiter.js';
 import {
   type JobError,
   type JobRepository,
@@ -37,6 +39,8 @@ export interface RunnerDeps {
   /** Running jobs' abort controllers, so a cancel broadcast can stop the upstream call. */
   running: Map<string, AbortController>;
   jobAttempts: number;
+  limiter: TokenLimiter;
+  breaker: Breaker;
 }
 
 export class JobCanceled extends Error {}
@@ -83,25 +87,58 @@ export function createJobRunner(deps: RunnerDeps) {
   return {
     finalize,
 
-    /** Marks the job running (idempotent) and returns it with the user's token, or undefined when there is nothing to do. */
-    async claim(jobId: string, stage: string): Promise<{ job: JobRow; client: TabPFNClient } | undefined> {
-      const current = await deps.jobs.findById(jobId);
-      if (!current || !['queued', 'running'].includes(current.status)) return undefined;
-      if (current.cancel_requested_at) {
+    /** The job and its user's TabPFN client, or undefined when there is nothing to do (final, gone, canceled). */
+    async load(jobId: string): Promise<{ job: JobRow; client: TabPFNClient; token: string } | undefined> {
+      const job = await deps.jobs.findById(jobId);
+      if (!job || !['queued', 'running'].includes(job.status)) return undefined;
+      if (job.cancel_requested_at) {
         await finalize(jobId, { status: 'canceled', error: { code: 'canceled', message: 'Canceled by the user.', retryable: false } });
         return undefined;
       }
-      let delivery: string | null = null;
-      const job = await withTransaction(deps.pool, async (tx) => {
-        const j = await deps.jobs.markRunning(jobId, stage, tx);
-        if (j && current.status === 'queued') delivery = await deps.webhooks.record(tx, j, 'job.started');
-        return j;
-      });
-      if (!job) return undefined;
-      await deps.webhooks.enqueue([delivery]);
       const user = await deps.users.findById(job.user_id);
       if (!user) return undefined;
-      return { job, client: deps.tabpfnFor(deps.keyRing.decrypt(user.tabpfn_token_ciphertext, user.id)) };
+      const token = deps.keyRing.decrypt(user.tabpfn_token_ciphertext, user.id);
+      return { job, client: deps.tabpfnFor(token), token };
+    },
+
+    /**
+     * Holds the job back in the queue (without using an attempt) while upstream's circuit is open or
+     * this token's share of upstream's rate limits is spent, so the worker slot serves other accounts.
+     */
+    async admit(bullJob: Job, lockToken: string | undefined, job: JobRow, token: string, kinds: CallKind[]): Promise<void> {
+      const breakerWait = deps.breaker.admit();
+      const wait = breakerWait || (await deps.limiter.acquire(token, kinds));
+      if (!wait) return;
+      const reason = breakerWait ? 'TabPFN is unavailable; waiting before trying again' : 'waiting for this token\'s TabPFN rate limit';
+      await deps.jobs.setProgress(job.id, { stage: 'queued', message: reason, retry_in_seconds: Math.ceil(wait / 1000) }).catch(() => undefined);
+      await bullJob.moveToDelayed(Date.now() + wait, lockToken);
+      throw new DelayedError();
+    },
+
+    /** Marks the job running (idempotent; `job.started` fires only on the first start). */
+    async start(job: JobRow, stage: string): Promise<JobRow | undefined> {
+      let delivery: string | null = null;
+      const running = await withTransaction(deps.pool, async (tx) => {
+        const j = await deps.jobs.markRunning(job.id, stage, tx);
+        if (j && job.status === 'queued' && !job.started_at) delivery = await deps.webhooks.record(tx, j, 'job.started');
+        return j;
+      });
+      if (running) await deps.webhooks.enqueue([delivery]);
+      return running;
+    },
+
+    /** Inside a running job (a re-fit during predict): waits for the token's rate limit in place. */
+    async waitForLimit(token: string, kinds: CallKind[], signal: AbortSignal): Promise<void> {
+      for (;;) {
+        const wait = await deps.limiter.acquire(token, kinds);
+        if (!wait) return;
+        await new Promise((r) => setTimeout(r, Math.min(wait, 5_000)));
+        if (signal.aborted) throw new JobCanceled();
+      }
+    },
+
+    upstreamSucceeded(): void {
+      deps.breaker.success();
     },
 
     /** Runs `work` with an AbortSignal that a cancel broadcast trips. */
@@ -136,6 +173,7 @@ export function createJobRunner(deps: RunnerDeps) {
         return;
       }
       const error = toJobError(err);
+      if (error.code === 'tabpfn_unavailable') deps.breaker.failure();
       const attempts = bullJob.opts.attempts ?? deps.jobAttempts;
       const last = bullJob.attemptsMade + 1 >= attempts;
       if (!error.retryable) {

@@ -42,14 +42,14 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     return updated ?? model;
   }
 
-  return async ({ jobId }, bullJob: Job, token?: string) => {
+  return async ({ jobId }, bullJob: Job, lockToken?: string) => {
     const pending = await deps.jobs.findById(jobId);
     if (!pending || !['queued', 'running'].includes(pending.status)) return;
     const model = await deps.models.findById(pending.model_id);
     if (!model) return;
     if (model.status === 'pending') {
       // Normally parked until the fit ends; reaching here means a re-enqueue raced the fit.
-      await bullJob.moveToDelayed(Date.now() + 2_000, token);
+      await bullJob.moveToDelayed(Date.now() + 2_000, lockToken);
       throw new DelayedError();
     }
     if (model.status === 'failed') {
@@ -60,9 +60,12 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
       return;
     }
 
-    const claimed = await runner.claim(jobId, 'uploading');
-    if (!claimed) return;
-    const { job, client } = claimed;
+    const loaded = await runner.load(jobId);
+    if (!loaded) return;
+    await runner.admit(bullJob, lockToken, loaded.job, loaded.token, ['predict', 'upload']);
+    const job = await runner.start(loaded.job, 'uploading');
+    if (!job) return;
+    const { client } = loaded;
     const params = job.params as { output_type: string; quantiles?: number[]; config?: Record<string, unknown> };
     try {
       const dataset = job.dataset_id ? await deps.datasets.findWithData(job.dataset_id) : undefined;
@@ -86,9 +89,11 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
         } catch (err) {
           if (!(err instanceof TrainSetNotFoundError)) throw err;
           runner.setStage(job.id, 'fitting', 'upstream forgot the train set; re-fitting');
+          await runner.waitForLimit(loaded.token, ['fit', 'upload'], signal);
           return call(await refit(client, model, signal));
         }
       });
+      runner.upstreamSucceeded();
       await runner.finalize(job.id, { status: 'succeeded', result: toResult(model, params, prediction.prediction) });
     } catch (err) {
       await runner.handleError(bullJob, job.id, err);

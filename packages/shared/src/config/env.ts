@@ -34,7 +34,7 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv 
   if (result.success) return result.data;
   const parts = result.error.issues.map((issue) => {
     const name = issue.path.join('.') || 'environment';
-    const missing = issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined;
+    const missing = issue.code === 'invalid_type' && env[String(issue.path[0])] === undefined;
     return missing ? `${name} is required but not set` : `${name}: ${issue.message}`;
   });
   throw new ConfigError(`Invalid configuration: ${parts.join('; ')}`);

@@ -136,7 +136,7 @@ export function createJobRepository(pool: Queryable) {
 
     async setProgress(id: string, p: Partial<JobProgress> & { stage: string }, tx: Queryable = pool): Promise<void> {
       await tx.query(
-        `UPDATE jobs SET progress = $2, updated_at = now() WHERE id = $1 AND status = 'running'`,
+        `UPDATE jobs SET progress = $2, updated_at = now() WHERE id = $1 AND status IN ('queued', 'running')`,
         [id, JSON.stringify({ ...p, updated_at: new Date().toISOString() })],
       );
     },

@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { parseDuration } from '@tabpfn-jobs/shared';
+
+export type CallKind = 'fit' | 'predict' | 'upload';
+
+export interface LimitRule {
+  kind: CallKind;
+  limit: number;
+  windowMs: number;
+}
+
+/** `fit:60/1m,fit:1000/1h,predict:60/1m,…` → rules. */
+export function parseLimitRules(spec: string): LimitRule[] {
+  return spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((part) => {
+      const m = /^(fit|predict|upload):(\d+)\/(.+)$/.exec(part);
+      if (!m) throw new Error(`bad upstream limit "${part}": expected kind:count/window, e.g. fit:60/1m`);
+      return { kind: m[1] as CallKind, limit: Number(m[2]), windowMs: parseDuration(m[3]!) };
+    });
+}
+
+/**
+ * Sliding-window log per TabPFN token, in Redis so every worker process shares it. A sliding window
+ * (rather than fixed windows) keeps us under upstream's limit whatever its window alignment is.
+ * All rules of a call are checked and recorded atomically: either every window has room and the call
+ * is counted in each, or nothing is counted and the caller learns how long to wait.
+ */
+const SCRIPT = `
+local now = tonumber(ARGV[1])
+local member = ARGV[2]
+local n = #KEYS
+local wait = 0
+for i = 1, n do
+  local limit = tonumber(ARGV[2 + (i - 1) * 2 + 1])
+  local window = tonumber(ARGV[2 + (i - 1) * 2 + 2])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now - window)
+  if redis.call('ZCARD', KEYS[i]) >= limit then
+    local oldest = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+    local w = tonumber(oldest[2]) + window - now
+    if w > wait then wait = w end
+  end
+end
+if wait > 0 then return wait end
+for i = 1, n do
+  local window = tonumber(ARGV[2 + (i - 1) * 2 + 2])
+  redis.call('ZADD', KEYS[i], now, member)
+  redis.call('PEXPIRE', KEYS[i], window)
+end
+return 0
+`;
+
+export function createTokenLimiter(deps: { redis: Redis; prefix: string; rules: LimitRule[]; marginMs?: number }) {
+  const margin = deps.marginMs ?? 250;
+  let seq = 0;
+  return {
+    /** 0 when the calls may go now (and are counted), else milliseconds to wait. */
+    async acquire(token: string, kinds: CallKind[]): Promise<number> {
+      const rules = deps.rules.filter((r) => kinds.includes(r.kind));
+      if (!rules.length) return 0;
+      const id = createHash('sha256').update(token).digest('hex').slice(0, 32);
+      const keys = rules.map((r) => `${deps.prefix}:upstream-limit:${id}:${r.kind}:${r.windowMs}`);
+      const args = [Date.now(), `${process.pid}:${Date.now()}:${seq++}`, ...rules.flatMap((r) => [r.limit, r.windowMs + margin])];
+      const wait = (await deps.redis.eval(SCRIPT, keys.length, ...keys, ...args)) as number;
+      return Number(wait);
+    },
+  };
+}
+
+export type TokenLimiter = ReturnType<typeof createTokenLimiter>;
