@@ -95,8 +95,22 @@ describe('worker killed in the middle of deliveries', () => {
 
     const second = startWorker();
     await second.waitFor(/worker started/);
+    const t0 = Date.now();
+    let dumped = false;
     await waitFor(async () => {
       const { rows } = await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'delivered'`);
+      if (!dumped && Date.now() - t0 > 15000) {
+        dumped = true;
+        const { rows: st } = await sql.query(`SELECT id, status, attempts, schedule_attempts, next_attempt_at, last_error FROM webhook_deliveries WHERE status <> 'delivered'`);
+        const { webhookJobId } = await import('@tabpfn-jobs/shared');
+        for (const d of st) {
+          const j = await queues.webhook.getJob(webhookJobId(d as never));
+          console.log('STUCK', JSON.stringify(d), webhookJobId(d as never), j ? await j.getState() : 'missing', j?.failedReason);
+        }
+        console.log('COUNTS', JSON.stringify(await queues.webhook.getJobCounts()));
+        console.log('W1', first.output.join('\n'));
+        console.log('W2', second.output.slice(-60).join('\n'));
+      }
       return rows[0]!.n === N;
     }, 100);
 

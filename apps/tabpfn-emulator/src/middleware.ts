@@ -77,7 +77,7 @@ export function rateLimit(state: EmulatorState, cls: RouteClass): Handler {
     const limit = state.config.rateLimits[cls];
     const token = locals(res).token;
     if (limit === undefined || limit === null || token === undefined) return next();
-    const d = state.rateLimiter.hit(token, cls, limit);
+    const d = state.rateLimiter.hit(token, cls, limit, Date.now(), state.config.rateLimitWindowMs);
     res.setHeader('x-ratelimit-limit', String(d.limit));
     res.setHeader('x-ratelimit-remaining', String(d.remaining));
     res.setHeader('x-ratelimit-reset', String(d.resetSeconds));

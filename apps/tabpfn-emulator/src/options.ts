@@ -42,6 +42,8 @@ export interface EmulatorOptions {
   /** While a sync fit waits, commit 200 and send a whitespace keepalive this often (as upstream does). Default 5000. */
   keepaliveIntervalMs?: number;
   rateLimits?: RateLimits;
+  /** Fixed rate-limit window length. Default 60 000 ms (per minute, as upstream documents). */
+  rateLimitWindowMs?: number;
   /** Seed of the generator behind probabilistic faults, so runs repeat. Default 42. */
   seed?: number;
   /** Base of the signed upload URLs; default: the origin the prepare request came in on. */
@@ -63,6 +65,8 @@ export interface RuntimeConfig {
   syncFitMaxWaitMs: number;
   keepaliveIntervalMs: number;
   rateLimits: RateLimits;
+  /** Length of the fixed rate-limit windows (upstream: one minute); tests shorten it. */
+  rateLimitWindowMs: number;
 }
 
 export function runtimeConfigFrom(o: EmulatorOptions): RuntimeConfig {
@@ -79,6 +83,7 @@ export function runtimeConfigFrom(o: EmulatorOptions): RuntimeConfig {
     syncFitMaxWaitMs: o.syncFitMaxWaitMs ?? Number.POSITIVE_INFINITY,
     keepaliveIntervalMs: o.keepaliveIntervalMs ?? 5000,
     rateLimits: { ...o.rateLimits },
+    rateLimitWindowMs: o.rateLimitWindowMs ?? 60_000,
   };
 }
 

@@ -9,12 +9,12 @@ export interface RateDecision {
   allowed: boolean;
 }
 
-/** Fixed one-minute windows per token and route class, like the documented per-minute limits. */
+/** Fixed windows (one minute unless configured) per token and route class, like the documented per-minute limits. */
 export class RateLimiter {
   private windows = new Map<string, { start: number; count: number }>();
 
-  hit(token: string, cls: RouteClass, limit: number, now = Date.now()): RateDecision {
-    const start = Math.floor(now / 60_000) * 60_000;
+  hit(token: string, cls: RouteClass, limit: number, now = Date.now(), windowMs = 60_000): RateDecision {
+    const start = Math.floor(now / windowMs) * windowMs;
     const key = `${cls}:${token}`;
     let w = this.windows.get(key);
     if (!w || w.start !== start) {
@@ -22,7 +22,7 @@ export class RateLimiter {
       this.windows.set(key, w);
     }
     w.count += 1;
-    const resetSeconds = Math.max(1, Math.ceil((start + 60_000 - now) / 1000));
+    const resetSeconds = Math.max(1, Math.ceil((start + windowMs - now) / 1000));
     return { limit, remaining: Math.max(0, limit - w.count), resetSeconds, allowed: w.count <= limit };
   }
 

@@ -123,14 +123,22 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     lockDurationMs: config.WORKER_LOCK_DURATION_MS,
     backoff: createUpstreamBackoff({ baseMs: config.JOB_BACKOFF_BASE_MS, maxMs: config.JOB_BACKOFF_MAX_MS }),
   });
-  // One scheduler entry per task however many workers run: upsert is idempotent by id.
-  for (const task of ['heartbeat', 'reconcile', 'retention'] as const) {
-    await queues.maintenance.upsertJobScheduler(
-      `maintenance-${task}`,
-      { every: task === 'retention' ? Math.max(config.MAINTENANCE_INTERVAL_MS, 60_000) : config.MAINTENANCE_INTERVAL_MS },
-      { name: 'maintenance', data: { task } },
-    );
-  }
+  // One scheduler entry per task however many workers run: upsert is idempotent by id. Re-asserted
+  // on a timer because a Redis flush or failover loses schedulers, and the reconciler must survive that.
+  const ensureSchedulers = async () => {
+    for (const task of ['heartbeat', 'reconcile', 'retention'] as const) {
+      await queues.maintenance.upsertJobScheduler(
+        `maintenance-${task}`,
+        { every: task === 'retention' ? Math.max(config.MAINTENANCE_INTERVAL_MS, 60_000) : config.MAINTENANCE_INTERVAL_MS },
+        { name: 'maintenance', data: { task } },
+      );
+    }
+  };
+  await ensureSchedulers();
+  const schedulerTimer = setInterval(() => {
+    ensureSchedulers().catch((err) => logger.warn({ err: (err as Error).message }, 'could not re-assert maintenance schedulers'));
+  }, Math.max(1_000, config.MAINTENANCE_INTERVAL_MS * 2));
+  schedulerTimer.unref();
   const heartbeat = startHeartbeat({ db: pool, logger, workerId, intervalMs: config.HEARTBEAT_INTERVAL_MS });
 
   return {
@@ -140,6 +148,7 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     workerSet,
     reconcile,
     async stop(graceMs = config.SHUTDOWN_GRACE_MS): Promise<void> {
+      clearInterval(schedulerTimer);
       await workerSet.close(graceMs);
       await heartbeat.stop();
       await closeQueues(queues);

@@ -100,11 +100,20 @@ export function createSubmitService(deps: SubmitServiceDeps) {
   }
 
   async function enqueueAfterCommit(type: 'fit' | 'predict', jobId: string): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await enqueue(deps.queues, type, { jobId }, { jobId, attempts: deps.jobAttempts, backoff: { type: 'upstream' } });
+      // With Redis down BullMQ can wait for a connection indefinitely; the job is safe in Postgres.
+      await Promise.race([
+        enqueue(deps.queues, type, { jobId }, { jobId, attempts: deps.jobAttempts, backoff: { type: 'upstream' } }),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('enqueue timed out')), 2_000);
+        }),
+      ]);
     } catch (err) {
       // The job is safe in Postgres; the reconciler enqueues it once Redis answers again.
       deps.logger.warn({ job_id: jobId, err: (err as Error).message }, 'enqueue failed; left for the reconciler');
+    } finally {
+      clearTimeout(timer);
     }
   }
 

@@ -22,6 +22,7 @@ const configSchema = z
     syncFitMaxWaitMs: z.number().int().min(0),
     keepaliveIntervalMs: z.number().int().min(0),
     rateLimits: rateLimitsSchema,
+    rateLimitWindowMs: z.number().int().min(100),
   })
   .partial()
   .strict();

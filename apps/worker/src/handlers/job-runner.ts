@@ -78,6 +78,7 @@ export function createJobRunner(deps: RunnerDeps) {
       return done;
     });
     if (row) {
+      deps.logger.info({ job_id: row.id, type: row.type, status: row.status, attempts: row.attempts }, 'job finished');
       await deps.webhooks.enqueue([delivery]);
       await publishJobFinished(deps.publisher, deps.prefix, row.id, row.status).catch(() => undefined);
     }

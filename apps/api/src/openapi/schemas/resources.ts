@@ -1,0 +1,153 @@
+import { z } from 'zod';
+import { WEBHOOK_EVENTS } from '@tabpfn-jobs/shared';
+import { EXAMPLE_IDS, jobError, label, nullableTimestamp, pageOf, timestamp, uuid } from './common.js';
+
+/** Response shapes of jobs and models, matching `toJobResource` (shared) and `toModel` (api mappers). */
+
+export const predictResult = z
+  .object({
+    output_type: z.string().meta({ description: 'The output type that was asked for.', example: 'probas' }),
+    predictions: z.unknown().meta({
+      description:
+        'One prediction per input row (labels keep their original type). For `quantiles`: one list per quantile, each one value per row. For `full`/`main`: upstream\'s object.',
+      example: ['virginica'],
+    }),
+    classes: z.array(label).optional().meta({ description: '`probas` only: the class order of `probabilities`.', example: ['setosa', 'versicolor', 'virginica'] }),
+    probabilities: z
+      .array(z.array(z.number()))
+      .optional()
+      .meta({ description: '`probas` only: one row per input row, columns in `classes` order.', example: [[0.01, 0.09, 0.9]] }),
+    quantiles: z.array(z.number()).optional().meta({ description: '`quantiles` only: the quantiles asked for.', example: [0.1, 0.5, 0.9] }),
+  })
+  .meta({
+    id: 'PredictResult',
+    description: 'The result of a predict job.',
+    example: { output_type: 'probas', classes: ['setosa', 'versicolor', 'virginica'], probabilities: [[0.01, 0.09, 0.9]], predictions: ['virginica'] },
+  });
+
+export const fitResult = z
+  .object({
+    model_id: uuid('The fitted model.', EXAMPLE_IDS.model),
+    reused_fit: z.boolean().meta({ description: 'True when an identical earlier fit was reused instead of fitting again.', example: false }),
+  })
+  .meta({ id: 'FitResult', description: 'The result of a fit job.', example: { model_id: EXAMPLE_IDS.model, reused_fit: false } });
+
+export const removedResult = z
+  .object({
+    job_id: uuid('The job.', EXAMPLE_IDS.predictJob),
+    data_removed: z.literal(true).meta({ description: 'The result was deleted by the retention policy.', example: true }),
+    result: z.null(),
+  })
+  .meta({ id: 'RemovedResult', description: 'Answer for a result that retention has deleted.' });
+
+export const progress = z
+  .object({
+    stage: z.enum(['queued', 'waiting_for_model', 'uploading', 'fitting', 'predicting', 'done']).meta({ description: 'What the job is doing now.', example: 'fitting' }),
+    updated_at: timestamp,
+    retry_in_seconds: z.number().optional().meta({ description: 'When waiting to retry upstream: seconds until the next attempt.', example: 4 }),
+    message: z.string().optional().meta({ description: 'Detail for the stage (e.g. why it is retrying).', example: 'retrying after: upstream is busy' }),
+  })
+  .meta({ id: 'JobProgress', description: 'Progress of a queued or running job.' });
+
+const jobExample = {
+  job_id: EXAMPLE_IDS.predictJob,
+  object: 'job',
+  type: 'predict',
+  status: 'succeeded',
+  model_id: EXAMPLE_IDS.model,
+  progress: { stage: 'done', updated_at: '2025-01-15T09:30:02.000Z' },
+  result: { output_type: 'preds', predictions: ['virginica'] },
+  error: null,
+  cached: false,
+  attempts: 1,
+  n_rows: 1,
+  params: { output_type: 'preds' },
+  webhook_url: null,
+  webhook_events: null,
+  created_at: '2025-01-15T09:30:00.000Z',
+  started_at: '2025-01-15T09:30:00.100Z',
+  finished_at: '2025-01-15T09:30:02.000Z',
+  links: {
+    self: `/v1/jobs/${EXAMPLE_IDS.predictJob}`,
+    model: `/v1/models/${EXAMPLE_IDS.model}`,
+    result: `/v1/jobs/${EXAMPLE_IDS.predictJob}/result`,
+    cancel: `/v1/jobs/${EXAMPLE_IDS.predictJob}/cancel`,
+  },
+};
+
+export const job = z
+  .object({
+    job_id: uuid('The job id.', EXAMPLE_IDS.predictJob),
+    object: z.literal('job'),
+    type: z.enum(['fit', 'predict']).meta({ description: 'What the job does.', example: 'predict' }),
+    status: z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled']).meta({
+      description: '`queued → running → succeeded | failed | canceled`.',
+      example: 'succeeded',
+    }),
+    model_id: uuid('The model the job fits or predicts with.', EXAMPLE_IDS.model),
+    progress: progress.nullable(),
+    result: z
+      .union([predictResult, fitResult, z.null()])
+      .optional()
+      .meta({ description: 'Present once the job succeeded (not in lists); null when retention deleted it.' }),
+    data_removed: z.boolean().optional().meta({ description: 'True when retention deleted the result.', example: true }),
+    error: jobError.nullable(),
+    cached: z.boolean().meta({ description: 'True when an identical recent predict was served from its stored result.', example: false }),
+    attempts: z.int().meta({ description: 'Upstream attempts made so far.', example: 1 }),
+    n_rows: z.int().meta({ description: 'Rows in the job\'s input.', example: 30 }),
+    params: z.record(z.string(), z.unknown()).meta({ description: 'The job\'s parameters (output type, quantiles, config…).', example: { output_type: 'preds' } }),
+    webhook_url: z.string().nullable().meta({ description: 'Where job events are sent, if anywhere.', example: null }),
+    webhook_events: z.array(z.enum(WEBHOOK_EVENTS)).nullable().meta({ description: 'Which events are sent.', example: null }),
+    created_at: timestamp,
+    started_at: nullableTimestamp,
+    finished_at: nullableTimestamp,
+    links: z
+      .object({
+        self: z.string().meta({ example: `/v1/jobs/${EXAMPLE_IDS.predictJob}` }),
+        model: z.string().meta({ example: `/v1/models/${EXAMPLE_IDS.model}` }),
+        result: z.string().optional().meta({ description: 'Finished predict jobs only.', example: `/v1/jobs/${EXAMPLE_IDS.predictJob}/result` }),
+        cancel: z.string().meta({ example: `/v1/jobs/${EXAMPLE_IDS.predictJob}/cancel` }),
+      })
+      .meta({ description: 'Related resources.' }),
+  })
+  .meta({ id: 'Job', description: 'An asynchronous fit or predict job (also the `data` of webhook events).', example: jobExample });
+
+export const jobPage = pageOf(job, 'JobPage', 'A page of jobs (without results).');
+
+export const model = z
+  .object({
+    model_id: uuid('The model id.', EXAMPLE_IDS.model),
+    object: z.literal('model'),
+    status: z.enum(['pending', 'ready', 'failed']).meta({ description: '`pending` until its fit job succeeds (`ready`) or fails (`failed`).', example: 'ready' }),
+    task: z.enum(['classification', 'regression']).meta({ example: 'classification' }),
+    model: z.string().nullable().meta({ description: 'Upstream model name; null = upstream default.', example: null }),
+    n_samples: z.int().meta({ description: 'Training rows.', example: 120 }),
+    n_features: z.int().meta({ description: 'Feature columns; predict rows must have as many.', example: 4 }),
+    feature_names: z.array(z.string()).meta({ example: ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'] }),
+    feature_types: z.array(z.enum(['number', 'string'])).meta({ example: ['number', 'number', 'number', 'number'] }),
+    classes: z.array(label).nullable().meta({ description: 'Classification: the sorted class labels.', example: ['setosa', 'versicolor', 'virginica'] }),
+    target_type: z.string().nullable().meta({ description: 'Type of the target values.', example: 'string' }),
+    config: z.record(z.string(), z.unknown()).meta({ description: 'The TabPFN config the model was fitted with.', example: {} }),
+    categorical_features: z.array(z.int()).nullable().meta({ description: 'Categorical column indices.', example: null }),
+    description: z.string().nullable().meta({ example: 'iris, 80 % split' }),
+    error: jobError.nullable(),
+    created_at: timestamp,
+    ready_at: nullableTimestamp,
+    links: z
+      .object({
+        self: z.string().meta({ example: `/v1/models/${EXAMPLE_IDS.model}` }),
+        predict: z.string().meta({ example: `/v1/models/${EXAMPLE_IDS.model}/predict` }),
+        jobs: z.string().meta({ example: `/v1/jobs?model_id=${EXAMPLE_IDS.model}` }),
+      })
+      .meta({ description: 'Related resources.' }),
+  })
+  .meta({ id: 'Model', description: 'A fitted (or fitting) TabPFN model.' });
+
+export const modelPage = pageOf(model, 'ModelPage', 'A page of models.');
+
+export const availableModels = z
+  .object({
+    classification: z.array(z.string()).meta({ example: ['default', 'gn2p4bpt'] }),
+    regression: z.array(z.string()).meta({ example: ['default', '2noar4o2'] }),
+  })
+  .meta({ id: 'AvailableModels', description: 'Upstream model names accepted by `model`, per task.' });

@@ -1,0 +1,123 @@
+import pg from 'pg';
+import { TEST_ENCRYPTION_KEYS } from './api.js';
+import { type TestDatabase, createTestDatabase } from './database.js';
+import { OTHER_TOKEN, THIRD_TOKEN, VALID_TOKEN } from './emulator.js';
+import { type Json, request } from './http.js';
+import { type AppProcess, spawnApp } from './processes.js';
+import { createTestRedis } from './redis.js';
+
+const urlOf = (line: string) => JSON.parse(line).url as string;
+
+/**
+ * Every part as its own process — emulator, api, N workers — on the real Postgres and Redis, so a
+ * test can kill, restart and flush them like an operator's bad day would.
+ */
+export async function startProcessStack(opts: { workers?: number; apiEnv?: Record<string, string>; workerEnv?: Record<string, string> } = {}) {
+  const redis = createTestRedis();
+  const db: TestDatabase = await createTestDatabase();
+  const emulator = spawnApp('emulator', {
+    EMULATOR_PORT: '0',
+    EMULATOR_CONTROL: 'true',
+    EMULATOR_TOKENS: [VALID_TOKEN, OTHER_TOKEN, THIRD_TOKEN].join(','),
+    LOG_LEVEL: 'warn',
+  });
+  const emulatorUrl = urlOf(await emulator.waitFor(/emulator listening/));
+  const common = { DATABASE_URL: db.url, REDIS_URL: redis.url, QUEUE_PREFIX: redis.prefix, TABPFN_API_URL: emulatorUrl, ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS };
+  const apiEnv = {
+    ...common,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    MIGRATE_ON_START: 'false',
+    SETUP_RATE_LIMIT_PER_MINUTE: '10000',
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    MAX_INFLIGHT_JOBS: '100000',
+    LOG_LEVEL: 'warn',
+    ...opts.apiEnv,
+  };
+  const api = spawnApp('api', { ...apiEnv, LOG_LEVEL: 'info' });
+  const apiUrl = urlOf(await api.waitFor(/api listening/));
+  const workerEnv = {
+    ...common,
+    JOB_BACKOFF_BASE_MS: '100',
+    JOB_BACKOFF_MAX_MS: '1000',
+    MAINTENANCE_INTERVAL_MS: '500',
+    RECONCILE_MIN_AGE_SECONDS: '2',
+    WORKER_LOCK_DURATION_MS: '3000',
+    WORKER_CONCURRENCY: '8',
+    TABPFN_TIMEOUT_MS: '3000',
+    LOG_LEVEL: 'info',
+    ...opts.workerEnv,
+  };
+  const workers: AppProcess[] = [];
+  const allWorkers: AppProcess[] = [];
+  const startWorker = async (env: Record<string, string> = {}) => {
+    const w = spawnApp('worker', { ...workerEnv, ...env });
+    await w.waitFor(/worker started/);
+    workers.push(w);
+    allWorkers.push(w);
+    return w;
+  };
+  for (let i = 0; i < (opts.workers ?? 1); i++) await startWorker();
+  const sql = new pg.Client({ connectionString: db.url });
+  await sql.connect();
+
+  const emu = async (method: string, path: string, body?: unknown): Promise<Json> => {
+    const res = await fetch(`${emulatorUrl}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return res.json();
+  };
+
+  return {
+    db,
+    redis,
+    sql,
+    apiUrl,
+    emulatorUrl,
+    workers,
+    startWorker,
+    emu,
+    async account(token = VALID_TOKEN) {
+      const res = await request(apiUrl).post('/v1/auth/setup', { tabpfn_token: token });
+      if (res.status !== 201) throw new Error(`setup failed: ${res.status} ${res.text}`);
+      return { ...res.body, client: request(apiUrl, res.body.api_key) } as { user_id: string; api_key: string; client: ReturnType<typeof request> };
+    },
+    /** How often each job id was logged as finished, across every worker process this stack ran. */
+    finishCounts(): Map<string, number> {
+      const counts = new Map<string, number>();
+      for (const w of allWorkers) {
+        for (const line of w.output) {
+          if (!line.includes('"job finished"')) continue;
+          const id = JSON.parse(line).job_id as string;
+          counts.set(id, (counts.get(id) ?? 0) + 1);
+        }
+      }
+      return counts;
+    },
+    async statusCounts(): Promise<Record<string, number>> {
+      const { rows } = await sql.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM jobs GROUP BY status');
+      return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+    },
+    async waitAllFinal(expected: number, maxMs = 180_000): Promise<void> {
+      const start = Date.now();
+      for (;;) {
+        const { rows } = await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled')`);
+        if (rows[0]!.n >= expected) return;
+        if (Date.now() - start > maxMs) throw new Error(`only ${rows[0]!.n}/${expected} jobs final: ${JSON.stringify(await this.statusCounts())}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    },
+    async close() {
+      await sql.end().catch(() => undefined);
+      await Promise.all(workers.map((w) => w.stop('SIGKILL')));
+      await api.stop('SIGTERM');
+      await emulator.stop('SIGTERM');
+      await redis.cleanup();
+      await db.drop();
+    },
+  };
+}
+
+export type ProcessStack = Awaited<ReturnType<typeof startProcessStack>>;
