@@ -1,5 +1,7 @@
 # syntax=docker/dockerfile:1
 # One image for api, worker and emulator; the compose file picks the command.
+# Build stage: full workspace install, tsc build, then `pnpm deploy --prod` of each app (its
+# production dependencies only). Runtime stage: node + those folders, as the unprivileged `node` user.
 FROM node:20-bookworm-slim AS base
 ENV PNPM_HOME=/pnpm PATH=/pnpm:$PATH
 RUN npm install -g pnpm@12.4.2
@@ -12,6 +14,7 @@ COPY apps/worker/package.json apps/worker/
 COPY apps/tabpfn-emulator/package.json apps/tabpfn-emulator/
 COPY packages/shared/package.json packages/shared/
 COPY packages/tabpfn/package.json packages/tabpfn/
+COPY packages/client/package.json packages/client/
 COPY tests/package.json tests/
 RUN pnpm install --frozen-lockfile
 COPY . .
@@ -22,12 +25,17 @@ RUN pnpm build && pnpm deploy --filter @tabpfn-jobs/api --prod --legacy /out/api
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
+# tini reaps zombies and forwards SIGTERM, so graceful shutdown (drain, finish jobs) works as PID 1.
+RUN apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*
 COPY --from=build --chown=node:node /app/pnpm-workspace.yaml ./
 COPY --from=build --chown=node:node /app/migrations ./migrations
 COPY --from=build --chown=node:node /out/api ./apps/api
 COPY --from=build --chown=node:node /out/worker ./apps/worker
 COPY --from=build --chown=node:node /out/tabpfn-emulator ./apps/tabpfn-emulator
 USER node
-EXPOSE 3000 8089
-HEALTHCHECK --interval=15s --timeout=3s --start-period=20s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# api, emulator, worker metrics
+EXPOSE 3000 8089 9464
+# The api's /health by default; the worker and emulator set HEALTHCHECK_URL (see docker-compose.yml).
+HEALTHCHECK --interval=15s --timeout=3s --start-period=20s CMD ["node", "-e", "fetch(process.env.HEALTHCHECK_URL||'http://127.0.0.1:'+(process.env.PORT||3000)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "apps/api/dist/main.js"]

@@ -19,7 +19,7 @@ export async function startProcessStack(opts: { workers?: number; apiEnv?: Recor
     EMULATOR_PORT: '0',
     EMULATOR_CONTROL: 'true',
     EMULATOR_TOKENS: [VALID_TOKEN, OTHER_TOKEN, THIRD_TOKEN].join(','),
-    LOG_LEVEL: 'warn',
+    LOG_LEVEL: 'info',
   });
   const emulatorUrl = urlOf(await emulator.waitFor(/emulator listening/));
   const common = { DATABASE_URL: db.url, REDIS_URL: redis.url, QUEUE_PREFIX: redis.prefix, TABPFN_API_URL: emulatorUrl, ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS };
@@ -45,6 +45,8 @@ export async function startProcessStack(opts: { workers?: number; apiEnv?: Recor
     WORKER_LOCK_DURATION_MS: '3000',
     WORKER_CONCURRENCY: '8',
     TABPFN_TIMEOUT_MS: '3000',
+    UPSTREAM_LIMITS: 'fit:100000/1m,predict:100000/1m,upload:100000/1m',
+    METRICS_PORT: '0',
     LOG_LEVEL: 'info',
     ...opts.workerEnv,
   };

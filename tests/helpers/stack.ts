@@ -21,6 +21,8 @@ export async function startStack(opts: { apiEnv?: Record<string, string>; worker
     RECONCILE_MIN_AGE_SECONDS: '1',
     WEBHOOK_ALLOW_PRIVATE: 'true',
     LOG_LEVEL: 'info',
+    // Tests run several workers on one host: no fixed metrics port unless a test asks for one.
+    METRICS_PORT: '0',
     ...opts.workerEnv,
   };
   let worker: AppProcess = spawnApp('worker', workerEnv);

@@ -127,7 +127,12 @@ describe('delivery, signing and retries', () => {
     expect(new Set(reqs.map((r) => r.body)).size).toBe(1);
 
     const log = await attemptLog(sql, id);
-    expect(log.map((a) => [a.attempt, a.status_code])).toEqual([[1, 500], [2, 500], [3, 500], [4, 200]]);
+    expect(log.map((a) => [a.attempt, a.status_code])).toEqual([
+      [1, 500],
+      [2, 500],
+      [3, 500],
+      [4, 200],
+    ]);
     expect(log[0]!.error).toContain('HTTP 500');
     expect(log[3]!.error).toBeNull();
 
@@ -286,7 +291,9 @@ describe('secret rotation', () => {
   });
 
   it('once the overlap has passed only the current secret signs', async () => {
-    await sql.query(`UPDATE webhook_secrets SET expires_at = now() - interval '1 second' WHERE user_id = $1 AND expires_at IS NOT NULL`, [user.user_id]);
+    await sql.query(`UPDATE webhook_secrets SET expires_at = now() - interval '1 second' WHERE user_id = $1 AND expires_at IS NOT NULL`, [
+      user.user_id,
+    ]);
     const job = await insertJob(sql, { userId: user.user_id, webhookUrl: `${receiver.url}/after-overlap` });
     const id = await emit(pool, emitter, job);
     expect((await settled(sql, id)).status).toBe('delivered');
@@ -339,7 +346,9 @@ describe('delivery log and redelivery API', () => {
     const foreign = await as(other.api_key).get(`/v1/jobs/${job.id}/webhook-deliveries`);
     expect(foreign.status).toBe(403);
     expect((await as(other.api_key).post(`/v1/jobs/${job.id}/webhook-deliveries/redeliver`)).status).toBe(403);
-    const missing = await as(user.api_key).post(`/v1/jobs/${job.id}/webhook-deliveries/redeliver`, { delivery_id: `msg_${'A'.repeat(26)}` });
+    const missing = await as(user.api_key).post(`/v1/jobs/${job.id}/webhook-deliveries/redeliver`, {
+      delivery_id: `msg_${'A'.repeat(26)}`,
+    });
     expect(missing.status).toBe(404);
     const bad = await as(user.api_key).post(`/v1/jobs/${job.id}/webhook-deliveries/redeliver`, { delivery_id: 'nope' });
     expect(bad.status).toBe(422);

@@ -6,14 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { type IncomingHttpHeaders, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pg from 'pg';
+import type pg from 'pg';
 import { Webhook } from 'standardwebhooks';
-import {
-  type JobRow,
-  type WebhookEmitter,
-  type WebhookEvent,
-  withTransaction,
-} from '@tabpfn-jobs/shared';
+import { type JobRow, type WebhookEmitter, type WebhookEvent, withTransaction } from '@tabpfn-jobs/shared';
 
 export interface ReceivedRequest {
   path: string;
@@ -23,9 +18,7 @@ export interface ReceivedRequest {
 }
 
 /** What the receiver does with the n-th request (1-based) to a path. `hang` never answers. */
-export type Reply =
-  | { status: number; headers?: Record<string, string>; body?: string; delayMs?: number }
-  | 'hang';
+export type Reply = { status: number; headers?: Record<string, string>; body?: string; delayMs?: number } | 'hang';
 
 export interface Receiver {
   url: string;
@@ -195,10 +188,13 @@ export async function deliveryState(sql: pg.Client, id: string): Promise<Deliver
 }
 
 export async function attemptLog(sql: pg.Client, id: string) {
-  const { rows } = await sql.query<{ attempt: number; status_code: number | null; duration_ms: number; error: string | null; created_at: Date }>(
-    'SELECT attempt, status_code, duration_ms, error, created_at FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt',
-    [id],
-  );
+  const { rows } = await sql.query<{
+    attempt: number;
+    status_code: number | null;
+    duration_ms: number;
+    error: string | null;
+    created_at: Date;
+  }>('SELECT attempt, status_code, duration_ms, error, created_at FROM webhook_attempts WHERE delivery_id = $1 ORDER BY attempt', [id]);
   return rows;
 }
 

@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { LookupAddress } from 'node:dns';
-import { ValidationError, WebhookUrlError, assertWebhookUrlAllowed, isPublicAddress } from '@tabpfn-jobs/shared';
+import { ValidationError, type WebhookUrlError, assertWebhookUrlAllowed, isPublicAddress } from '@tabpfn-jobs/shared';
 import { createWebhookSender } from '../../apps/worker/src/webhooks/webhook-sender.js';
+import { type TestApi, startTestApi } from '../helpers/api.js';
+import { type TestDatabase, createTestDatabase } from '../helpers/database.js';
+import { type TestEmulator, VALID_TOKEN, startTestEmulator } from '../helpers/emulator.js';
+import { request } from '../helpers/http.js';
+import { createTestRedis } from '../helpers/redis.js';
 import { type Receiver, startReceiver } from './support.js';
 
 const fakeDns =
@@ -143,4 +148,45 @@ describe('the delivery connection', () => {
       await sender.close();
     }
   });
+});
+
+describe('job submission with private targets disallowed (the default)', () => {
+  const redis = createTestRedis();
+  let db: TestDatabase;
+  let emulator: TestEmulator;
+  let api: TestApi;
+  let apiKey: string;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    emulator = await startTestEmulator();
+    api = await startTestApi({ DATABASE_URL: db.url, REDIS_URL: redis.url, QUEUE_PREFIX: redis.prefix, TABPFN_API_URL: emulator.url });
+    apiKey = (await request(api.url).post('/v1/auth/setup', { tabpfn_token: VALID_TOKEN })).body.api_key;
+  });
+  afterAll(async () => {
+    await api?.close();
+    await emulator?.close();
+    await redis.cleanup();
+    await db?.drop();
+  });
+
+  it.each(['http://127.0.0.1:8080/h', 'http://10.0.0.1/h', 'http://169.254.169.254/latest', 'http://[::1]/h', 'http://localhost/h'])(
+    'POST /v1/models/fit with webhook_url %s → 422 naming webhook_url, no job created',
+    async (url) => {
+      const res = await request(api.url, apiKey).post('/v1/models/fit', {
+        features: [
+          [1, 2],
+          [3, 4],
+          [5, 6],
+          [7, 8],
+        ],
+        target: [0, 1, 0, 1],
+        webhook_url: url,
+      });
+      expect(res.status).toBe(422);
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+      expect(res.body.errors).toEqual([{ field: 'webhook_url', message: expect.any(String) }]);
+      const jobs = await request(api.url, apiKey).get('/v1/jobs');
+      expect(jobs.body.data).toEqual([]);
+    },
+  );
 });

@@ -33,7 +33,7 @@ function startWorker(): AppProcess {
     QUEUE_PREFIX: redis.prefix,
     ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
     WEBHOOK_ALLOW_PRIVATE: 'true',
-    WEBHOOK_RETRY_SCHEDULE: '100ms,100ms,100ms,100ms',
+    WEBHOOK_RETRY_SCHEDULE: Array(8).fill('100ms').join(','),
     WEBHOOK_CONCURRENCY: '4',
     // A killed worker's jobs are taken over once their lock lapses; short, so the test is quick.
     WORKER_LOCK_DURATION_MS: '1000',
@@ -95,23 +95,20 @@ describe('worker killed in the middle of deliveries', () => {
 
     const second = startWorker();
     await second.waitFor(/worker started/);
-    const t0 = Date.now();
-    let dumped = false;
     await waitFor(async () => {
-      const { rows } = await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM webhook_deliveries WHERE status = 'delivered'`);
-      if (!dumped && Date.now() - t0 > 15000) {
-        dumped = true;
-        const { rows: st } = await sql.query(`SELECT id, status, attempts, schedule_attempts, next_attempt_at, last_error FROM webhook_deliveries WHERE status <> 'delivered'`);
-        const { webhookJobId } = await import('@tabpfn-jobs/shared');
-        for (const d of st) {
-          const j = await queues.webhook.getJob(webhookJobId(d as never));
-          console.log('STUCK', JSON.stringify(d), webhookJobId(d as never), j ? await j.getState() : 'missing', j?.failedReason);
-        }
-        console.log('COUNTS', JSON.stringify(await queues.webhook.getJobCounts()));
-        console.log('W1', first.output.join('\n'));
-        console.log('W2', second.output.slice(-60).join('\n'));
+      const { rows } = await sql.query<{ status: string; n: number }>(
+        'SELECT status, count(*)::int AS n FROM webhook_deliveries GROUP BY status',
+      );
+      const failed = rows.find((r) => r.status === 'failed');
+      if (failed) {
+        // Not a loss, but not what this test is about either: fail now, saying why.
+        const { rows: log } = await sql.query(
+          `SELECT a.delivery_id, a.attempt, a.status_code, a.error FROM webhook_attempts a
+           JOIN webhook_deliveries d ON d.id = a.delivery_id WHERE d.status = 'failed' ORDER BY 1, 2`,
+        );
+        throw new Error(`deliveries failed: ${JSON.stringify(log)}`);
       }
-      return rows[0]!.n === N;
+      return rows.find((r) => r.status === 'delivered')?.n === N;
     }, 100);
 
     const { rows } = await sql.query<{ id: string; status: string }>('SELECT id, status FROM webhook_deliveries');

@@ -15,6 +15,10 @@ import { modelRoutes } from './routes/model.routes.js';
 import { serviceRoutes } from './routes/service.routes.js';
 import { webhookRoutes } from './routes/webhook.routes.js';
 import { principal } from './http/auth.js';
+import { createApiMetrics } from './http/metrics.js';
+import { QUEUE_DASHBOARD_PATH, createQueueDashboard } from './http/queue-dashboard.js';
+import { docsRoutes } from './routes/docs.routes.js';
+import { metricsRoutes } from './routes/metrics.routes.js';
 
 export const VERSION = '0.1.0';
 
@@ -25,6 +29,8 @@ export function createApp(ctx: ApiContext): Express {
   app.set('trust proxy', false);
 
   app.use(requestId);
+  const metrics = createApiMetrics({ pool: ctx.pool, queues: ctx.queues, logger: ctx.logger });
+  app.use(metrics.observe);
   app.use(
     pinoHttp({
       logger: ctx.logger,
@@ -41,6 +47,8 @@ export function createApp(ctx: ApiContext): Express {
   app.use(requireKnownMediaType);
 
   app.use(serviceRoutes({ health: ctx.health, version: VERSION }));
+  app.use(metricsRoutes({ metrics }));
+  app.use(docsRoutes({ version: VERSION }));
 
   const perKeyLimit = rateLimit({
     redis: ctx.redis,
@@ -66,12 +74,7 @@ export function createApp(ctx: ApiContext): Express {
   app.use(webhookRoutes({ webhooks: ctx.webhooks, authenticated }));
 
   app.use('/admin', requireAdmin(ctx.config.ADMIN_PASSWORD_HASH));
-  app.get('/admin/queues', async (_req, res) => {
-    const entries = await Promise.all(
-      Object.entries(ctx.queues).map(async ([name, q]) => [name, await q.getJobCounts()] as const),
-    );
-    res.json({ queues: Object.fromEntries(entries) });
-  });
+  app.use(QUEUE_DASHBOARD_PATH, createQueueDashboard(ctx.queues));
 
   app.use(notFound);
   app.use(errorHandler(ctx.logger));

@@ -74,14 +74,20 @@ export const workerEnvSchema = z.object({
   WORKER_LOCK_DURATION_MS: envInt(30_000, 500),
   /** Webhooks: one attempt (connect, headers, body) ends after this long. */
   WEBHOOK_TIMEOUT_MS: envInt(10_000, 10),
-  /** Delays before attempts 2, 3, …; its length + 1 is the number of attempts (≈3 days by default). */
-  WEBHOOK_RETRY_SCHEDULE: durationList('5s,5m,30m,2h,5h,10h,10h,10h'),
+  /**
+   * Delays before attempts 2, 3, …; its length + 1 is the number of attempts. The default grows
+   * roughly exponentially and adds up to ≈72 h, so a receiver may be down for about three days.
+   */
+  WEBHOOK_RETRY_SCHEDULE: durationList('5s,5m,30m,2h,5h,10h,14h,20h,20h'),
   /** A receiver's Retry-After is honoured up to this long. */
   WEBHOOK_RETRY_AFTER_MAX: duration('1h'),
   /** Development and tests only: lets webhooks reach loopback and private addresses. */
   WEBHOOK_ALLOW_PRIVATE: envBool(false),
   /** Results above this many bytes are not inlined in webhook bodies (the job links to them). */
   WEBHOOK_MAX_INLINE_BYTES: envInt(262_144, 0),
+  /** Prometheus `GET /metrics` on this port; 0 turns it off. */
+  METRICS_PORT: envInt(9464, 0, 65_535),
+  METRICS_HOST: z.string().default('0.0.0.0'),
 });
 
 export type WorkerConfig = z.infer<typeof workerEnvSchema>;

@@ -32,6 +32,7 @@ import { createReconciler, createRetention } from './reconcile.js';
 import { createBreaker } from './upstream/breaker.js';
 import { createTokenLimiter, parseLimitRules } from './upstream/token-limiter.js';
 import { createWorkerSet } from './worker-set.js';
+import { createWorkerMetrics, instrumentTabPFN, instrumentWebhookSender, startMetricsServer } from './metrics.js';
 
 /** Builds and starts the worker process's parts; `stop()` shuts them down in order. */
 export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
@@ -49,7 +50,9 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
   const queues = createQueues(connection, config.QUEUE_PREFIX);
   const keyRing = parseKeyRing(config.ENCRYPTION_KEYS);
   const dispatcher = createTabPFNAgent();
-  const tabpfnFor = (token: string) => new TabPFNClient({ token, baseUrl: config.TABPFN_API_URL, timeoutMs: config.TABPFN_TIMEOUT_MS, dispatcher, logger });
+  const metrics = createWorkerMetrics();
+  const tabpfnFor = (token: string) =>
+    instrumentTabPFN(new TabPFNClient({ token, baseUrl: config.TABPFN_API_URL, timeoutMs: config.TABPFN_TIMEOUT_MS, dispatcher, logger }), metrics);
 
   const jobs = createJobRepository(pool);
   const models = createModelRepository(pool);
@@ -84,6 +87,8 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     jobAttempts: config.JOB_ATTEMPTS,
     limiter: createTokenLimiter({ redis: publisher, prefix: config.QUEUE_PREFIX, rules: parseLimitRules(config.UPSTREAM_LIMITS) }),
     breaker: createBreaker({ threshold: config.BREAKER_THRESHOLD, cooldownMs: config.BREAKER_COOLDOWN_MS }),
+    onFinalized: (row) => metrics.jobFinalized(row),
+    onRetry: (type) => metrics.jobRetry(type),
   });
   const reconcile = createReconciler({ jobs, models, queues, logger, jobAttempts: config.JOB_ATTEMPTS, minAgeSeconds: config.RECONCILE_MIN_AGE_SECONDS });
   const retention = createRetention({
@@ -102,14 +107,20 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
       queues,
       webhooks: webhookRepo,
       secrets: createWebhookSecretStore({ pool, webhooks: webhookRepo, keyRing }),
-      sender: webhookSender,
+      sender: instrumentWebhookSender(webhookSender, metrics),
       retry: { schedule: config.WEBHOOK_RETRY_SCHEDULE, retryAfterMaxMs: config.WEBHOOK_RETRY_AFTER_MAX },
       logger,
     }),
     maintenance: createMaintenanceHandler({
       logger,
       tasks: {
-        reconcile: async () => ({ jobs: await reconcile(), webhooks: await webhookEmitter.reconcile() }),
+        // Both halves run even when one throws, so a jobs-side problem cannot strand webhooks.
+        reconcile: async () => {
+          const [jobsOut, webhooksOut] = await Promise.allSettled([reconcile(), webhookEmitter.reconcile()]);
+          if (jobsOut.status === 'rejected') throw jobsOut.reason;
+          if (webhooksOut.status === 'rejected') throw webhooksOut.reason;
+          return { jobs: jobsOut.value, webhooks: webhooksOut.value };
+        },
         retention,
       },
     }),
@@ -140,6 +151,7 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
   }, Math.max(1_000, config.MAINTENANCE_INTERVAL_MS * 2));
   schedulerTimer.unref();
   const heartbeat = startHeartbeat({ db: pool, logger, workerId, intervalMs: config.HEARTBEAT_INTERVAL_MS });
+  const metricsServer = await startMetricsServer(metrics, { port: config.METRICS_PORT, host: config.METRICS_HOST, logger });
 
   return {
     workerId,
@@ -147,10 +159,13 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     queues,
     workerSet,
     reconcile,
+    metrics,
+    metricsPort: metricsServer?.port,
     async stop(graceMs = config.SHUTDOWN_GRACE_MS): Promise<void> {
       clearInterval(schedulerTimer);
       await workerSet.close(graceMs);
       await heartbeat.stop();
+      await metricsServer?.close();
       await closeQueues(queues);
       await webhookSender.close().catch(() => undefined);
       await hub.close();

@@ -1,14 +1,18 @@
 import { type RequestHandler, Router } from 'express';
 import { z } from 'zod';
-import type { WebhookAttemptRow, WebhookDeliveryRow } from '@tabpfn-jobs/shared';
+import type { WebhookAttemptRow, WebhookDeliveryRow, WebhookSecretView } from '@tabpfn-jobs/shared';
 import { principal } from '../http/auth.js';
 import { parse } from '../http/validate.js';
 import { idParam } from '../schemas/job.schemas.js';
-import type { WebhookSecretView } from '@tabpfn-jobs/shared';
 import type { DeliveryWithAttempts, WebhookService } from '../services/webhook.service.js';
 
 const redeliverBody = z
-  .strictObject({ delivery_id: z.string().regex(/^msg_[0-9A-Z]{26}$/, 'must be a delivery id (msg_…)').optional() })
+  .strictObject({
+    delivery_id: z
+      .string()
+      .regex(/^msg_[0-9A-Z]{26}$/, 'must be a delivery id (msg_…)')
+      .optional(),
+  })
   .optional();
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
@@ -22,7 +26,13 @@ function secretResource(v: WebhookSecretView) {
 }
 
 function attemptResource(a: WebhookAttemptRow) {
-  return { attempt: a.attempt, status_code: a.status_code, duration_ms: a.duration_ms, error: a.error, created_at: a.created_at.toISOString() };
+  return {
+    attempt: a.attempt,
+    status_code: a.status_code,
+    duration_ms: a.duration_ms,
+    error: a.error,
+    created_at: a.created_at.toISOString(),
+  };
 }
 
 /** The public shape of a delivery: the payload is shown as sent (it is the job resource). */
@@ -48,11 +58,14 @@ function deliveryResource(d: WebhookDeliveryRow & { attempt_log?: WebhookAttempt
 export function webhookRoutes(deps: { webhooks: WebhookService; authenticated: RequestHandler[] }): Router {
   const router = Router();
 
+  // The secret is a credential: never cached by a proxy or browser.
   router.get('/v1/webhooks/secret', ...deps.authenticated, async (_req, res) => {
+    res.set('cache-control', 'no-store');
     res.json(secretResource(await deps.webhooks.secret(principal(res).userId)));
   });
 
   router.post('/v1/webhooks/secret/rotate', ...deps.authenticated, async (_req, res) => {
+    res.set('cache-control', 'no-store');
     res.json(secretResource(await deps.webhooks.rotateSecret(principal(res).userId)));
   });
 

@@ -41,6 +41,9 @@ export interface RunnerDeps {
   jobAttempts: number;
   limiter: TokenLimiter;
   breaker: Breaker;
+  /** Metrics hooks (worker/src/metrics.ts): a job reached its final status; an attempt will be retried. */
+  onFinalized?: (row: JobRow) => void;
+  onRetry?: (type: string) => void;
 }
 
 export class JobCanceled extends Error {}
@@ -79,6 +82,7 @@ export function createJobRunner(deps: RunnerDeps) {
     });
     if (row) {
       deps.logger.info({ job_id: row.id, type: row.type, status: row.status, attempts: row.attempts }, 'job finished');
+      deps.onFinalized?.(row);
       await deps.webhooks.enqueue([delivery]);
       await publishJobFinished(deps.publisher, deps.prefix, row.id, row.status).catch(() => undefined);
     }
@@ -189,6 +193,7 @@ export function createJobRunner(deps: RunnerDeps) {
       if (error.code === 'internal_error') deps.logger.error({ job_id: jobId, err }, 'job attempt failed unexpectedly');
       else deps.logger.warn({ job_id: jobId, code: error.code, attempt: bullJob.attemptsMade + 1 }, 'job attempt failed; will retry');
       await deps.jobs.setProgress(jobId, { stage: 'queued', message: `retrying after: ${error.message}` }).catch(() => undefined);
+      deps.onRetry?.(bullJob.name);
       throw err;
     },
 

@@ -48,7 +48,7 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): JobHandler<'webh
 
   return async ({ deliveryId }, job) => {
     const delivery = await deps.webhooks.findDelivery(deliveryId);
-    if (!delivery || delivery.status !== 'pending') return; // finished or deleted with its job
+    if (delivery?.status !== 'pending') return; // finished, or deleted with its job
     // A job for another step (a stale retry after a redelivery, or a duplicate) must not send.
     if (job.id !== webhookJobId(delivery)) {
       deps.logger.debug({ delivery_id: deliveryId, bull_job_id: job.id }, 'stale webhook job skipped');

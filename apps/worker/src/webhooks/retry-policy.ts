@@ -12,11 +12,7 @@ export interface RetryPolicy {
 }
 
 /** Milliseconds until the next attempt, or null when the schedule is exhausted. */
-export function nextRetryDelay(
-  policy: RetryPolicy,
-  attemptsSoFar: number,
-  retryAfterMs: number | undefined,
-): number | null {
+export function nextRetryDelay(policy: RetryPolicy, attemptsSoFar: number, retryAfterMs: number | undefined): number | null {
   const base = policy.schedule[attemptsSoFar - 1];
   if (base === undefined) return null;
   const random = policy.random ?? Math.random;

@@ -68,10 +68,9 @@ export function createWebhookRepository(pool: Queryable) {
     },
 
     async findCurrentSecret(userId: string, tx: Queryable = pool): Promise<WebhookSecretRow | undefined> {
-      const { rows } = await tx.query<WebhookSecretRow>(
-        'SELECT * FROM webhook_secrets WHERE user_id = $1 AND expires_at IS NULL',
-        [userId],
-      );
+      const { rows } = await tx.query<WebhookSecretRow>('SELECT * FROM webhook_secrets WHERE user_id = $1 AND expires_at IS NULL', [
+        userId,
+      ]);
       return rows[0];
     },
 
@@ -133,10 +132,9 @@ export function createWebhookRepository(pool: Queryable) {
     },
 
     async listDeliveriesForJob(jobId: string, tx: Queryable = pool): Promise<WebhookDeliveryRow[]> {
-      const { rows } = await tx.query<WebhookDeliveryRow>(
-        'SELECT * FROM webhook_deliveries WHERE job_id = $1 ORDER BY created_at, id',
-        [jobId],
-      );
+      const { rows } = await tx.query<WebhookDeliveryRow>('SELECT * FROM webhook_deliveries WHERE job_id = $1 ORDER BY created_at, id', [
+        jobId,
+      ]);
       return rows;
     },
 
@@ -180,10 +178,13 @@ export function createWebhookRepository(pool: Queryable) {
       );
       const updated = rows[0];
       if (updated) {
-        await tx.query(
-          `INSERT INTO webhook_attempts (delivery_id, attempt, status_code, duration_ms, error) VALUES ($1, $2, $3, $4, $5)`,
-          [delivery.id, updated.attempts, outcome.statusCode, Math.max(0, Math.round(outcome.durationMs)), outcome.error],
-        );
+        await tx.query(`INSERT INTO webhook_attempts (delivery_id, attempt, status_code, duration_ms, error) VALUES ($1, $2, $3, $4, $5)`, [
+          delivery.id,
+          updated.attempts,
+          outcome.statusCode,
+          Math.max(0, Math.round(outcome.durationMs)),
+          outcome.error,
+        ]);
       }
       return updated;
     },

@@ -59,10 +59,7 @@ function bareHost(hostname: string): string {
 }
 
 /** Parses and checks a webhook URL; throws `WebhookUrlError` (422 naming `webhook_url`). */
-export async function assertWebhookUrlAllowed(
-  raw: string,
-  opts: UrlGuardOptions,
-): Promise<{ url: URL; addresses: string[] }> {
+export async function assertWebhookUrlAllowed(raw: string, opts: UrlGuardOptions): Promise<{ url: URL; addresses: string[] }> {
   if (raw.length > MAX_URL_LENGTH) throw new WebhookUrlError('invalid', `must be at most ${MAX_URL_LENGTH} characters`);
   let url: URL;
   try {

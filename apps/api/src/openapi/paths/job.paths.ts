@@ -1,7 +1,7 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { idParam, jobListQuery } from '../../schemas/job.schemas.js';
-import { AUTH_PROBLEMS, BEARER, idempotencyHeader, json, problems } from '../registry.js';
+import { AUTH_PROBLEMS, BEARER, json, problems } from '../registry.js';
 import { fitResult, job, jobPage, predictResult, removedResult } from '../schemas/resources.js';
 
 /** job.routes.ts. */
@@ -53,7 +53,7 @@ export function registerJobPaths(registry: OpenAPIRegistry): void {
     summary: 'Cancel a job',
     description: 'A queued job is canceled at once; a running one as soon as the worker can stop it. A finished job is returned unchanged.',
     security: BEARER,
-    request: { params: idParam('job_id'), headers: idempotencyHeader },
+    request: { params: idParam('job_id') },
     responses: { 200: json('The job after the cancel request.', job), ...problems(...AUTH_PROBLEMS, 403, 404, 422) },
   });
 }

@@ -1,0 +1,165 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { type Job, type TabPFNJobsClient, createTabPFNJobsClient, isFinal } from '../client.js';
+import { details, type Output, table } from './output.js';
+import { writeSettings } from './settings.js';
+
+/** Wrong use of the CLI (exit code 2), as opposed to an API error (exit code 1). */
+export class UsageError extends Error {}
+
+export interface CommandContext {
+  client: TabPFNJobsClient;
+  out: Output;
+  flags: Record<string, string | boolean | undefined>;
+  args: string[];
+  url: string;
+  env: NodeJS.ProcessEnv;
+}
+
+const JOB_KEYS = ['job_id', 'type', 'status', 'model_id', 'progress', 'error', 'attempts', 'n_rows', 'cached', 'created_at', 'started_at', 'finished_at'];
+const MODEL_KEYS = ['model_id', 'status', 'task', 'model', 'n_samples', 'n_features', 'feature_names', 'classes', 'description', 'error', 'created_at', 'ready_at'];
+
+function arg(ctx: CommandContext, i: number, name: string): string {
+  const v = ctx.args[i];
+  if (!v) throw new UsageError(`missing <${name}>`);
+  return v;
+}
+
+const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
+
+async function csvFile(path: string) {
+  return { csv: new Blob([await readFile(path)], { type: 'text/csv' }), filename: basename(path) };
+}
+
+/** Waits for the job unless `--no-wait`, showing stage and elapsed time on stderr. */
+async function follow(ctx: CommandContext, job: Job): Promise<Job> {
+  if (ctx.flags['no-wait'] || isFinal(job)) return job;
+  const timeout = str(ctx.flags.timeout);
+  try {
+    return await ctx.client.waitForJob(job.job_id, {
+      onProgress: (j, ms) => ctx.out.progress(j, ms),
+      ...(timeout ? { timeoutMs: Number(timeout) * 1000 } : {}),
+    });
+  } finally {
+    ctx.out.endProgress();
+  }
+}
+
+function failIfNotSucceeded(job: Job): void {
+  if (job.status === 'failed' || job.status === 'canceled') {
+    const e = new Error(`${job.type} job ${job.job_id} ${job.status}: ${job.error?.message ?? ''} (${job.error?.code ?? job.status})`);
+    (e as Error & { job?: Job }).job = job;
+    throw e;
+  }
+}
+
+export const commands: Record<string, (ctx: CommandContext) => Promise<void>> = {
+  async setup(ctx) {
+    const token = str(ctx.flags.token) ?? ctx.env.TABPFN_TOKEN;
+    if (!token) throw new UsageError('pass --token <TabPFN token> or set TABPFN_TOKEN');
+    const out = await ctx.client.setup(token, str(ctx.flags['key-name']));
+    const saved = ctx.flags['no-save'] ? undefined : writeSettings({ url: ctx.url, api_key: out.api_key }, ctx.env);
+    ctx.out.result({ ...out, ...(saved ? { saved_to: saved } : {}) }, () =>
+      [
+        `account   ${out.user_id}${out.created ? ' (new)' : ''}`,
+        `api key   ${out.api_key}`,
+        saved ? `saved to  ${saved} (used when no --api-key or TABPFN_JOBS_API_KEY is given)` : 'not saved: export TABPFN_JOBS_API_KEY to use it',
+      ].join('\n'),
+    );
+  },
+
+  async fit(ctx) {
+    const path = arg(ctx, 0, 'csv');
+    const target = str(ctx.flags.target);
+    if (!target) throw new UsageError('fit needs --target <column>');
+    const submitted = await ctx.client.fit({
+      ...(await csvFile(path)),
+      target_column: target,
+      ...(str(ctx.flags.task) ? { task: str(ctx.flags.task) as 'classification' | 'regression' } : {}),
+      ...(str(ctx.flags.model) ? { model: str(ctx.flags.model) } : {}),
+      ...(str(ctx.flags.description) ? { description: str(ctx.flags.description) } : {}),
+    });
+    ctx.out.info(`fit job ${submitted.job_id} queued; model ${submitted.model_id}`);
+    const job = await follow(ctx, submitted);
+    failIfNotSucceeded(job);
+    ctx.out.result(job, () => (isFinal(job) ? `model ${job.model_id} is ready` : `model ${job.model_id}: fit job ${job.job_id} is ${job.status}`));
+  },
+
+  async predict(ctx) {
+    const modelId = arg(ctx, 0, 'model');
+    const path = arg(ctx, 1, 'csv');
+    const outputType = str(ctx.flags['output-type']);
+    const submitted = await ctx.client.predict(modelId, { ...(await csvFile(path)), ...(outputType ? { output_type: outputType as never } : {}) });
+    ctx.out.info(`predict job ${submitted.job_id} queued`);
+    const job = await follow(ctx, submitted);
+    failIfNotSucceeded(job);
+    if (!isFinal(job)) {
+      ctx.out.result(job, () => `predict job ${job.job_id} is ${job.status}`);
+      return;
+    }
+    const output = str(ctx.flags.output);
+    const csv = ctx.out.json && !output ? undefined : await ctx.client.resultCsv(job.job_id);
+    if (output) {
+      await writeFile(output, csv!);
+      ctx.out.info(`wrote ${output}`);
+    }
+    ctx.out.result({ ...job, ...(output ? { output } : {}) }, () => (output ? `predictions written to ${output}` : csv!.trimEnd()));
+  },
+
+  async 'jobs list'(ctx) {
+    const limit = str(ctx.flags.limit);
+    const page = await ctx.client.listJobs({
+      ...(str(ctx.flags.status) ? { status: str(ctx.flags.status) as never } : {}),
+      ...(str(ctx.flags.type) ? { type: str(ctx.flags.type) as never } : {}),
+      ...(str(ctx.flags.model) ? { model_id: str(ctx.flags.model) } : {}),
+      ...(limit ? { limit: Number(limit) } : {}),
+    });
+    ctx.out.result(page, () => table(page.data.map((j) => ({ ...j, stage: j.progress?.stage })), ['job_id', 'type', 'status', 'stage', 'model_id', 'n_rows', 'created_at']));
+  },
+  async 'jobs show'(ctx) {
+    const job = await ctx.client.getJob(arg(ctx, 0, 'job'));
+    ctx.out.result(job, () => details(job, [...JOB_KEYS, 'result']));
+  },
+  async 'jobs cancel'(ctx) {
+    const job = await ctx.client.cancelJob(arg(ctx, 0, 'job'));
+    ctx.out.result(job, () => `job ${job.job_id} is ${job.status}${job.status === 'running' ? ' (cancel requested)' : ''}`);
+  },
+
+  async 'models list'(ctx) {
+    const limit = str(ctx.flags.limit);
+    const page = await ctx.client.listModels({
+      ...(str(ctx.flags.status) ? { status: str(ctx.flags.status) as never } : {}),
+      ...(limit ? { limit: Number(limit) } : {}),
+    });
+    ctx.out.result(page, () => table(page.data as unknown as Record<string, unknown>[], ['model_id', 'status', 'task', 'n_samples', 'n_features', 'description', 'created_at']));
+  },
+  async 'models show'(ctx) {
+    const model = await ctx.client.getModel(arg(ctx, 0, 'model'));
+    ctx.out.result(model, () => details(model, MODEL_KEYS));
+  },
+  async 'models delete'(ctx) {
+    const id = arg(ctx, 0, 'model');
+    await ctx.client.deleteModel(id);
+    ctx.out.result({ model_id: id, deleted: true }, () => `model ${id} deleted`);
+  },
+
+  async usage(ctx) {
+    const usage = await ctx.client.usage();
+    ctx.out.result(usage, () => {
+      const u = usage.upstream;
+      const s = usage.service;
+      return [
+        `TabPFN tokens today   ${u.daily_tokens_used ?? '-'} / ${u.daily_token_limit ?? 'unlimited'}`,
+        `TabPFN tokens month   ${u.monthly_tokens_used ?? '-'} / ${u.monthly_token_limit ?? 'unlimited'}`,
+        `resets                ${u.reset_time ?? '-'}`,
+        `jobs                  ${s.jobs.total} (${Object.entries(s.jobs.by_type).map(([t, by]) => `${t}: ${Object.entries(by).map(([k, n]) => `${n} ${k}`).join(', ')}`).join('; ') || 'none'})`,
+        `rows sent             fit ${s.jobs.rows.fit}, predict ${s.jobs.rows.predict}`,
+        `models                ${s.models}`,
+      ].join('\n');
+    });
+  },
+};
+
+export function clientFor(url: string, apiKey: string | undefined): TabPFNJobsClient {
+  return createTabPFNJobsClient({ baseUrl: url, ...(apiKey ? { apiKey } : {}) });
+}

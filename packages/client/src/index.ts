@@ -1,0 +1,4 @@
+export * from './client.js';
+export { JobWaitTimeoutError, type Problem, TabPFNJobsError } from './errors.js';
+export { type WebhookEvent, WebhookVerificationError, verifyWebhook } from './webhooks.js';
+export type { components, paths, webhooks } from './schema.js';

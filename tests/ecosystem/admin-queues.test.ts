@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import bcrypt from 'bcryptjs';
+import { type TestApi, startTestApi } from '../helpers/api.js';
+import { type TestDatabase, createTestDatabase } from '../helpers/database.js';
+import { type TestRedis, createTestRedis } from '../helpers/redis.js';
+
+const PASSWORD = 'correct horse battery staple';
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+let db: TestDatabase;
+let redis: TestRedis;
+let api: TestApi;
+
+beforeAll(async () => {
+  redis = createTestRedis();
+  db = await createTestDatabase();
+  api = await startTestApi({
+    DATABASE_URL: db.url,
+    REDIS_URL: redis.url,
+    QUEUE_PREFIX: redis.prefix,
+    TABPFN_API_URL: 'http://127.0.0.1:9',
+    ADMIN_PASSWORD_HASH: bcrypt.hashSync(PASSWORD, 4),
+  });
+});
+afterAll(async () => {
+  await api?.close();
+  await redis?.cleanup();
+  await db?.drop();
+});
+
+describe('GET /admin/queues (bull-board)', () => {
+  it('401 with a Basic challenge without the operator login, or with a wrong one', async () => {
+    const none = await fetch(`${api.url}/admin/queues`);
+    expect(none.status).toBe(401);
+    expect(none.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
+    expect(none.headers.get('content-type')).toContain('application/problem+json');
+    expect((await fetch(`${api.url}/admin/queues`, { headers: { authorization: basic('admin', 'wrong') } })).status).toBe(401);
+    expect((await fetch(`${api.url}/admin/queues`, { headers: { authorization: basic('root', PASSWORD) } })).status).toBe(401);
+    expect((await fetch(`${api.url}/admin/queues/api/queues`)).status).toBe(401);
+  });
+
+  it('200 with the dashboard and its queue API behind the login', async () => {
+    const auth = { authorization: basic('admin', PASSWORD) };
+    const page = await fetch(`${api.url}/admin/queues`, { headers: auth });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    expect(await page.text()).toContain('tabpfn-jobs queues');
+    const queues = await fetch(`${api.url}/admin/queues/api/queues`, { headers: auth });
+    expect(queues.status).toBe(200);
+    const body = (await queues.json()) as { queues: { name: string }[] };
+    expect(body.queues.map((q) => q.name).sort()).toEqual(['fit', 'maintenance', 'predict', 'webhook']);
+  });
+});
