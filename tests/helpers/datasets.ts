@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './processes.js';
 
-export const DATASETS_DIR = process.env.DATASETS_DIR ?? join(ROOT, '..', 'shared', 'datasets');
+export const DATASETS_DIR = process.env.DATASETS_DIR ?? join(ROOT, 'tests', 'fixtures', 'datasets');
 
 export interface Dataset {
   header: string[];
@@ -10,7 +10,7 @@ export interface Dataset {
   targetIndex: number;
 }
 
-/** Reads one of ../shared/datasets (simple CSV: no quoted commas in these files). */
+/** Reads one of tests/fixtures/datasets (copies of ../shared/datasets) (simple CSV: no quoted commas in these files). */
 export function loadDataset(name: string, target?: string): Dataset {
   const text = readFileSync(join(DATASETS_DIR, `${name}.csv`), 'utf8').trim();
   const [head, ...lines] = text.split(/\r?\n/);

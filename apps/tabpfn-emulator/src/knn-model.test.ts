@@ -5,7 +5,7 @@ import { describe, expect, it } from '@jest/globals';
 import { type Cell, readCsv, type Table } from './dataset-reader.js';
 import { KnnClassifier, KnnRegressor } from './knn-model.js';
 
-const DATASETS = process.env.TABPFN_DATASETS_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../../shared/datasets');
+const DATASETS = process.env.TABPFN_DATASETS_DIR ?? resolve(dirname(fileURLToPath(import.meta.url)), '../../../tests/fixtures/datasets');
 
 function load(name: string, target?: string): { x: Table; y: Cell[] } {
   const t = readCsv(readFileSync(resolve(DATASETS, `${name}.csv`)));

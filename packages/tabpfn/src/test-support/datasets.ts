@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 /** Test-only helpers: the shared CSV datasets (no quoted fields in them, so a plain split suffices). */
 const here = dirname(fileURLToPath(import.meta.url));
-export const DATASETS_DIR = process.env.TABPFN_DATASETS_DIR ?? resolve(here, '../../../../../shared/datasets');
+export const DATASETS_DIR = process.env.TABPFN_DATASETS_DIR ?? resolve(here, '../../../../tests/fixtures/datasets');
 
 export interface Dataset {
   featureNames: string[];
