@@ -1,10 +1,42 @@
 import pg from 'pg';
 import { TEST_ENCRYPTION_KEYS } from './api.js';
-import { type TestDatabase, createTestDatabase } from './database.js';
+import { createTestDatabase } from './database.js';
 import { OTHER_TOKEN, THIRD_TOKEN, VALID_TOKEN } from './emulator.js';
 import { type Json, request } from './http.js';
 import { type AppProcess, spawnApp } from './processes.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { ROOT } from './processes.js';
+import { privateServersAvailable, startPrivatePostgres, startPrivateRedis } from './private-servers.js';
 import { createTestRedis } from './redis.js';
+
+/** Private servers when the binaries exist (so FLUSHALL and restarts hurt nobody), else the shared ones. */
+async function servers() {
+  if (!privateServersAvailable()) {
+    const redis = createTestRedis();
+    const db = await createTestDatabase();
+    return { dbUrl: db.url, redisUrl: redis.url, prefix: redis.prefix, pg: undefined, redisServer: undefined, cleanup: async () => { await redis.cleanup(); await db.drop(); } };
+  }
+  const pgServer = await startPrivatePostgres();
+  const redisServer = await startPrivateRedis();
+  const url = new URL(pgServer.url);
+  url.pathname = '/tabpfn_faults';
+  await promisify(execFile)(process.execPath, ['--conditions=development', '--import', 'tsx', 'scripts/migrate.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, DATABASE_URL: url.toString(), LOG_LEVEL: 'warn', NODE_ENV: 'test' },
+  });
+  return {
+    dbUrl: url.toString(),
+    redisUrl: redisServer.url,
+    prefix: '{faults}',
+    pg: pgServer,
+    redisServer,
+    cleanup: async () => {
+      await redisServer.stop();
+      pgServer.destroy();
+    },
+  };
+}
 
 const urlOf = (line: string) => JSON.parse(line).url as string;
 
@@ -13,8 +45,7 @@ const urlOf = (line: string) => JSON.parse(line).url as string;
  * test can kill, restart and flush them like an operator's bad day would.
  */
 export async function startProcessStack(opts: { workers?: number; apiEnv?: Record<string, string>; workerEnv?: Record<string, string> } = {}) {
-  const redis = createTestRedis();
-  const db: TestDatabase = await createTestDatabase();
+  const srv = await servers();
   const emulator = spawnApp('emulator', {
     EMULATOR_PORT: '0',
     EMULATOR_CONTROL: 'true',
@@ -22,7 +53,7 @@ export async function startProcessStack(opts: { workers?: number; apiEnv?: Recor
     LOG_LEVEL: 'info',
   });
   const emulatorUrl = urlOf(await emulator.waitFor(/emulator listening/));
-  const common = { DATABASE_URL: db.url, REDIS_URL: redis.url, QUEUE_PREFIX: redis.prefix, TABPFN_API_URL: emulatorUrl, ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS };
+  const common = { DATABASE_URL: srv.dbUrl, REDIS_URL: srv.redisUrl, QUEUE_PREFIX: srv.prefix, TABPFN_API_URL: emulatorUrl, ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS };
   const apiEnv = {
     ...common,
     PORT: '0',
@@ -60,7 +91,8 @@ export async function startProcessStack(opts: { workers?: number; apiEnv?: Recor
     return w;
   };
   for (let i = 0; i < (opts.workers ?? 1); i++) await startWorker();
-  const sql = new pg.Client({ connectionString: db.url });
+  let sql = new pg.Client({ connectionString: srv.dbUrl });
+  sql.on('error', () => undefined);
   await sql.connect();
 
   const emu = async (method: string, path: string, body?: unknown): Promise<Json> => {
@@ -73,9 +105,18 @@ export async function startProcessStack(opts: { workers?: number; apiEnv?: Recor
   };
 
   return {
-    db,
-    redis,
-    sql,
+    srv,
+    get sql() {
+      return sql;
+    },
+    /** A new SQL connection (after a Postgres restart the old one is gone). */
+    async reconnect() {
+      await sql.end().catch(() => undefined);
+      sql = new pg.Client({ connectionString: srv.dbUrl });
+      sql.on('error', () => undefined);
+      await sql.connect();
+    },
+    api,
     apiUrl,
     emulatorUrl,
     workers,
@@ -102,12 +143,15 @@ export async function startProcessStack(opts: { workers?: number; apiEnv?: Recor
       const { rows } = await sql.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM jobs GROUP BY status');
       return Object.fromEntries(rows.map((r) => [r.status, r.n]));
     },
-    async waitAllFinal(expected: number, maxMs = 180_000): Promise<void> {
+    async waitAllFinal(expected: number, maxMs = Number(process.env.FAULTS_WAIT_MS ?? 180_000)): Promise<void> {
       const start = Date.now();
       for (;;) {
         const { rows } = await sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE status IN ('succeeded', 'failed', 'canceled')`);
         if (rows[0]!.n >= expected) return;
-        if (Date.now() - start > maxMs) throw new Error(`only ${rows[0]!.n}/${expected} jobs final: ${JSON.stringify(await this.statusCounts())}`);
+        if (Date.now() - start > maxMs) {
+          const tail = allWorkers.flatMap((w) => w.output.slice(-40)).join('\n');
+          throw new Error(`only ${rows[0]!.n}/${expected} jobs final: ${JSON.stringify(await this.statusCounts())}\nworker output:\n${tail}`);
+        }
         await new Promise((r) => setTimeout(r, 200));
       }
     },
@@ -116,8 +160,7 @@ export async function startProcessStack(opts: { workers?: number; apiEnv?: Recor
       await Promise.all(workers.map((w) => w.stop('SIGKILL')));
       await api.stop('SIGTERM');
       await emulator.stop('SIGTERM');
-      await redis.cleanup();
-      await db.drop();
+      await srv.cleanup();
     },
   };
 }

@@ -28,6 +28,8 @@ export function createApp(ctx: ApiContext): Express {
   app.set('etag', false);
   app.set('trust proxy', false);
 
+  // Benchmark baselines (BENCH_HELLO): bare Express, and Express behind the global middleware below.
+  if (ctx.config.BENCH_HELLO) app.get('/_bench/hello', (_req, res) => void res.json({ hello: 'world' }));
   app.use(requestId);
   const metrics = createApiMetrics({ pool: ctx.pool, queues: ctx.queues, logger: ctx.logger });
   app.use(metrics.observe);
@@ -45,6 +47,7 @@ export function createApp(ctx: ApiContext): Express {
   app.use(helmet());
   app.use(express.json({ limit: ctx.config.JSON_BODY_LIMIT, type: ['application/json', 'application/*+json'] }));
   app.use(requireKnownMediaType);
+  if (ctx.config.BENCH_HELLO) app.get('/_bench/hello-stack', (_req, res) => void res.json({ hello: 'world' }));
 
   app.use(serviceRoutes({ health: ctx.health, version: VERSION }));
   app.use(metricsRoutes({ metrics }));

@@ -34,6 +34,11 @@ export const apiEnvSchema = z.object({
   WEBHOOK_MAX_INLINE_BYTES: envInt(262_144, 0),
   /** After a rotation the previous webhook secret keeps signing this long. */
   WEBHOOK_SECRET_OVERLAP_HOURS: envInt(24, 0, 24 * 30),
+  /**
+   * Benchmarks only (`pnpm bench`): serves hello-world routes on this process as the baseline the
+   * real routes are compared with. Off by default, and then not mounted at all (nor documented).
+   */
+  BENCH_HELLO: envBool(false),
 });
 
 export type ApiConfig = z.infer<typeof apiEnvSchema>;

@@ -69,6 +69,15 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
   const datasetsRepo = createDatasetRepository(pool);
   const events = createJobEventHub(createWorkerRedis(config.REDIS_URL, logger), config.QUEUE_PREFIX);
   const idempotency = createIdempotency({ pool, idempotency: createIdempotencyRepository(pool) });
+  const webhookRepo = createWebhookRepository(pool);
+  // The API records deliveries itself for jobs born final (a predict served from cache).
+  const webhookEmitter = createWebhookEmitter({
+    pool,
+    queues,
+    webhooks: webhookRepo,
+    maxInlineResultBytes: config.WEBHOOK_MAX_INLINE_BYTES,
+    logger,
+  });
   const submit = createSubmitService({
     jobs: jobsRepo,
     models: modelsRepo,
@@ -83,17 +92,9 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     predictCacheTtlSeconds: config.PREDICT_CACHE_TTL_SECONDS,
     checkWebhookUrl: (url) => checkWebhookUrl(url, config),
     jobAttempts: config.JOB_ATTEMPTS,
+    webhooks: webhookEmitter,
   });
   const jobs = createJobService({ pool, jobs: jobsRepo, models: modelsRepo, queues, redis, prefix: config.QUEUE_PREFIX, events, logger });
-  const webhookRepo = createWebhookRepository(pool);
-  // The API records deliveries itself for jobs born final (a predict served from cache).
-  const webhookEmitter = createWebhookEmitter({
-    pool,
-    queues,
-    webhooks: webhookRepo,
-    maxInlineResultBytes: config.WEBHOOK_MAX_INLINE_BYTES,
-    logger,
-  });
   const webhooks = createWebhookService({
     pool,
     jobs: jobsRepo,

@@ -3,6 +3,8 @@ import {
   DEFAULT_WEBHOOK_EVENTS,
   ForbiddenError,
   type JobRepository,
+  type JobRow,
+  type PoolClient,
   type KeyRing,
   type Logger,
   type ModelRepository,
@@ -68,6 +70,8 @@ export interface SubmitServiceDeps {
   /** Refuses webhook targets the operator does not allow (SSRF guard); throws a 422 naming webhook_url. */
   checkWebhookUrl: (url: string) => Promise<void>;
   jobAttempts: number;
+  /** Deliveries for jobs born final (a predict served from cache); the worker records all others. */
+  webhooks: { record(tx: PoolClient, job: JobRow, event: 'job.succeeded'): Promise<string | null>; enqueue(ids: (string | null)[]): Promise<void> };
 }
 
 const canonical = (v: unknown) => JSON.stringify(v, (_k, val) => (val && typeof val === 'object' && !Array.isArray(val) ? Object.fromEntries(Object.entries(val).sort()) : val));
@@ -256,8 +260,12 @@ export function createSubmitService(deps: SubmitServiceDeps) {
             },
             tx,
           );
+          if (cached) {
+            const delivery = await deps.webhooks.record(tx, job, 'job.succeeded');
+            return { ...accepted(job), afterCommit: () => deps.webhooks.enqueue([delivery]) };
+          }
           // A predict on a model still fitting is parked: the fit handler enqueues it when the fit ends.
-          const enqueueNow = !cached && locked.status === 'ready';
+          const enqueueNow = locked.status === 'ready';
           return { ...accepted(job), afterCommit: enqueueNow ? () => enqueueAfterCommit('predict', job.id) : undefined };
         },
       );

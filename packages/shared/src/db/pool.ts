@@ -30,8 +30,12 @@ export function createPool(opts: PoolOptions): pg.Pool {
     application_name: opts.applicationName ?? 'tabpfn-jobs',
     keepAlive: true,
   });
-  // An idle client losing its connection (Postgres restart) must not crash the process.
+  // A client losing its connection (Postgres restart) must not crash the process: the pool only
+  // listens on idle clients, so every client also gets its own listener for while it is checked out.
   pool.on('error', (err) => opts.logger?.warn({ err: err.message }, 'postgres idle client error'));
+  pool.on('connect', (client) => {
+    client.on('error', (err) => opts.logger?.warn({ err: err.message }, 'postgres client error'));
+  });
   return pool;
 }
 

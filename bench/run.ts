@@ -1,0 +1,73 @@
+/**
+ * `pnpm bench [--quick] [--only=http,queue,scaling,large]`: starts its own emulator, api and workers
+ * on a scratch database (tabpfn_bench) and Redis prefix ({tabpfn-bench}), measures each scenario
+ * against a baseline taken in the same run, and prints one table (also bench/out/latest.{md,json}).
+ */
+import { API_ENV, QUEUE_PREFIX, WORKER_ENV, resetDatabase, resetRedis, DATABASE_URL } from './stack.js';
+import { stopAll } from './processes.js';
+import { type Report, type Row, machine, writeReport } from './report.js';
+import { httpScenario } from './scenarios/http.js';
+import { queueScenario } from './scenarios/queue.js';
+import { scalingScenario } from './scenarios/scaling.js';
+import { largeScenario } from './scenarios/large.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const wanted = (name: string) => !only || only.includes(name);
+
+const settings = {
+  http: quick ? { connections: 16, durationSeconds: 2, rounds: 1 } : { connections: 16, durationSeconds: 8, rounds: 3 },
+  queue: quick ? { jobs: 30, warmup: 5 } : { jobs: 300, warmup: 30 },
+  scaling: quick ? { latencyMs: 200, processes: [1, 2, 4], secondsAtIdeal: 2 } : { latencyMs: 200, processes: [1, 2, 4], secondsAtIdeal: 10 },
+  large: quick ? { rows: 10_000, cols: 50, repeats: 1 } : { rows: 100_000, cols: 50, repeats: 3 },
+};
+
+async function main(): Promise<void> {
+  const startedAt = new Date().toISOString();
+  const rows: Row[] = [];
+  const raw: Record<string, unknown> = {};
+  const scenarios = [
+    ['http', () => httpScenario(settings.http)],
+    ['queue', () => queueScenario(settings.queue)],
+    ['scaling', () => scalingScenario(settings.scaling)],
+    ['large', () => largeScenario(settings.large)],
+  ] as const;
+  for (const [name, run] of scenarios) {
+    if (!wanted(name)) continue;
+    process.stderr.write(`[bench] ${name}…\n`);
+    await resetDatabase();
+    await resetRedis();
+    const t0 = Date.now();
+    const out = await run();
+    rows.push(...out.rows);
+    raw[name] = out.raw;
+    process.stderr.write(`[bench] ${name} done in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+  }
+  await resetRedis();
+  const report: Report = {
+    startedAt,
+    quick,
+    machine: machine(),
+    settings: {
+      ...settings,
+      database: DATABASE_URL,
+      queuePrefix: QUEUE_PREFIX,
+      api: { ...API_ENV, NODE_ENV: 'production' },
+      worker: { ...WORKER_ENV, NODE_ENV: 'production' },
+      loadGenerator: 'autocannon, in the bench process (shares the 2 cores with the service)',
+    },
+    rows,
+    raw,
+  };
+  process.stdout.write(writeReport(report));
+}
+
+main()
+  .catch((err) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await stopAll();
+  });

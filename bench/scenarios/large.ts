@@ -1,0 +1,126 @@
+import { execFile } from 'node:child_process';
+import { createReadStream, statSync } from 'node:fs';
+import { request } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import { setupAccount } from '../client.js';
+import { largeDataset } from '../dataset.js';
+import { median } from '../load.js';
+import { ROOT, memoryOf, sampleRss } from '../processes.js';
+import { type Row, fmt } from '../report.js';
+import { TOKENS, startApi, startEmulator } from '../stack.js';
+
+export interface LargeSettings {
+  rows: number;
+  cols: number;
+  repeats: number;
+}
+
+/** Streams the file as the request body (multipart for CSV); resolves with status and elapsed ms. */
+function upload(apiUrl: string, key: string, file: string, format: 'csv' | 'json'): Promise<{ status: number; ms: number; body: string }> {
+  const size = statSync(file).size;
+  const boundary = '----tabpfn-bench-boundary';
+  const head =
+    format === 'csv'
+      ? Buffer.from(
+          `--${boundary}\r\nContent-Disposition: form-data; name="target_column"\r\n\r\ntarget\r\n` +
+            `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="data.csv"\r\nContent-Type: text/csv\r\n\r\n`,
+        )
+      : Buffer.alloc(0);
+  const tail = format === 'csv' ? Buffer.from(`\r\n--${boundary}--\r\n`) : Buffer.alloc(0);
+  const url = new URL('/v1/models/fit', apiUrl);
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = request(url, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${key}`,
+        'content-type': format === 'csv' ? `multipart/form-data; boundary=${boundary}` : 'application/json',
+        'content-length': String(head.length + size + tail.length),
+      },
+    });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0, body }));
+    });
+    req.write(head);
+    const stream = createReadStream(file);
+    stream.on('error', reject);
+    stream.pipe(req, { end: false });
+    stream.on('end', () => req.end(tail));
+  });
+}
+
+async function rawParse(mode: 'csv' | 'json', file: string): Promise<{ ms: number; rssGrowth: number }> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--conditions=development', '--import', 'tsx', 'bench/raw-parse.ts', mode, file], {
+    cwd: ROOT,
+    maxBuffer: 1 << 20,
+  });
+  return JSON.parse(stdout.trim().split('\n').pop()!);
+}
+
+/**
+ * A large fit upload, CSV (multipart) and JSON: time from the first byte sent to the 202, the api's
+ * RSS growth over its idle level (fresh process per format), against csv-parse / JSON.parse alone.
+ * No worker runs: the fit stays queued, so only the api's work is measured.
+ */
+export async function largeScenario(s: LargeSettings): Promise<{ rows: Row[]; raw: unknown }> {
+  const files = await largeDataset(s.rows, s.cols);
+  const emulator = await startEmulator({ fit: 0, predict: 0 });
+  const rows: Row[] = [];
+  const raw: Record<string, unknown> = {};
+  for (const format of ['csv', 'json'] as const) {
+    const file = files[format];
+    const size = statSync(file).size;
+    const baselines: { ms: number; rssGrowth: number }[] = [];
+    for (let i = 0; i < s.repeats; i++) baselines.push(await rawParse(format, file));
+    const api = await startApi(emulator.url, {}, `api-large-${format}`);
+    const account = await setupAccount(api.url, TOKENS[0]!);
+    for (let i = 0; i < 5; i++) await fetch(`${api.url}/health`);
+    await new Promise((r) => setTimeout(r, 500));
+    const idle = memoryOf(api.service.pid).rss;
+    const times: number[] = [];
+    let peak = 0;
+    for (let i = 0; i < s.repeats; i++) {
+      const sampler = sampleRss(api.service.pid);
+      const res = await upload(api.url, account.apiKey, file, format);
+      const p = sampler.stop();
+      if (res.status !== 202) throw new Error(`${format} upload answered ${res.status}: ${res.body.slice(0, 500)}`);
+      if (i === 0) peak = p;
+      times.push(res.ms);
+    }
+    const hwm = memoryOf(api.service.pid).hwm;
+    await api.service.stop();
+    const ms = median(times);
+    const baseMs = median(baselines.map((b) => b.ms));
+    const growth = peak - idle;
+    const label = format === 'csv' ? 'CSV multipart' : 'JSON body';
+    const baseLabel = format === 'csv' ? 'csv-parse alone' : 'JSON.parse alone';
+    rows.push({
+      scenario: '5 large data',
+      metric: `${label} fit ${s.rows.toLocaleString('en-US')} × ${s.cols} (${fmt.mb(size)}): upload start → 202`,
+      value: `${(ms / 1000).toFixed(2)} s (${(size / 1e6 / (ms / 1000)).toFixed(1)} MB/s)`,
+      baseline: `${baseLabel} ${(baseMs / 1000).toFixed(2)} s (${(size / 1e6 / (baseMs / 1000)).toFixed(1)} MB/s)`,
+      comparison: `${(ms / baseMs).toFixed(2)} ×`,
+      target: format === 'csv' ? '≤ 2 ×' : '',
+      ...(format === 'csv' ? { pass: ms / baseMs <= 2 } : {}),
+    });
+    rows.push({
+      scenario: '5 large data',
+      metric: `${label}: api RSS growth (peak − idle)`,
+      value: `${fmt.mb(growth)} (peak ${fmt.mb(peak)}, VmHWM ${fmt.mb(hwm)})`,
+      baseline: `file ${fmt.mb(size)}; ${baseLabel} grew ${fmt.mb(median(baselines.map((b) => b.rssGrowth)))}`,
+      comparison: `${(growth / size).toFixed(2)} × file`,
+      target: format === 'csv' ? '≤ 3 × file' : '',
+      ...(format === 'csv' ? { pass: growth / size <= 3 } : {}),
+    });
+    raw[format] = { size, times, baselines, idle, peak, hwm };
+  }
+  await emulator.service.stop();
+  return { rows, raw };
+}

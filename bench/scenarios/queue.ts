@@ -1,0 +1,122 @@
+import { performance } from 'node:perf_hooks';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { fitSmallModel, setupAccount, submitPredict } from '../client.js';
+import { median, percentile } from '../load.js';
+import { startService, waitForLog } from '../processes.js';
+import { type Row, fmt } from '../report.js';
+import { QUEUE_PREFIX, REDIS_URL, TOKENS, WORKER_ENV, startApi, startEmulator, startWorkers } from '../stack.js';
+
+export interface QueueSettings {
+  jobs: number;
+  warmup: number;
+}
+
+/** Resolves when a completion for `id` has been seen on Redis pub/sub (before or after the call). */
+function completionWatcher(channels: string[], idOf: (channel: string, message: string) => string | undefined) {
+  const sub = new Redis(REDIS_URL);
+  const seen = new Map<string, number>();
+  const waiting = new Map<string, (t: number) => void>();
+  sub.on('message', (channel: string, message: string) => {
+    const t = performance.now();
+    const id = idOf(channel, message);
+    if (!id) return;
+    const w = waiting.get(id);
+    if (w) {
+      waiting.delete(id);
+      w(t);
+    } else seen.set(id, t);
+  });
+  return {
+    ready: sub.subscribe(...channels),
+    done(id: string, timeoutMs = 30_000): Promise<number> {
+      const t = seen.get(id);
+      if (t !== undefined) {
+        seen.delete(id);
+        return Promise.resolve(t);
+      }
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no completion for ${id} within ${timeoutMs} ms`)), timeoutMs);
+        waiting.set(id, (at) => {
+          clearTimeout(timer);
+          resolve(at);
+        });
+      });
+    },
+    close: () => sub.disconnect(),
+  };
+}
+
+/**
+ * Submit → `succeeded` latency through the whole service (HTTP, Postgres, BullMQ, worker, emulator at
+ * 0 ms), one job at a time, against a bare BullMQ add → complete loop on the same Redis.
+ */
+export async function queueScenario(s: QueueSettings): Promise<{ rows: Row[]; raw: unknown }> {
+  const emulator = await startEmulator({ fit: 0, predict: 0 });
+  const api = await startApi(emulator.url);
+  const workers = await startWorkers(1, emulator.url);
+  const account = await setupAccount(api.url, TOKENS[0]!);
+  const modelId = await fitSmallModel(api.url, account.apiKey);
+
+  const watcher = completionWatcher([`${QUEUE_PREFIX}:job-events`, `${QUEUE_PREFIX}:bench-raw-done`], (channel, message) =>
+    channel.endsWith(':job-events') ? (JSON.parse(message) as { jobId: string }).jobId : message,
+  );
+  await watcher.ready;
+
+  const service: number[] = [];
+  const submitOnly: number[] = [];
+  for (let i = 0; i < s.warmup + s.jobs; i++) {
+    const t0 = performance.now();
+    const res = await submitPredict(api.url, account.apiKey, modelId);
+    const t1 = performance.now();
+    if (res.status !== 202) throw new Error(`submit answered ${res.status}: ${JSON.stringify(res.body)}`);
+    const t2 = await watcher.done(res.body.id);
+    if (i >= s.warmup) {
+      service.push(t2 - t0);
+      submitOnly.push(t1 - t0);
+    }
+  }
+  await Promise.all(workers.map((w) => w.stop()));
+  await api.service.stop();
+  await emulator.service.stop();
+
+  const rawWorker = startService('raw-worker', { REDIS_URL, QUEUE_PREFIX, WORKER_CONCURRENCY: WORKER_ENV.WORKER_CONCURRENCY });
+  await waitForLog(rawWorker, /raw worker started/);
+  const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const queue = new Queue('bench-raw', { connection, prefix: QUEUE_PREFIX, defaultJobOptions: { removeOnComplete: { count: 1000 } } });
+  const raw: number[] = [];
+  for (let i = 0; i < s.warmup + s.jobs; i++) {
+    const t0 = performance.now();
+    const job = await queue.add('noop', { i });
+    const t1 = await watcher.done(job.id!);
+    if (i >= s.warmup) raw.push(t1 - t0);
+  }
+  await queue.obliterate({ force: true });
+  await queue.close();
+  connection.disconnect();
+  await rawWorker.stop();
+  watcher.close();
+
+  const p = (xs: number[], q: number) => (q === 50 ? median(xs) : percentile(xs, q));
+  const row = (q: 50 | 99, limit: number): Row => {
+    const diff = p(service, q) - p(raw, q);
+    return {
+      scenario: '3 queue overhead',
+      metric: `submit → succeeded p${q} (emulator 0 ms, sequential)`,
+      value: fmt.ms(p(service, q)),
+      baseline: `raw BullMQ add → complete ${fmt.ms(p(raw, q))}`,
+      comparison: `+${fmt.ms(diff)}`,
+      target: `≤ +${limit} ms`,
+      pass: diff <= limit,
+    };
+  };
+  const info: Row = {
+    scenario: '3 queue overhead',
+    metric: 'of which the POST itself (202), p50',
+    value: fmt.ms(median(submitOnly)),
+    baseline: '',
+    comparison: '',
+    target: '',
+  };
+  return { rows: [row(50, 10), row(99, 50), info], raw: { service, raw, submitOnly } };
+}

@@ -1,0 +1,66 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { type ProcessStack, startProcessStack } from '../helpers/fault-stack.js';
+import { T, X, Y } from './workload.js';
+
+let stack: ProcessStack;
+
+beforeAll(async () => {
+  stack = await startProcessStack({ workers: 1, workerEnv: { WORKER_CONCURRENCY: '10', SHUTDOWN_GRACE_MS: '15000' } });
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+async function running(ids: string[]): Promise<number> {
+  const { rows } = await stack.sql.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM jobs WHERE id = ANY($1) AND status = 'running' AND progress->>'stage' = 'predicting'`,
+    [ids],
+  );
+  return rows[0]!.n;
+}
+
+describe('graceful shutdown', () => {
+  it('SIGTERM to a worker with 10 jobs in flight: it finishes them, none lost, none twice', async () => {
+    const { client } = await stack.account();
+    const fit = await client.post('/v1/models/fit', { features: X, target: Y });
+    for (let i = 0; i < 200 && (await client.get(`/v1/jobs/${fit.body.job_id}`)).body.status !== 'succeeded'; i++) await new Promise((r) => setTimeout(r, 50));
+    await stack.emu('PUT', '/_emulator/latency', { predict: 1_500 });
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push((await client.post(`/v1/models/${fit.body.model_id}/predict`, { features: [T[i]!] })).body.job_id);
+    for (let i = 0; i < 200 && (await running(ids)) < 10; i++) await new Promise((r) => setTimeout(r, 25));
+    expect(await running(ids)).toBe(10);
+
+    const worker = stack.workers.shift()!;
+    const { code } = await worker.stop('SIGTERM');
+    expect(code).toBe(0);
+    const { rows } = await stack.sql.query(`SELECT status, count(*)::int AS n FROM jobs WHERE id = ANY($1) GROUP BY status`, [ids]);
+    expect(rows).toEqual([{ status: 'succeeded', n: 10 }]);
+    const finishes = stack.finishCounts();
+    expect(ids.map((id) => finishes.get(id))).toEqual(Array(10).fill(1));
+  });
+
+  it('SIGTERM with a short grace period hands unfinished jobs back; a new worker completes them once', async () => {
+    await stack.startWorker({ WORKER_CONCURRENCY: '10', SHUTDOWN_GRACE_MS: '200' });
+    const { client } = await stack.account();
+    const fit = await client.post('/v1/models/fit', { features: X, target: Y, config: { random_state: 3 } });
+    await stack.emu('PUT', '/_emulator/latency', { predict: 0 });
+    for (let i = 0; i < 200 && (await client.get(`/v1/jobs/${fit.body.job_id}`)).body.status !== 'succeeded'; i++) await new Promise((r) => setTimeout(r, 50));
+    await stack.emu('PUT', '/_emulator/latency', { predict: 3_000 });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await client.post(`/v1/models/${fit.body.model_id}/predict`, { features: [T[i + 10]!] })).body.job_id);
+    for (let i = 0; i < 200 && (await running(ids)) < 5; i++) await new Promise((r) => setTimeout(r, 25));
+    const worker = stack.workers.shift()!;
+    expect((await worker.stop('SIGTERM')).code).toBe(0);
+    await stack.emu('PUT', '/_emulator/latency', { predict: 0 });
+    await stack.startWorker();
+    for (let i = 0; i < 600; i++) {
+      const { rows } = await stack.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE id = ANY($1) AND status = 'succeeded'`, [ids]);
+      if (rows[0]!.n === 5) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const { rows } = await stack.sql.query(`SELECT status, count(*)::int AS n FROM jobs WHERE id = ANY($1) GROUP BY status`, [ids]);
+    expect(rows).toEqual([{ status: 'succeeded', n: 5 }]);
+    const finishes = stack.finishCounts();
+    expect(ids.map((id) => finishes.get(id))).toEqual(Array(5).fill(1));
+  });
+});
