@@ -39,7 +39,9 @@ export function startService(name: ServiceName, env: Record<string, string>, lab
   mkdirSync(LOG_DIR, { recursive: true });
   const logFile = join(LOG_DIR, `${String(++counter).padStart(2, '0')}-${label}.log`);
   const fd = openSync(logFile, 'w');
-  const proc = spawn(process.execPath, ['--conditions=development', '--import', 'tsx', ENTRY[name]], {
+  // BENCH_PROFILE=api,worker: V8 CPU profiles of those services into bench/out/profiles (see profile-summary.ts).
+  const profile = (process.env.BENCH_PROFILE ?? '').split(',').includes(name) ? ['--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, 'profiles')}`] : [];
+  const proc = spawn(process.execPath, [...profile, '--conditions=development', '--import', 'tsx', ENTRY[name]], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', fd, fd],

@@ -70,4 +70,6 @@ main()
   })
   .finally(async () => {
     await stopAll();
+    // Scenario clients (pg, ioredis) left open by a failure must not keep the bench alive.
+    process.exit();
   });

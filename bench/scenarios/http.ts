@@ -32,7 +32,7 @@ export async function httpScenario(s: HttpSettings): Promise<{ rows: Row[]; raw:
   const modelId = await fitSmallModel(api.url, account.apiKey);
   const done = await submitPredict(api.url, account.apiKey, modelId, true);
   if (done.body?.status !== 'succeeded') throw new Error(`predict did not succeed: ${JSON.stringify(done.body)}`);
-  const jobId = done.body.id as string;
+  const jobId = done.body.job_id as string;
   await Promise.all(workers.map((w) => w.stop()));
 
   const sql = new pg.Client({ connectionString: DATABASE_URL });

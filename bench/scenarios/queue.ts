@@ -70,7 +70,7 @@ export async function queueScenario(s: QueueSettings): Promise<{ rows: Row[]; ra
     const res = await submitPredict(api.url, account.apiKey, modelId);
     const t1 = performance.now();
     if (res.status !== 202) throw new Error(`submit answered ${res.status}: ${JSON.stringify(res.body)}`);
-    const t2 = await watcher.done(res.body.id);
+    const t2 = await watcher.done(res.body.job_id);
     if (i >= s.warmup) {
       service.push(t2 - t0);
       submitOnly.push(t1 - t0);

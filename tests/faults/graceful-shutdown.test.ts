@@ -64,3 +64,25 @@ describe('graceful shutdown', () => {
     expect(ids.map((id) => finishes.get(id))).toEqual(Array(5).fill(1));
   });
 });
+
+describe('api shutdown', () => {
+  it('SIGTERM to the api stops accepting and drains open requests', async () => {
+    const { client, api_key } = await stack.account();
+    const fit = await client.post('/v1/models/fit', { features: X, target: Y, config: { random_state: 4 } });
+    for (let i = 0; i < 200 && (await client.get(`/v1/jobs/${fit.body.job_id}`)).body.status !== 'succeeded'; i++) await new Promise((r) => setTimeout(r, 50));
+    await stack.emu('PUT', '/_emulator/latency', { predict: 1_000 });
+    // An open request (the API holds it up to 3 s waiting for the job) when SIGTERM arrives.
+    const open = fetch(`${stack.apiUrl}/v1/models/${fit.body.model_id}/predict`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${api_key}`, 'content-type': 'application/json', prefer: 'wait=3' },
+      body: JSON.stringify({ features: [T[20]!] }),
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const exited = stack.api.stop('SIGTERM');
+    const res = await open;
+    expect(res.status).toBe(200);
+    expect((await res.json()).status).toBe('succeeded');
+    expect((await exited).code).toBe(0);
+    await expect(fetch(`${stack.apiUrl}/health`)).rejects.toThrow();
+  });
+});

@@ -28,8 +28,11 @@ export function listen(app: Express, opts: { port: number; host: string; logger:
         close(graceMs = 10_000) {
           return new Promise<void>((done) => {
             const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+            // Keep-alive sockets become idle as their last response finishes; close them as they do.
+            const sweeper = setInterval(() => server.closeIdleConnections(), 50);
             server.close(() => {
               clearTimeout(timer);
+              clearInterval(sweeper);
               done();
             });
             server.closeIdleConnections();
