@@ -81,7 +81,7 @@ describe('api shutdown', () => {
     const exited = stack.api.stop('SIGTERM');
     const res = await open;
     expect(res.status).toBe(200);
-    expect((await res.json()).status).toBe('succeeded');
+    expect(((await res.json()) as { status: string }).status).toBe('succeeded');
     expect((await exited).code).toBe(0);
     await expect(fetch(`${stack.apiUrl}/health`)).rejects.toThrow();
   });

@@ -140,7 +140,7 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     for (const task of ['heartbeat', 'reconcile', 'retention'] as const) {
       await queues.maintenance.upsertJobScheduler(
         `maintenance-${task}`,
-        { every: task === 'retention' ? Math.max(config.MAINTENANCE_INTERVAL_MS, 60_000) : config.MAINTENANCE_INTERVAL_MS },
+        { every: config.MAINTENANCE_INTERVAL_MS },
         { name: 'maintenance', data: { task } },
       );
     }

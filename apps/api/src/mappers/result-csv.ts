@@ -11,7 +11,9 @@ export function resultToCsv(result: unknown): string {
   if (r.output_type === 'probas' && r.classes && r.probabilities) {
     lines.push(['prediction', ...r.classes.map((c) => `p_${String(c)}`)].map(cell).join(','));
     const preds = (r.predictions as unknown[] | undefined) ?? [];
-    r.probabilities.forEach((row, i) => lines.push([preds[i], ...row].map(cell).join(',')));
+    r.probabilities.forEach((row, i) => {
+      lines.push([preds[i], ...row].map(cell).join(','));
+    });
   } else if (r.output_type === 'quantiles' && r.quantiles && Array.isArray(r.predictions)) {
     const cols = r.predictions as number[][];
     lines.push(r.quantiles.map((q) => `q_${q}`).join(','));

@@ -1,4 +1,4 @@
-import { type DatasetRepository, type ModelRepository, type ModelRow, type Logger, type JobRepository } from '@tabpfn-jobs/shared';
+import type { DatasetRepository, JobRepository, Logger, ModelRepository, ModelRow } from '@tabpfn-jobs/shared';
 import { modelPath } from '@tabpfn-jobs/tabpfn';
 import type { JobHandler } from './handler.js';
 import type { JobRunner } from './job-runner.js';

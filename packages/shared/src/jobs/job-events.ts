@@ -42,7 +42,7 @@ export function createJobEventHub(subscriber: Redis, prefix: string) {
     ready,
     /** Resolves with the final status, or undefined after `timeoutMs`. */
     waitForFinish(jobId: string, timeoutMs: number, signal?: AbortSignal): { promise: Promise<JobStatus | undefined>; cancel(): void } {
-      let cleanup = () => undefined as void;
+      let cleanup: () => void = () => {};
       const promise = new Promise<JobStatus | undefined>((resolve) => {
         const set = finished.get(jobId) ?? new Set();
         finished.set(jobId, set);

@@ -60,12 +60,15 @@ export function createDatasetRepository(pool: Queryable) {
       return rows[0];
     },
 
-    /** Frees the bytes of datasets past retention that no active job or pending model still needs. */
+    /**
+     * Frees the bytes of test sets past retention that no active job still needs. Train sets stay
+     * while their model exists: re-fitting a model upstream has forgotten needs them.
+     */
     async removeExpiredData(olderThanSeconds: number, limit: number, tx: Queryable = pool): Promise<number> {
       const { rowCount } = await tx.query(
         `UPDATE datasets d SET x_bytes = NULL, y_bytes = NULL, data_removed_at = now()
          WHERE d.id IN (
-           SELECT id FROM datasets WHERE data_removed_at IS NULL AND created_at < now() - make_interval(secs => $1) LIMIT $2
+           SELECT id FROM datasets WHERE kind = 'test' AND data_removed_at IS NULL AND created_at < now() - make_interval(secs => $1) LIMIT $2
          )
          AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.dataset_id = d.id AND j.status IN ('queued', 'running'))`,
         [olderThanSeconds, limit],
