@@ -1,4 +1,4 @@
-import { ConfigError, createLogger, ensureDatabase, loadDotEnv, migrateUp } from '@tabpfn-jobs/shared';
+import { onShutdown, runMain, createLogger, ensureDatabase, loadDotEnv, migrateUp } from '@tabpfn-jobs/shared';
 import { createApp } from './app.js';
 import { loadApiConfig } from './config.js';
 import { createApiContext } from './context.js';
@@ -22,25 +22,11 @@ async function main(): Promise<void> {
   const running = await listen(app, { port: config.PORT, host: config.HOST, logger });
   logger.info({ url: running.url }, 'api listening');
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  onShutdown(logger, async (signal) => {
     logger.info({ signal }, 'shutting down: draining open requests');
     await running.close(config.SHUTDOWN_GRACE_MS);
     await ctx.close();
-    logger.info('stopped');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  });
 }
 
-main().catch((err) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(78);
-  }
-  process.stderr.write(`api failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain('api', main);

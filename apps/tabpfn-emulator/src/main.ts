@@ -1,4 +1,4 @@
-import { ConfigError, createLogger, envBool, envInt, loadDotEnv, parseEnv } from '@tabpfn-jobs/shared';
+import { onShutdown, runMain, createLogger, envBool, envInt, loadDotEnv, parseEnv } from '@tabpfn-jobs/shared';
 import { z } from 'zod';
 import { startEmulator } from './server.js';
 
@@ -44,23 +44,10 @@ async function main(): Promise<void> {
   });
   logger.info({ url: emulator.url, tokens: env.EMULATOR_TOKENS.length, control: env.EMULATOR_CONTROL }, 'TabPFN emulator listening');
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
+  onShutdown(logger, async (signal) => {
     logger.info({ signal }, 'shutting down');
     await emulator.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  });
 }
 
-main().catch((err) => {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`${err.message}\n`);
-    process.exit(78);
-  }
-  process.stderr.write(`tabpfn-emulator failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runMain('tabpfn-emulator', main);

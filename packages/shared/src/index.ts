@@ -22,3 +22,5 @@ export * from './webhooks/url-guard.js';
 export * from './webhooks/emitter.js';
 export * from './webhooks/secret-store.js';
 export * from './repositories/webhook.repository.js';
+export * from './process.js';
+export * from './ownership.js';

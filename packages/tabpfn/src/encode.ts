@@ -52,7 +52,14 @@ const PANDAS_STR_OVERHEAD = 49;
 export function isMissing(value: unknown): boolean {
   if (value === null || value === undefined) return true;
   if (typeof value === 'number') return Number.isNaN(value);
-  if (typeof value === 'string') return MISSING_STRINGS.has(value.trim().toLowerCase());
+  if (typeof value === 'string') {
+    // Fast path for the common cell (a number, a label): no NA spelling is longer than 4 characters,
+    // so most cells are decided without trimming and lower-casing (an allocation per cell on big uploads).
+    // (Both ends printable ASCII means trim() would remove nothing; Unicode spaces are all above 126.)
+    const printable = (c: number) => c > 32 && c < 127;
+    if (value.length > 4 && printable(value.charCodeAt(0)) && printable(value.charCodeAt(value.length - 1))) return false;
+    return MISSING_STRINGS.has(value.trim().toLowerCase());
+  }
   return false;
 }
 
@@ -90,12 +97,21 @@ function stringValue(value: unknown): string {
   return cleanText(typeof value === 'string' ? value : String(value));
 }
 
-function inferType(rows: unknown[][], col: number): ColumnType {
-  for (const row of rows) {
-    const v = row[col];
+function inferType(values: readonly unknown[]): ColumnType {
+  for (const v of values) {
     if (!isMissing(v) && numericValue(v) === undefined) return 'string';
   }
   return 'number';
+}
+
+/**
+ * Column-wise input: `column(j)` hands over column j's cells (only one column needs to be alive at a
+ * time, which is what keeps a 100k-row CSV upload from holding every cell as a string at once).
+ */
+export interface FeatureColumns {
+  nRows: number;
+  names: string[];
+  column(j: number): readonly unknown[];
 }
 
 /**
@@ -113,6 +129,13 @@ export function encodeFeatures(rows: unknown[][], names?: string[], options: Enc
     });
   });
   const columnNames = names ?? Array.from({ length: nCols }, (_, j) => String(j));
+  return encodeFeatureColumns({ nRows: rows.length, names: columnNames, column: (j) => rows.map((row) => row[j]) }, options);
+}
+
+/** `encodeFeatures` for column-wise input; same bytes for the same cells. Cells must be scalars. */
+export function encodeFeatureColumns(input: FeatureColumns, options: EncodeFeaturesOptions = {}): EncodedFeatures {
+  const columnNames = input.names;
+  const nCols = columnNames.length;
   if (new Set(columnNames).size !== columnNames.length) throw new DataError('feature_names', 'column names must be unique');
   if (options.columnTypes && options.columnTypes.length !== nCols) {
     throw new DataError('column_types', `expected ${nCols} column types, got ${options.columnTypes.length}`);
@@ -123,9 +146,9 @@ export function encodeFeatures(rows: unknown[][], names?: string[], options: Enc
   let inMemory = PANDAS_INDEX_BYTES;
   for (let j = 0; j < nCols; j++) {
     const name = columnNames[j] as string;
-    const type = options.columnTypes?.[j] ?? inferType(rows, j);
-    const data = rows.map((row, i) => {
-      const v = row[j];
+    const cells = input.column(j);
+    const type = options.columnTypes?.[j] ?? inferType(cells);
+    const data = cells.map((v, i) => {
       if (isMissing(v)) return null;
       if (type === 'string') return stringValue(v);
       const n = numericValue(v);
@@ -134,13 +157,13 @@ export function encodeFeatures(rows: unknown[][], names?: string[], options: Enc
     });
     inMemory +=
       type === 'number'
-        ? 8 * rows.length
+        ? 8 * input.nRows
         : data.reduce<number>((s, v) => s + 8 + PANDAS_STR_OVERHEAD + (typeof v === 'string' ? Buffer.byteLength(v) : 0), 0);
     columns.push({ name, type });
     parquetColumns.push({ name, type: type === 'number' ? 'DOUBLE' : 'STRING', data });
   }
   const bytes = writeParquet(parquetColumns);
-  return { bytes, hash: crc32cBase64(bytes), columns, nRows: rows.length, nCols, inMemorySizeBytes: inMemory };
+  return { bytes, hash: crc32cBase64(bytes), columns, nRows: input.nRows, nCols, inMemorySizeBytes: inMemory };
 }
 
 /** np.unique order: numbers ascending, strings by code point, false before true. */

@@ -14,6 +14,8 @@ export {
   type EncodedTarget,
   type EncodeFeaturesOptions,
   encodeFeatures,
+  encodeFeatureColumns,
+  type FeatureColumns,
   encodeTarget,
   isMissing,
   type Label,

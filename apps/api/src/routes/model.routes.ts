@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
 import { ValidationError, toJobResource } from '@tabpfn-jobs/shared';
-import { availableModels } from '@tabpfn-jobs/tabpfn';
+import { type FeatureColumns, availableModels } from '@tabpfn-jobs/tabpfn';
 import { principal } from '../http/auth.js';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
-import { jsonField, listField, readCsvUpload, typedColumn } from '../http/csv-upload.js';
+import { jsonField, listField, readCsvColumns, readCsvUpload, typedColumn } from '../http/csv-upload.js';
 import { parse } from '../http/validate.js';
 import { toModel } from '../mappers/model.mapper.js';
 import { fitBody, idParam, modelListQuery, preferWaitSeconds, predictBody } from '../schemas/job.schemas.js';
@@ -34,7 +34,8 @@ async function readFit(req: Request, csvMaxBytes: number): Promise<{ input: FitI
     const body = parse(fitBody, req.body);
     return { input: body, hash: sha(JSON.stringify(req.body)) };
   }
-  const up = await readCsvUpload(req, csvMaxBytes);
+  // Column-wise and compact: a large CSV fit never holds one string object per cell (see readCsvColumns).
+  const up = await readCsvColumns(req, csvMaxBytes);
   const { target_column, ...rest } = up.fields;
   if (!target_column) throw new ValidationError([{ field: 'target_column', message: 'is required with a CSV upload' }]);
   const t = up.header.indexOf(target_column);
@@ -45,12 +46,13 @@ async function readFit(req: Request, csvMaxBytes: number): Promise<{ input: FitI
     categorical_features: listField(rest, 'categorical_features'),
     webhook_events: listField(rest, 'webhook_events'),
   });
-  const features = up.rows.map((r) => r.filter((_, j) => j !== t));
-  const target = typedColumn(up.rows.map((r) => r[t] ?? ''));
+  const target = typedColumn(up.column(t));
   const names = up.header.filter((_, j) => j !== t);
+  // Feature j is CSV column j, or j + 1 past the target column.
+  const features: FeatureColumns = { nRows: up.nRows, names, column: (j) => up.column(j < t ? j : j + 1) };
   return {
     input: { ...body, features, target, feature_names: names },
-    hash: sha(JSON.stringify([up.fields, up.header, up.rows.length, up.rows[0], up.rows[up.rows.length - 1]])),
+    hash: sha(JSON.stringify([up.fields, up.header, up.nRows, up.firstRow, up.lastRow])),
   };
 }
 

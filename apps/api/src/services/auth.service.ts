@@ -2,9 +2,8 @@ import { randomUUID } from 'node:crypto';
 import {
   type ApiKeyRepository,
   ConflictError,
-  ForbiddenError,
+  assertOwned,
   type KeyRing,
-  NotFoundError,
   type Pool,
   UnauthorizedError,
   UnprocessableError,
@@ -88,9 +87,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     },
 
     async revokeKey(userId: string, keyId: string) {
-      const row = await deps.apiKeys.findById(keyId);
-      if (!row) throw new NotFoundError('api_key_not_found', 'No such API key.');
-      if (row.user_id !== userId) throw new ForbiddenError('forbidden', 'This API key belongs to another account.');
+      assertOwned(await deps.apiKeys.findById(keyId), userId, 'api_key');
       return (await deps.apiKeys.revoke(keyId))!;
     },
 

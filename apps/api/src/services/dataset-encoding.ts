@@ -1,4 +1,4 @@
-import { DataError, type EncodedFeatures, type EncodedTarget, type Settings, encodeFeatures, encodeTarget } from '@tabpfn-jobs/tabpfn';
+import { DataError, type EncodedFeatures, type EncodedTarget, type FeatureColumns, type Settings, encodeFeatureColumns, encodeFeatures, encodeTarget } from '@tabpfn-jobs/tabpfn';
 import { type FieldError, ValidationError } from '@tabpfn-jobs/shared';
 
 /** Runs an encoder and turns its DataError (which names the cell) into a 422. */
@@ -11,16 +11,18 @@ function guard<T>(fn: () => T): T {
   }
 }
 
-export function encodeTrain(features: unknown[][], target: unknown[], names?: string[]): { x: EncodedFeatures; y: EncodedTarget } {
-  if (features.length === 0) throw new ValidationError([{ field: 'features', message: 'the dataset is empty' }]);
-  if (features.length < 2) throw new ValidationError([{ field: 'features', message: 'at least 2 training rows are needed' }]);
-  if (target.length !== features.length) {
-    throw new ValidationError([{ field: 'target', message: `has ${target.length} values but features has ${features.length} rows` }]);
+/** Rows (JSON bodies) or columns (CSV uploads, see readCsvColumns). */
+export function encodeTrain(features: unknown[][] | FeatureColumns, target: unknown[], names?: string[]): { x: EncodedFeatures; y: EncodedTarget } {
+  const nRows = Array.isArray(features) ? features.length : features.nRows;
+  if (nRows === 0) throw new ValidationError([{ field: 'features', message: 'the dataset is empty' }]);
+  if (nRows < 2) throw new ValidationError([{ field: 'features', message: 'at least 2 training rows are needed' }]);
+  if (target.length !== nRows) {
+    throw new ValidationError([{ field: 'target', message: `has ${target.length} values but features has ${nRows} rows` }]);
   }
-  if (names && Array.isArray(features[0]) && names.length !== features[0].length) {
+  if (names && Array.isArray(features) && Array.isArray(features[0]) && names.length !== features[0].length) {
     throw new ValidationError([{ field: 'feature_names', message: `has ${names.length} names but rows have ${features[0].length} cells` }]);
   }
-  const x = guard(() => encodeFeatures(features, names));
+  const x = guard(() => (Array.isArray(features) ? encodeFeatures(features, names) : encodeFeatureColumns(features)));
   if (x.nCols === 0) throw new ValidationError([{ field: 'features', message: 'rows have no columns' }]);
   const y = guard(() => encodeTarget(target));
   return { x, y };

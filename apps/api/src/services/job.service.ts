@@ -1,13 +1,12 @@
 import {
   ConflictError,
-  ForbiddenError,
+  assertOwned,
   type JobEventHub,
   type JobRepository,
   type JobRow,
   type JobStatus,
   type Logger,
   type ModelRepository,
-  NotFoundError,
   type Pool,
   type QueueSet,
   type Redis,
@@ -27,19 +26,8 @@ export interface JobServiceDeps {
 }
 
 export function createJobService(deps: JobServiceDeps) {
-  async function owned(userId: string, jobId: string): Promise<JobRow> {
-    const job = await deps.jobs.findById(jobId);
-    if (!job) throw new NotFoundError('job_not_found', 'No such job.');
-    if (job.user_id !== userId) throw new ForbiddenError('forbidden', 'This job belongs to another account.');
-    return job;
-  }
-
-  async function ownedModel(userId: string, modelId: string) {
-    const model = await deps.models.findById(modelId);
-    if (!model) throw new NotFoundError('model_not_found', 'No such model.');
-    if (model.user_id !== userId) throw new ForbiddenError('forbidden', 'This model belongs to another account.');
-    return model;
-  }
+  const owned = async (userId: string, jobId: string): Promise<JobRow> => assertOwned(await deps.jobs.findById(jobId), userId, 'job');
+  const ownedModel = async (userId: string, modelId: string) => assertOwned(await deps.models.findById(modelId), userId, 'model');
 
   return {
     get: owned,

@@ -1,7 +1,7 @@
 import {
   type DatasetRepository,
   DEFAULT_WEBHOOK_EVENTS,
-  ForbiddenError,
+  assertOwned,
   type JobRepository,
   type JobRow,
   type PoolClient,
@@ -21,13 +21,14 @@ import {
   sha256Hex,
   toJobResource,
 } from '@tabpfn-jobs/shared';
-import { type Settings, modelPath } from '@tabpfn-jobs/tabpfn';
+import { type FeatureColumns, type Settings, modelPath } from '@tabpfn-jobs/tabpfn';
 import { checkTestLimits, checkTrainLimits, encodeTest, encodeTrain } from './dataset-encoding.js';
 import type { Idempotency, StoredResponse } from './idempotency.js';
 import type { TabPFNFor } from './upstream.js';
 
 export interface FitInput {
-  features: unknown[][];
+  /** Rows from a JSON body, or columns from a CSV upload (kept column-wise to bound memory). */
+  features: unknown[][] | FeatureColumns;
   target: unknown[];
   task?: Task;
   feature_names?: string[];
@@ -201,9 +202,7 @@ export function createSubmitService(deps: SubmitServiceDeps) {
     },
 
     async submitPredict(userId: string, modelId: string, input: PredictInput, opts: SubmitOptions) {
-      const model = await deps.models.findById(modelId);
-      if (!model) throw new NotFoundError('model_not_found', 'No such model.');
-      if (model.user_id !== userId) throw new ForbiddenError('forbidden', 'This model belongs to another account.');
+      const model = assertOwned(await deps.models.findById(modelId), userId, 'model');
       if (model.status === 'failed') throw new UnprocessableError('model_fit_failed', 'The model failed to fit; fit it again.', { extra: { model_error: model.error } });
       await checkInflight(userId);
       await checkWebhook(input);

@@ -1,5 +1,5 @@
 import {
-  ForbiddenError,
+  assertOwned,
   type JobRepository,
   type Logger,
   NotFoundError,
@@ -30,12 +30,7 @@ export interface WebhookServiceDeps {
 export type DeliveryWithAttempts = WebhookDeliveryRow & { attempt_log: WebhookAttemptRow[] };
 
 export function createWebhookService(deps: WebhookServiceDeps) {
-  async function ownedJob(userId: string, jobId: string) {
-    const job = await deps.jobs.findById(jobId);
-    if (!job) throw new NotFoundError('job_not_found', 'No such job.');
-    if (job.user_id !== userId) throw new ForbiddenError('forbidden', 'This job belongs to another account.');
-    return job;
-  }
+  const ownedJob = async (userId: string, jobId: string) => assertOwned(await deps.jobs.findById(jobId), userId, 'job');
 
   return {
     secret: (userId: string) => deps.secrets.current(userId),

@@ -1,0 +1,38 @@
+import { ConfigError } from './config/env.js';
+import type { Logger } from './logger.js';
+
+/**
+ * Runs an app's `main`: a configuration error prints its one line and exits 78 (EX_CONFIG); any
+ * other start failure prints the stack and exits 1.
+ */
+export function runMain(app: string, main: () => Promise<void>): void {
+  main().catch((err) => {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78);
+    }
+    process.stderr.write(`${app} failed to start: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  });
+}
+
+/** Runs `stop` once on the first SIGTERM or SIGINT, then exits 0 (1 if stopping failed). */
+export function onShutdown(logger: Logger, stop: (signal: string) => Promise<void>): void {
+  let stopping = false;
+  const handle = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    stop(signal).then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => handle('SIGTERM'));
+  process.on('SIGINT', () => handle('SIGINT'));
+}
