@@ -161,6 +161,24 @@ describe('idempotency and Prefer: wait', () => {
     expect(await jobCount()).toBe(before + 1);
   });
 
+  it('CSV uploads: the same file replays, a different file with the same key is refused', async () => {
+    const rows = iris.train;
+    const csv = toCsv(irisHeader, rows);
+    const changed = toCsv(irisHeader, [rows[0]!, ...rows.slice(1, -1).reverse(), rows[rows.length - 1]!]);
+    const send = (body: string) => {
+      const form = new FormData();
+      form.append('target_column', 'species');
+      form.append('file', new Blob([body], { type: 'text/csv' }), 'iris.csv');
+      return fetch(`${stack.api.url}/v1/models/fit`, { method: 'POST', headers: { authorization: `Bearer ${a.api_key}`, 'idempotency-key': 'csv-key' }, body: form });
+    };
+    const first = (await (await send(csv)).json()) as Json;
+    const again = await send(csv);
+    expect(again.status).toBe(202);
+    expect(((await again.json()) as Json).job_id).toBe(first.job_id);
+    const other = await send(changed);
+    expect(other.status).toBe(422);
+  });
+
   it('Prefer: wait=5 on a fast predict → 200 with the result; on a slow one → 202', async () => {
     const modelId = await fitIris();
     const fast = await a.client.post(`/v1/models/${modelId}/predict`, { features: T.slice(0, 5) }, { prefer: 'wait=5' });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import busboy from 'busboy';
 import { parse as csvParse } from 'csv-parse';
 import type { Request } from 'express';
@@ -7,15 +8,16 @@ export interface CsvUpload {
   fields: Record<string, string>;
   header: string[];
   rows: string[][];
+  /** SHA-256 of the raw file part: the request's identity for Idempotency-Key. */
+  fileSha256: string;
 }
 
 /** A CSV upload stored column-wise and compactly; see `readCsvColumns`. */
 export interface CsvColumns {
   fields: Record<string, string>;
   header: string[];
+  fileSha256: string;
   nRows: number;
-  firstRow: string[] | undefined;
-  lastRow: string[] | undefined;
   /** Column j's cells, rebuilt from the compact store: materialise one column at a time. */
   column(j: number): string[];
 }
@@ -26,8 +28,8 @@ export interface CsvColumns {
  */
 export async function readCsvUpload(req: Request, maxBytes: number): Promise<CsvUpload> {
   const rows: string[][] = [];
-  const { fields, header } = await readCsv(req, maxBytes, (record) => rows.push(record));
-  return { fields, header, rows };
+  const { fields, header, fileSha256 } = await readCsv(req, maxBytes, (record) => rows.push(record));
+  return { fields, header, rows, fileSha256 };
 }
 
 /** Cells per stored chunk: big enough to amortise the join, small enough to split quickly. */
@@ -44,13 +46,10 @@ export async function readCsvColumns(req: Request, maxBytes: number): Promise<Cs
   let chunks: string[][] = [];
   let pending: string[][] = [];
   let nRows = 0;
-  let firstRow: string[] | undefined;
-  let lastRow: string[] | undefined;
-  const { fields, header } = await readCsv(req, maxBytes, (record) => {
+  const { fields, header, fileSha256 } = await readCsv(req, maxBytes, (record) => {
     if (nRows === 0) {
       chunks = record.map(() => []);
       pending = record.map(() => []);
-      firstRow = record;
     }
     for (let j = 0; j < record.length; j++) {
       const cell = record[j]!;
@@ -58,7 +57,6 @@ export async function readCsvColumns(req: Request, maxBytes: number): Promise<Cs
       pending[j]!.push(cell);
     }
     nRows++;
-    lastRow = record;
     if (nRows % CHUNK_CELLS === 0) {
       for (let j = 0; j < pending.length; j++) chunks[j]!.push(pending[j]!.join(SEP));
       pending = pending.map(() => []);
@@ -67,9 +65,8 @@ export async function readCsvColumns(req: Request, maxBytes: number): Promise<Cs
   return {
     fields,
     header,
+    fileSha256,
     nRows,
-    firstRow,
-    lastRow,
     column(j) {
       const out: string[] = [];
       for (const chunk of chunks[j] ?? []) for (const cell of chunk.split(SEP)) out.push(cell);
@@ -80,7 +77,11 @@ export async function readCsvColumns(req: Request, maxBytes: number): Promise<Cs
 }
 
 /** The multipart/CSV reader both shapes share; `onRecord` gets every data row (may throw to refuse it). */
-function readCsv(req: Request, maxBytes: number, onRecord: (record: string[]) => void): Promise<{ fields: Record<string, string>; header: string[] }> {
+function readCsv(
+  req: Request,
+  maxBytes: number,
+  onRecord: (record: string[]) => void,
+): Promise<{ fields: Record<string, string>; header: string[]; fileSha256: string }> {
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
@@ -92,6 +93,7 @@ function readCsv(req: Request, maxBytes: number, onRecord: (record: string[]) =>
     const fields: Record<string, string> = {};
     let header: string[] | undefined;
     let sawFile = false;
+    const digest = createHash('sha256');
     let parsing: Promise<void> = Promise.resolve();
     let failed = false;
     const fail = (err: unknown) => {
@@ -136,6 +138,7 @@ function readCsv(req: Request, maxBytes: number, onRecord: (record: string[]) =>
       // A refused CSV must not stall the body: once the parser is gone, drain the rest of the file part.
       parser.once('close', () => stream.resume());
       stream.on('limit', () => fail(new PayloadTooLargeError(`The CSV file is larger than ${maxBytes} bytes.`)));
+      stream.on('data', (chunk: Buffer) => digest.update(chunk));
       stream.pipe(parser);
     });
     bb.on('error', (err) => fail(new ValidationError([{ field: 'body', message: `malformed multipart body: ${(err as Error).message}` }])));
@@ -145,7 +148,7 @@ function readCsv(req: Request, maxBytes: number, onRecord: (record: string[]) =>
         () => {
           if (!sawFile) return fail(new ValidationError([{ field: 'file', message: 'is required (a CSV file part named "file")' }]));
           if (!header) return fail(new ValidationError([{ field: 'file', message: 'the CSV is empty' }]));
-          resolve({ fields, header });
+          resolve({ fields, header, fileSha256: digest.digest('hex') });
         },
         (err) => fail(err),
       );

@@ -52,7 +52,7 @@ async function readFit(req: Request, csvMaxBytes: number): Promise<{ input: FitI
   const features: FeatureColumns = { nRows: up.nRows, names, column: (j) => up.column(j < t ? j : j + 1) };
   return {
     input: { ...body, features, target, feature_names: names },
-    hash: sha(JSON.stringify([up.fields, up.header, up.nRows, up.firstRow, up.lastRow])),
+    hash: sha(JSON.stringify([up.fields, up.fileSha256])),
   };
 }
 
@@ -70,7 +70,7 @@ async function readPredict(req: Request, csvMaxBytes: number): Promise<{ input: 
   });
   return {
     input: { ...body, features: up.rows, feature_names: up.header },
-    hash: sha(JSON.stringify([up.fields, up.header, up.rows.length, up.rows[0], up.rows[up.rows.length - 1]])),
+    hash: sha(JSON.stringify([up.fields, up.fileSha256])),
   };
 }
 
