@@ -1,11 +1,14 @@
 /** Small JSON helpers for setting up what the scenarios measure (accounts, a fitted model, jobs). */
 
+// biome-ignore lint/suspicious/noExplicitAny: loosely typed JSON answers of the api, read by field name
+type Json = any;
+
 export interface Account {
   apiKey: string;
   userId: string;
 }
 
-async function call(url: string, init: RequestInit & { json?: unknown; key?: string } = {}): Promise<{ status: number; body: any }> {
+async function call(url: string, init: RequestInit & { json?: unknown; key?: string } = {}): Promise<{ status: number; body: Json }> {
   const headers: Record<string, string> = { ...(init.headers as Record<string, string>) };
   if (init.key) headers.authorization = `Bearer ${init.key}`;
   if (init.json !== undefined) headers['content-type'] = 'application/json';
@@ -27,7 +30,12 @@ export function smallTrainSet(rows = 60, cols = 4): { features: number[][]; targ
   return { features, target };
 }
 
-export const SMALL_PREDICT = { features: [[1.5, 2.5, 0.5, 3.0], [0.3, 4.1, 2.2, 1.0]] };
+export const SMALL_PREDICT = {
+  features: [
+    [1.5, 2.5, 0.5, 3.0],
+    [0.3, 4.1, 2.2, 1.0],
+  ],
+};
 
 /** Fits a small model and waits (Prefer: wait) until it is ready; needs a worker running. */
 export async function fitSmallModel(apiUrl: string, key: string): Promise<string> {
@@ -36,10 +44,15 @@ export async function fitSmallModel(apiUrl: string, key: string): Promise<string
   return res.body.model_id;
 }
 
-export async function submitPredict(apiUrl: string, key: string, modelId: string, wait = false): Promise<{ status: number; body: any }> {
-  return call(`${apiUrl}/v1/models/${modelId}/predict`, { method: 'POST', json: SMALL_PREDICT, key, headers: wait ? { prefer: 'wait=60' } : {} });
+export async function submitPredict(apiUrl: string, key: string, modelId: string, wait = false): Promise<{ status: number; body: Json }> {
+  return call(`${apiUrl}/v1/models/${modelId}/predict`, {
+    method: 'POST',
+    json: SMALL_PREDICT,
+    key,
+    headers: wait ? { prefer: 'wait=60' } : {},
+  });
 }
 
-export async function getJob(apiUrl: string, key: string, jobId: string): Promise<any> {
+export async function getJob(apiUrl: string, key: string, jobId: string): Promise<Json> {
   return (await call(`${apiUrl}/v1/jobs/${jobId}`, { key })).body;
 }

@@ -42,23 +42,29 @@ export async function largeDataset(rows: number, cols: number): Promise<{ csv: s
   const json = join(OUT_DIR, `data-${rows}x${cols}.json`);
   if (!existsSync(csv) || statSync(csv).size === 0) {
     const header = `${[...Array.from({ length: cols }, (_, j) => `f${j}`), 'target'].join(',')}\n`;
-    await writeLines(csv, (function* () {
-      yield header;
-      for (const r of table(rows, cols)) yield `${r.cells.join(',')},${r.label}\n`;
-    })());
+    await writeLines(
+      csv,
+      (function* () {
+        yield header;
+        for (const r of table(rows, cols)) yield `${r.cells.join(',')},${r.label}\n`;
+      })(),
+    );
   }
   if (!existsSync(json) || statSync(json).size === 0) {
     const labels: string[] = [];
-    await writeLines(json, (function* () {
-      yield '{"features":[';
-      let first = true;
-      for (const r of table(rows, cols)) {
-        labels.push(r.label);
-        yield `${first ? '' : ','}[${r.cells.join(',')}]`;
-        first = false;
-      }
-      yield `],"target":${JSON.stringify(labels)}}`;
-    })());
+    await writeLines(
+      json,
+      (function* () {
+        yield '{"features":[';
+        let first = true;
+        for (const r of table(rows, cols)) {
+          labels.push(r.label);
+          yield `${first ? '' : ','}[${r.cells.join(',')}]`;
+          first = false;
+        }
+        yield `],"target":${JSON.stringify(labels)}}`;
+      })(),
+    );
   }
   return { csv, json };
 }

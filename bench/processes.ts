@@ -40,7 +40,9 @@ export function startService(name: ServiceName, env: Record<string, string>, lab
   const logFile = join(LOG_DIR, `${String(++counter).padStart(2, '0')}-${label}.log`);
   const fd = openSync(logFile, 'w');
   // BENCH_PROFILE=api,worker: V8 CPU profiles of those services into bench/out/profiles (see profile-summary.ts).
-  const profile = (process.env.BENCH_PROFILE ?? '').split(',').includes(name) ? ['--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, 'profiles')}`] : [];
+  const profile = (process.env.BENCH_PROFILE ?? '').split(',').includes(name)
+    ? ['--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, 'profiles')}`]
+    : [];
   const proc = spawn(process.execPath, [...profile, '--conditions=development', '--import', 'tsx', ENTRY[name]], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
@@ -109,7 +111,9 @@ export async function waitForLog(service: Service, re: RegExp, timeoutMs = 60_00
     const hit = lines.find((l) => re.test(l));
     if (hit) return hit;
     if (exited || Date.now() > deadline) {
-      throw new Error(`${service.name} ${exited ? 'exited' : 'timed out'} before logging ${re}; see ${service.logFile}:\n${lines.slice(-15).join('\n')}`);
+      throw new Error(
+        `${service.name} ${exited ? 'exited' : 'timed out'} before logging ${re}; see ${service.logFile}:\n${lines.slice(-15).join('\n')}`,
+      );
     }
     await new Promise((r) => setTimeout(r, 50));
   }

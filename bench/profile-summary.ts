@@ -13,7 +13,9 @@ const [file, topArg] = process.argv.slice(2);
 const prof = JSON.parse(readFileSync(file!, 'utf8')) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));
 const self = new Map<number, number>();
-prof.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0)));
+prof.samples.forEach((id, i) => {
+  self.set(id, (self.get(id) ?? 0) + (prof.timeDeltas[i] ?? 0));
+});
 const total = [...self.values()].reduce((a, b) => a + b, 0);
 
 const pkgOf = (url: string) => {
@@ -22,7 +24,8 @@ const pkgOf = (url: string) => {
   if (url.includes('/apps/') || url.includes('/packages/')) return url.replace(/^.*\/((apps|packages)\/[^/]+)\/.*$/, '$1');
   return url.startsWith('node:') ? 'node:internal' : url || '(native/gc/idle)';
 };
-const fnKey = (n: Node) => `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^.*\/work\/main\//, '')}:${n.callFrame.lineNumber + 1}`;
+const fnKey = (n: Node) =>
+  `${n.callFrame.functionName || '(anon)'} ${n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^.*\/work\/main\//, '')}:${n.callFrame.lineNumber + 1}`;
 const agg = (key: (n: Node) => string) => {
   const m = new Map<string, number>();
   for (const [id, t] of self) {

@@ -25,7 +25,12 @@ export interface Report {
 }
 
 export function machine(): Report['machine'] {
-  return { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, platform: `${process.platform} ${process.arch}` };
+  return {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+  };
 }
 
 export function toMarkdown(report: Report): string {
@@ -35,7 +40,10 @@ export function toMarkdown(report: Report): string {
     '',
     '| scenario | metric | value | baseline (same run) | comparison | target | met |',
     '|---|---|---|---|---|---|---|',
-    ...report.rows.map((r) => `| ${r.scenario} | ${r.metric} | ${r.value} | ${r.baseline} | ${r.comparison} | ${r.target} | ${r.pass === undefined ? '' : r.pass ? 'yes' : '**no**'} |`),
+    ...report.rows.map(
+      (r) =>
+        `| ${r.scenario} | ${r.metric} | ${r.value} | ${r.baseline} | ${r.comparison} | ${r.target} | ${r.pass === undefined ? '' : r.pass ? 'yes' : '**no**'} |`,
+    ),
     '',
     'Settings:',
     '',

@@ -13,13 +13,18 @@ import { largeScenario } from './scenarios/large.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const only = args
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
 const wanted = (name: string) => !only || only.includes(name);
 
 const settings = {
   http: quick ? { connections: 16, durationSeconds: 2, rounds: 1 } : { connections: 16, durationSeconds: 5, rounds: 3 },
   queue: quick ? { jobs: 30, warmup: 5 } : { jobs: 300, warmup: 30 },
-  scaling: quick ? { latencyMs: 200, processes: [1, 2, 4], secondsAtIdeal: 2 } : { latencyMs: 200, processes: [1, 2, 4], secondsAtIdeal: 6 },
+  scaling: quick
+    ? { latencyMs: 200, processes: [1, 2, 4], secondsAtIdeal: 2 }
+    : { latencyMs: 200, processes: [1, 2, 4], secondsAtIdeal: 6 },
   large: quick ? { rows: 10_000, cols: 50, repeats: 1 } : { rows: 100_000, cols: 50, repeats: 3 },
 };
 

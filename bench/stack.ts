@@ -84,9 +84,26 @@ export async function startEmulator(latency: { fit: number; predict: number }): 
   return { service, url };
 }
 
-export async function startApi(emulatorUrl: string, env: Record<string, string> = {}, label = 'api'): Promise<{ service: Service; url: string }> {
+export async function startApi(
+  emulatorUrl: string,
+  env: Record<string, string> = {},
+  label = 'api',
+): Promise<{ service: Service; url: string }> {
   const port = await freePort();
-  const service = startService('api', { ...common(), ...API_ENV, TABPFN_API_URL: emulatorUrl, PORT: String(port), HOST: '127.0.0.1', MIGRATE_ON_START: 'false', BENCH_HELLO: 'true', ...env }, label);
+  const service = startService(
+    'api',
+    {
+      ...common(),
+      ...API_ENV,
+      TABPFN_API_URL: emulatorUrl,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      MIGRATE_ON_START: 'false',
+      BENCH_HELLO: 'true',
+      ...env,
+    },
+    label,
+  );
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/health`, service);
   return { service, url };

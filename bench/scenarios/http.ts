@@ -48,7 +48,11 @@ export async function httpScenario(s: HttpSettings): Promise<{ rows: Row[]; raw:
   const auth = { authorization: `Bearer ${account.apiKey}` };
   const run = (path: string, extra: Partial<Parameters<typeof load>[0]> = {}, seconds = s.durationSeconds) =>
     load({ url: `${api.url}${path}`, connections: s.connections, durationSeconds: seconds, ...extra });
-  const submitOpts = { method: 'POST' as const, headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(SMALL_PREDICT) };
+  const submitOpts = {
+    method: 'POST' as const,
+    headers: { ...auth, 'content-type': 'application/json' },
+    body: JSON.stringify(SMALL_PREDICT),
+  };
 
   const measure = async (rounds: number) => {
     // Warm-up: JIT, connection pools, prepared plans.
@@ -65,7 +69,12 @@ export async function httpScenario(s: HttpSettings): Promise<{ rows: Row[]; raw:
       runs.poll.push(await run(`/v1/jobs/${jobId}`, { headers: auth }));
     }
     const pick = (xs: LoadResult[]) => xs.find((x) => x.reqPerSec === median(xs.map((y) => y.reqPerSec))) ?? xs[0]!;
-    const out = Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, { ...pick(v), reqPerSec: median(v.map((x) => x.reqPerSec)), all: v.map((x) => Math.round(x.reqPerSec)) }]));
+    const out = Object.fromEntries(
+      Object.entries(runs).map(([k, v]) => [
+        k,
+        { ...pick(v), reqPerSec: median(v.map((x) => x.reqPerSec)), all: v.map((x) => Math.round(x.reqPerSec)) },
+      ]),
+    );
     return out as unknown as Medians & Record<keyof Medians, { all: number[] }>;
   };
 

@@ -57,10 +57,14 @@ function upload(apiUrl: string, key: string, file: string, format: 'csv' | 'json
 }
 
 async function rawParse(mode: 'csv' | 'json', file: string): Promise<{ ms: number; rssGrowth: number }> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['--conditions=development', '--import', 'tsx', 'bench/raw-parse.ts', mode, file], {
-    cwd: ROOT,
-    maxBuffer: 1 << 20,
-  });
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--conditions=development', '--import', 'tsx', 'bench/raw-parse.ts', mode, file],
+    {
+      cwd: ROOT,
+      maxBuffer: 1 << 20,
+    },
+  );
   return JSON.parse(stdout.trim().split('\n').pop()!);
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { cleanText, encodeFeatures, encodeTarget, sortLabels } from './encode.js';
+import { cleanText, encodeFeatureColumns, encodeFeatures, encodeTarget, isMissing, sortLabels } from './encode.js';
 import { DataError } from './errors.js';
 import { crc32cBase64, decodeParquet } from './parquet.js';
 
@@ -86,6 +86,28 @@ describe('encodeFeatures', () => {
         [3, 4],
       ]).inMemorySizeBytes,
     ).toBe(128 + 4 * 8);
+  });
+});
+
+describe('encodeFeatureColumns', () => {
+  it('writes the same bytes as encodeFeatures for the same cells, given column-wise', () => {
+    const rows = [
+      ['1.50', ' x ', 'NA', '1e3'],
+      ['  nan  ', 'y,z', '2', '-0.5'],
+      ['3', 'NULL', '\u00a0none\u00a0', '7'],
+    ];
+    const names = ['a', 'b', 'c', 'd'];
+    const byColumn = encodeFeatureColumns({ nRows: rows.length, names, column: (j) => rows.map((r) => r[j]) });
+    const byRow = encodeFeatures(rows, names);
+    expect(byColumn.hash).toBe(byRow.hash);
+    expect(byColumn.columns).toEqual(byRow.columns);
+    expect(byColumn.inMemorySizeBytes).toBe(byRow.inMemorySizeBytes);
+  });
+
+  it('isMissing: the fast path for long cells agrees with trimming', () => {
+    for (const v of ['12345', ' null ', '\tnone\t', '\u00a0nan\u00a0', 'nulls', 'NONE ', 'n/a  ']) {
+      expect([v, isMissing(v)]).toEqual([v, ['', 'na', 'nan', 'n/a', 'null', 'none'].includes(v.trim().toLowerCase())]);
+    }
   });
 });
 
