@@ -85,11 +85,18 @@ function inferTask(targetType: string, classes: unknown[]): Task {
 }
 
 export function createSubmitService(deps: SubmitServiceDeps) {
+  // Upstream's limits are server settings, not per account: one copy per process for an hour (as
+  // tabpfn-client caches them), so a submit does not look up and decrypt the user's token for them.
+  let settings: { value: Settings | null; until: number } | undefined;
   async function settingsFor(userId: string): Promise<Settings | null> {
+    if (settings && settings.until > Date.now()) return settings.value;
     const user = await deps.users.findById(userId);
     if (!user) throw new NotFoundError('account_not_found', 'The account no longer exists.');
     const token = deps.keyRing.decrypt(user.tabpfn_token_ciphertext, user.id);
-    return deps.tabpfnFor(token).getSettings(AbortSignal.timeout(3_000)).catch(() => null);
+    const value = await deps.tabpfnFor(token).getSettings(AbortSignal.timeout(3_000)).catch(() => null);
+    // A failed fetch is retried after a minute rather than an hour.
+    settings = { value, until: Date.now() + (value ? 3_600_000 : 60_000) };
+    return value;
   }
 
   async function checkInflight(userId: string): Promise<void> {
