@@ -72,10 +72,16 @@ export interface SubmitServiceDeps {
   checkWebhookUrl: (url: string) => Promise<void>;
   jobAttempts: number;
   /** Deliveries for jobs born final (a predict served from cache); the worker records all others. */
-  webhooks: { record(tx: PoolClient, job: JobRow, event: 'job.succeeded'): Promise<string | null>; enqueue(ids: (string | null)[]): Promise<void> };
+  webhooks: {
+    record(tx: PoolClient, job: JobRow, event: 'job.succeeded'): Promise<string | null>;
+    enqueue(ids: (string | null)[]): Promise<void>;
+  };
 }
 
-const canonical = (v: unknown) => JSON.stringify(v, (_k, val) => (val && typeof val === 'object' && !Array.isArray(val) ? Object.fromEntries(Object.entries(val).sort()) : val));
+const canonical = (v: unknown) =>
+  JSON.stringify(v, (_k, val) =>
+    val && typeof val === 'object' && !Array.isArray(val) ? Object.fromEntries(Object.entries(val).sort()) : val,
+  );
 
 /** Infers the task when the caller does not say: strings and booleans classify; numbers regress unless they look like a few class ids. */
 function inferTask(targetType: string, classes: unknown[]): Task {
@@ -93,7 +99,10 @@ export function createSubmitService(deps: SubmitServiceDeps) {
     const user = await deps.users.findById(userId);
     if (!user) throw new NotFoundError('account_not_found', 'The account no longer exists.');
     const token = deps.keyRing.decrypt(user.tabpfn_token_ciphertext, user.id);
-    const value = await deps.tabpfnFor(token).getSettings(AbortSignal.timeout(3_000)).catch(() => null);
+    const value = await deps
+      .tabpfnFor(token)
+      .getSettings(AbortSignal.timeout(3_000))
+      .catch(() => null);
     // A failed fetch is retried after a minute rather than an hour.
     settings = { value, until: Date.now() + (value ? 3_600_000 : 60_000) };
     return value;
@@ -102,7 +111,11 @@ export function createSubmitService(deps: SubmitServiceDeps) {
   async function checkInflight(userId: string): Promise<void> {
     const active = await deps.jobs.countActive(userId);
     if (active >= deps.maxInflightJobs) {
-      throw new RateLimitedError('too_many_inflight_jobs', `This account has ${active} queued or running jobs; the limit is ${deps.maxInflightJobs}. Retry when some finish.`, 5);
+      throw new RateLimitedError(
+        'too_many_inflight_jobs',
+        `This account has ${active} queued or running jobs; the limit is ${deps.maxInflightJobs}. Retry when some finish.`,
+        5,
+      );
     }
   }
 
@@ -157,68 +170,88 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       const names = x.columns.map((c) => c.name);
       const categorical = (input.categorical_features ?? []).map((c, i) => {
         const idx = typeof c === 'number' ? c : names.indexOf(c);
-        if (idx < 0 || idx >= names.length) throw new ValidationError([{ field: `categorical_features[${i}]`, message: `no such column: ${c}` }]);
+        if (idx < 0 || idx >= names.length)
+          throw new ValidationError([{ field: `categorical_features[${i}]`, message: `no such column: ${c}` }]);
         return idx;
       });
       checkTrainLimits(await settingsFor(userId), x, y, task === 'classification');
 
       const config = input.config ?? {};
-      const fitKey = sha256Hex(canonical({ task, model: input.model ?? null, path: path ?? null, config, categorical, x: x.hash, y: y.hash, names }));
+      const fitKey = sha256Hex(
+        canonical({ task, model: input.model ?? null, path: path ?? null, config, categorical, x: x.hash, y: y.hash, names }),
+      );
       const requestHash = opts.requestHash;
-      const out = await deps.idempotency.run({ userId, endpoint: 'POST /v1/models/fit', key: opts.idempotencyKey, requestHash }, async (tx) => {
-        const dataset = await deps.datasets.insert(
-          { userId, kind: 'train', contentHash: sha256Hex(`${x.hash}:${y.hash}`), x: x.bytes, y: y.bytes, nRows: x.nRows, nCols: x.nCols, columns: x.columns, targetType: y.type },
-          tx,
-        );
-        const model = await deps.models.insert(
-          {
-            userId,
-            task,
-            modelName: input.model ?? null,
-            datasetId: dataset.id,
-            fitKey,
-            nSamples: x.nRows,
-            nFeatures: x.nCols,
-            featureNames: names,
-            featureTypes: x.columns.map((c) => c.type),
-            classes: task === 'classification' ? y.classes : null,
-            targetType: y.type,
-            config,
-            categoricalFeatures: categorical.length ? categorical : null,
-            description: input.description ?? null,
-          },
-          tx,
-        );
-        const job = await deps.jobs.insert(
-          {
-            userId,
-            type: 'fit',
-            modelId: model.id,
-            datasetId: dataset.id,
-            params: { task, model: input.model ?? null, config, categorical_features: categorical.length ? categorical : null },
-            nRows: x.nRows,
-            webhookUrl: input.webhook_url ?? null,
-            webhookEvents: input.webhook_url ? (input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS) : null,
-          },
-          tx,
-        );
-        return { ...accepted(job), afterCommit: () => enqueueAfterCommit('fit', job.id) };
-      });
+      const out = await deps.idempotency.run(
+        { userId, endpoint: 'POST /v1/models/fit', key: opts.idempotencyKey, requestHash },
+        async (tx) => {
+          const dataset = await deps.datasets.insert(
+            {
+              userId,
+              kind: 'train',
+              contentHash: sha256Hex(`${x.hash}:${y.hash}`),
+              x: x.bytes,
+              y: y.bytes,
+              nRows: x.nRows,
+              nCols: x.nCols,
+              columns: x.columns,
+              targetType: y.type,
+            },
+            tx,
+          );
+          const model = await deps.models.insert(
+            {
+              userId,
+              task,
+              modelName: input.model ?? null,
+              datasetId: dataset.id,
+              fitKey,
+              nSamples: x.nRows,
+              nFeatures: x.nCols,
+              featureNames: names,
+              featureTypes: x.columns.map((c) => c.type),
+              classes: task === 'classification' ? y.classes : null,
+              targetType: y.type,
+              config,
+              categoricalFeatures: categorical.length ? categorical : null,
+              description: input.description ?? null,
+            },
+            tx,
+          );
+          const job = await deps.jobs.insert(
+            {
+              userId,
+              type: 'fit',
+              modelId: model.id,
+              datasetId: dataset.id,
+              params: { task, model: input.model ?? null, config, categorical_features: categorical.length ? categorical : null },
+              nRows: x.nRows,
+              webhookUrl: input.webhook_url ?? null,
+              webhookEvents: input.webhook_url ? (input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS) : null,
+            },
+            tx,
+          );
+          return { ...accepted(job), afterCommit: () => enqueueAfterCommit('fit', job.id) };
+        },
+      );
       if (!out.replayed) await out.afterCommit?.();
       return out;
     },
 
     async submitPredict(userId: string, modelId: string, input: PredictInput, opts: SubmitOptions) {
-      const model = assertOwned(await deps.models.findById(modelId), userId, 'model');
-      if (model.status === 'failed') throw new UnprocessableError('model_fit_failed', 'The model failed to fit; fit it again.', { extra: { model_error: model.error } });
-      await checkInflight(userId);
+      const [found] = await Promise.all([deps.models.findById(modelId), checkInflight(userId)]);
+      const model = assertOwned(found, userId, 'model');
+      if (model.status === 'failed')
+        throw new UnprocessableError('model_fit_failed', 'The model failed to fit; fit it again.', { extra: { model_error: model.error } });
       await checkWebhook(input);
       const allowed: readonly string[] = model.task === 'classification' ? CLASSIFICATION_OUTPUTS : REGRESSION_OUTPUTS;
       const outputType = input.output_type ?? (model.task === 'classification' ? 'preds' : 'mean');
       if (!allowed.includes(outputType)) {
-        throw new ValidationError([{ field: 'output_type', message: `"${outputType}" is not valid for ${model.task}; use one of ${allowed.join(', ')}` }]);
+        throw new ValidationError([
+          { field: 'output_type', message: `"${outputType}" is not valid for ${model.task}; use one of ${allowed.join(', ')}` },
+        ]);
       }
-      if (input.quantiles && outputType !== 'quantiles') throw new ValidationError([{ field: 'quantiles', message: 'only with output_type "quantiles"' }]);
+      if (input.quantiles && outputType !== 'quantiles')
+        throw new ValidationError([{ field: 'quantiles', message: 'only with output_type "quantiles"' }]);
       if (model.task === 'regression' && input.config?.balance_probabilities !== undefined) {
         throw new ValidationError([{ field: 'config.balance_probabilities', message: 'applies to classification only' }]);
       }
@@ -226,7 +259,8 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       if (input.feature_names) {
         // CSV: match columns by name, in the model's order; extra columns (e.g. the target) are dropped.
         const missing = model.feature_names.filter((n) => !input.feature_names!.includes(n));
-        if (missing.length) throw new ValidationError([{ field: 'file', message: `missing columns the model was fitted on: ${missing.join(', ')}` }]);
+        if (missing.length)
+          throw new ValidationError([{ field: 'file', message: `missing columns the model was fitted on: ${missing.join(', ')}` }]);
         const order = model.feature_names.map((n) => input.feature_names!.indexOf(n));
         rows = rows.map((r) => order.map((i) => r[i]));
       }
@@ -237,35 +271,54 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       const config = input.config ?? {};
       const params = { output_type: outputType, ...(quantiles ? { quantiles } : {}), config };
       const cacheKey = sha256Hex(canonical({ model: model.id, fit: model.fit_key, x: x.hash, params }));
-      const cached = deps.predictCacheTtlSeconds > 0 ? await deps.jobs.findCached(userId, cacheKey, deps.predictCacheTtlSeconds) : undefined;
+      const cached =
+        deps.predictCacheTtlSeconds > 0 ? await deps.jobs.findCached(userId, cacheKey, deps.predictCacheTtlSeconds) : undefined;
 
       const out = await deps.idempotency.run(
         { userId, endpoint: `POST /v1/models/${modelId}/predict`, key: opts.idempotencyKey, requestHash: opts.requestHash },
         async (tx) => {
-          const locked = await deps.models.findForShare(model.id, tx);
+          // A ready model stays ready (until deleted, which the job's foreign key catches); only a
+          // pending one can change under us, so only then lock it against the fit finishing.
+          const locked = model.status === 'ready' ? model : await deps.models.findForShare(model.id, tx);
           if (!locked) throw new NotFoundError('model_not_found', 'No such model.');
           if (locked.status === 'failed') throw new UnprocessableError('model_fit_failed', 'The model failed to fit; fit it again.');
           const dataset = cached
             ? null
             : await deps.datasets.insert(
-                { userId, kind: 'test', contentHash: x.hash, x: x.bytes, y: null, nRows: x.nRows, nCols: x.nCols, columns: x.columns, targetType: null },
+                {
+                  userId,
+                  kind: 'test',
+                  contentHash: x.hash,
+                  x: x.bytes,
+                  y: null,
+                  nRows: x.nRows,
+                  nCols: x.nCols,
+                  columns: x.columns,
+                  targetType: null,
+                },
                 tx,
               );
-          const job = await deps.jobs.insert(
-            {
-              userId,
-              type: 'predict',
-              modelId: model.id,
-              datasetId: dataset?.id ?? cached?.dataset_id ?? null,
-              params,
-              cacheKey,
-              nRows: x.nRows,
-              webhookUrl: input.webhook_url ?? null,
-              webhookEvents: input.webhook_url ? (input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS) : null,
-              ...(cached ? { cachedResult: cached.result } : {}),
-            },
-            tx,
-          );
+          const job = await deps.jobs
+            .insert(
+              {
+                userId,
+                type: 'predict',
+                modelId: model.id,
+                datasetId: dataset?.id ?? cached?.dataset_id ?? null,
+                params,
+                cacheKey,
+                nRows: x.nRows,
+                webhookUrl: input.webhook_url ?? null,
+                webhookEvents: input.webhook_url ? (input.webhook_events ?? DEFAULT_WEBHOOK_EVENTS) : null,
+                ...(cached ? { cachedResult: cached.result } : {}),
+              },
+              tx,
+            )
+            .catch((err) => {
+              // The model was deleted after we read it (ready models are not locked).
+              if ((err as { code?: string }).code === '23503') throw new NotFoundError('model_not_found', 'No such model.');
+              throw err;
+            });
           if (cached) {
             const delivery = await deps.webhooks.record(tx, job, 'job.succeeded');
             return { ...accepted(job), afterCommit: () => deps.webhooks.enqueue([delivery]) };

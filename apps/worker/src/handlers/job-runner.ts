@@ -70,16 +70,22 @@ export function createJobRunner(deps: RunnerDeps) {
     jobId: string,
     outcome: Parameters<JobRepository['finish']>[1],
     extra?: (tx: PoolClient) => Promise<void>,
+    /** False only when the caller knows the job has no webhook_url; undefined = check in the transaction. */
+    hasWebhook = true,
   ): Promise<JobRow | undefined> {
     const event: WebhookEvent = outcome.status === 'succeeded' ? 'job.succeeded' : outcome.status === 'failed' ? 'job.failed' : 'job.canceled';
     let delivery: string | null = null;
-    const row = await withTransaction(deps.pool, async (tx) => {
-      const done = await deps.jobs.finish(jobId, outcome, tx);
-      if (!done) return undefined;
-      await extra?.(tx);
-      delivery = await deps.webhooks.record(tx, done, event);
-      return done;
-    });
+    // With nothing else to write in the same transaction, the conditional UPDATE is atomic alone.
+    const row =
+      !extra && !hasWebhook
+        ? await deps.jobs.finish(jobId, outcome)
+        : await withTransaction(deps.pool, async (tx) => {
+            const done = await deps.jobs.finish(jobId, outcome, tx);
+            if (!done) return undefined;
+            await extra?.(tx);
+            delivery = await deps.webhooks.record(tx, done, event);
+            return done;
+          });
     if (row) {
       deps.logger.info({ job_id: row.id, type: row.type, status: row.status, attempts: row.attempts }, 'job finished');
       deps.onFinalized?.(row);
@@ -93,8 +99,9 @@ export function createJobRunner(deps: RunnerDeps) {
     finalize,
 
     /** The job and its user's TabPFN client, or undefined when there is nothing to do (final, gone, canceled). */
-    async load(jobId: string): Promise<{ job: JobRow; client: TabPFNClient; token: string } | undefined> {
-      const job = await deps.jobs.findById(jobId);
+    /** `known` skips re-reading a job row the handler has just read. */
+    async load(jobId: string, known?: JobRow): Promise<{ job: JobRow; client: TabPFNClient; token: string } | undefined> {
+      const job = known ?? (await deps.jobs.findById(jobId));
       if (!job || !['queued', 'running'].includes(job.status)) return undefined;
       if (job.cancel_requested_at) {
         await finalize(jobId, { status: 'canceled', error: { code: 'canceled', message: 'Canceled by the user.', retryable: false } });
@@ -122,6 +129,7 @@ export function createJobRunner(deps: RunnerDeps) {
 
     /** Marks the job running (idempotent; `job.started` fires only on the first start). */
     async start(job: JobRow, stage: string): Promise<JobRow | undefined> {
+      if (!job.webhook_url) return deps.jobs.markRunning(job.id, stage);
       let delivery: string | null = null;
       const running = await withTransaction(deps.pool, async (tx) => {
         const j = await deps.jobs.markRunning(job.id, stage, tx);

@@ -60,7 +60,7 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
       return;
     }
 
-    const loaded = await runner.load(jobId);
+    const loaded = await runner.load(jobId, pending);
     if (!loaded) return;
     await runner.admit(bullJob, lockToken, loaded.job, loaded.token, ['predict', 'upload']);
     const job = await runner.start(loaded.job, 'uploading');
@@ -94,7 +94,7 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
         }
       });
       runner.upstreamSucceeded();
-      await runner.finalize(job.id, { status: 'succeeded', result: toResult(model, params, prediction.prediction) });
+      await runner.finalize(job.id, { status: 'succeeded', result: toResult(model, params, prediction.prediction) }, undefined, Boolean(job.webhook_url));
     } catch (err) {
       await runner.handleError(bullJob, job.id, err);
     }
