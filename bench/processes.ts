@@ -17,6 +17,16 @@ const ENTRY = {
 } as const;
 export type ServiceName = keyof typeof ENTRY;
 
+/** The compiled entry points `pnpm build` writes: what production (and the Dockerfile) runs. */
+const BUILT: Partial<Record<ServiceName, string>> = {
+  api: 'apps/api/dist/main.js',
+  worker: 'apps/worker/dist/main.js',
+  emulator: 'apps/tabpfn-emulator/dist/main.js',
+};
+
+/** `BENCH_FROM_SOURCE=true` measures the tsx development setup instead of the build. */
+export const FROM_SOURCE = process.env.BENCH_FROM_SOURCE === 'true';
+
 export interface Service {
   name: string;
   proc: ChildProcess;
@@ -32,7 +42,8 @@ const running = new Set<Service>();
 let counter = 0;
 
 /**
- * Starts one app the way `pnpm start:<app>` does (node + tsx, development conditions). Output goes to
+ * Starts one app from its build (as production does; `bench/run.ts` builds first), or from source with
+ * tsx under BENCH_FROM_SOURCE=true. Output goes to
  * a log file rather than a pipe: the bench process must not pay for reading every log line.
  */
 export function startService(name: ServiceName, env: Record<string, string>, label: string = name): Service {
@@ -43,7 +54,9 @@ export function startService(name: ServiceName, env: Record<string, string>, lab
   const profile = (process.env.BENCH_PROFILE ?? '').split(',').includes(name)
     ? ['--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, 'profiles')}`]
     : [];
-  const proc = spawn(process.execPath, [...profile, '--conditions=development', '--import', 'tsx', ENTRY[name]], {
+  const built = FROM_SOURCE ? undefined : BUILT[name];
+  const entry = built ? [built] : ['--conditions=development', '--import', 'tsx', ENTRY[name]];
+  const proc = spawn(process.execPath, [...profile, ...entry], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', fd, fd],

@@ -4,7 +4,8 @@
  * against a baseline taken in the same run, and prints one table (also bench/out/latest.{md,json}).
  */
 import { API_ENV, QUEUE_PREFIX, WORKER_ENV, resetDatabase, resetRedis, DATABASE_URL } from './stack.js';
-import { stopAll } from './processes.js';
+import { execFileSync } from 'node:child_process';
+import { FROM_SOURCE, ROOT, stopAll } from './processes.js';
 import { type Report, type Row, machine, writeReport } from './report.js';
 import { httpScenario } from './scenarios/http.js';
 import { queueScenario } from './scenarios/queue.js';
@@ -30,6 +31,10 @@ const settings = {
 
 async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
+  if (!FROM_SOURCE) {
+    process.stderr.write('[bench] pnpm build (the bench runs the compiled apps, as production does)…\n');
+    execFileSync('pnpm', ['build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  }
   const rows: Row[] = [];
   const raw: Record<string, unknown> = {};
   const scenarios = [
@@ -61,6 +66,7 @@ async function main(): Promise<void> {
       api: { ...API_ENV, NODE_ENV: 'production' },
       worker: { ...WORKER_ENV, NODE_ENV: 'production' },
       loadGenerator: 'autocannon, in the bench process (shares the 2 cores with the service)',
+      apps: FROM_SOURCE ? 'from source (tsx)' : 'compiled (pnpm build, node apps/*/dist/main.js)',
     },
     rows,
     raw,
