@@ -121,6 +121,28 @@ describe('cancel', () => {
     }
   });
 
+  it('canceling a queued fit fails the predicts parked on it instead of leaving them waiting', async () => {
+    await stack.worker.stop('SIGTERM');
+    let fitJob: string;
+    let predJob: string;
+    try {
+      const fit = await a.client.post('/v1/models/fit', { features: X, target: Y, config: { random_state: 11 } });
+      fitJob = fit.body.job_id;
+      const pred = await a.client.post(`/v1/models/${fit.body.model_id}/predict`, { features: T.slice(0, 2) });
+      predJob = pred.body.job_id;
+      expect((await a.client.post(`/v1/jobs/${fitJob}/cancel`)).body.status).toBe('canceled');
+      expect((await a.client.get(`/v1/models/${fit.body.model_id}`)).body.status).toBe('failed');
+      const again = await a.client.post(`/v1/models/${fit.body.model_id}/predict`, { features: T.slice(0, 2) });
+      expect(again.status).toBe(422);
+      expect(again.body.code).toBe('model_fit_failed');
+    } finally {
+      await stack.restartWorker();
+    }
+    const done = await waitForJob(a.client, predJob!);
+    expect(done.status).toBe('failed');
+    expect(done.error.code).toBe('model_fit_failed');
+  });
+
   it('a running job ends canceled and its upstream request is aborted', async () => {
     stack.emulator.state.setLatency({ fit: 60_000 });
     const abortedBefore = counters().aborted;

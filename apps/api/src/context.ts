@@ -94,7 +94,18 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     jobAttempts: config.JOB_ATTEMPTS,
     webhooks: webhookEmitter,
   });
-  const jobs = createJobService({ pool, jobs: jobsRepo, models: modelsRepo, queues, redis, prefix: config.QUEUE_PREFIX, events, logger });
+  const jobs = createJobService({
+    pool,
+    jobs: jobsRepo,
+    models: modelsRepo,
+    queues,
+    redis,
+    prefix: config.QUEUE_PREFIX,
+    events,
+    logger,
+    jobAttempts: config.JOB_ATTEMPTS,
+    webhooks: webhookEmitter,
+  });
   const webhooks = createWebhookService({
     pool,
     jobs: jobsRepo,

@@ -10,6 +10,8 @@ import {
   type Pool,
   type QueueSet,
   type Redis,
+  type PoolClient,
+  enqueue,
   publishCancel,
   withTransaction,
 } from '@tabpfn-jobs/shared';
@@ -23,11 +25,20 @@ export interface JobServiceDeps {
   prefix: string;
   events: JobEventHub;
   logger: Logger;
+  jobAttempts: number;
+  webhooks: { record(tx: PoolClient, job: JobRow, event: 'job.canceled'): Promise<string | null>; enqueue(ids: (string | null)[]): Promise<void> };
 }
 
 export function createJobService(deps: JobServiceDeps) {
   const owned = async (userId: string, jobId: string): Promise<JobRow> => assertOwned(await deps.jobs.findById(jobId), userId, 'job');
   const ownedModel = async (userId: string, modelId: string) => assertOwned(await deps.models.findById(modelId), userId, 'model');
+
+  /** Predicts parked behind a fit that will not run: the worker fails them with model_fit_failed. */
+  async function enqueueParked(modelId: string): Promise<void> {
+    for (const id of await deps.jobs.queuedPredictsForModel(modelId)) {
+      await enqueue(deps.queues, 'predict', { jobId: id }, { jobId: id, attempts: deps.jobAttempts, backoff: { type: 'upstream' } }).catch(() => undefined);
+    }
+  }
 
   return {
     get: owned,
@@ -60,9 +71,19 @@ export function createJobService(deps: JobServiceDeps) {
     async cancel(userId: string, jobId: string): Promise<JobRow> {
       const job = await owned(userId, jobId);
       if (job.status === 'queued') {
-        const done = await deps.jobs.finish(job.id, { status: 'canceled', error: { code: 'canceled', message: 'Canceled by the user.', retryable: false } });
+        let delivery: string | null = null;
+        const done = await withTransaction(deps.pool, async (tx) => {
+          const d = await deps.jobs.finish(job.id, { status: 'canceled', error: { code: 'canceled', message: 'Canceled by the user.', retryable: false } }, tx);
+          if (!d) return undefined;
+          // A canceled fit leaves no model: predicts parked on it must learn that rather than wait forever.
+          if (d.type === 'fit') await deps.models.markFailed(d.model_id, { code: 'fit_canceled', message: 'The fit was canceled.', retryable: false }, tx);
+          delivery = await deps.webhooks.record(tx, d, 'job.canceled');
+          return d;
+        });
         if (done) {
           await deps.queues[job.type].remove(job.id).catch(() => undefined);
+          await deps.webhooks.enqueue([delivery]);
+          if (done.type === 'fit') await enqueueParked(done.model_id);
           return done;
         }
         return (await deps.jobs.findById(job.id))!;
