@@ -41,7 +41,10 @@ describe('webhooks from real fit and predict jobs', () => {
     }
 
     const verify = (r: { headers: Record<string, unknown>; body: string }) =>
-      new Webhook(secret).verify(r.body, r.headers as Record<string, string>) as { type: string; data: { job_id: string; status: string; result?: unknown } };
+      new Webhook(secret).verify(r.body, r.headers as Record<string, string>) as {
+        type: string;
+        data: { job_id: string; status: string; result?: unknown };
+      };
     const fitEvents = receiver.forPath('/fit').map(verify);
     expect(fitEvents.map((e) => e.type).sort()).toEqual(['job.started', 'job.succeeded']);
     for (const e of fitEvents) expect(e.data.job_id).toBe(fit.body.job_id);
@@ -65,7 +68,9 @@ describe('webhooks from real fit and predict jobs', () => {
     const cached = await acct.client.post(`/v1/models/${fit.body.model_id}/predict`, { ...body, webhook_url: `${receiver.url}/cached` });
     expect(cached.body.cached).toBe(true);
     for (let i = 0; i < 100 && receiver.forPath('/cached').length < 1; i++) await new Promise((r) => setTimeout(r, 50));
-    const events = receiver.forPath('/cached').map((r) => new Webhook(secret).verify(r.body, r.headers as Record<string, string>) as { type: string; data: { job_id: string } });
+    const events = receiver
+      .forPath('/cached')
+      .map((r) => new Webhook(secret).verify(r.body, r.headers as Record<string, string>) as { type: string; data: { job_id: string } });
     expect(events.map((e) => [e.type, e.data.job_id])).toEqual([['job.succeeded', cached.body.job_id]]);
   });
 
@@ -73,5 +78,35 @@ describe('webhooks from real fit and predict jobs', () => {
     const log = stack.worker.output.join('\n');
     expect(log).toContain('job finished');
     for (const s of [VALID_TOKEN, OTHER_TOKEN, 'whsec_', 'tpk_']) expect(log).not.toContain(s);
+  });
+
+  it('canceling a queued job in the API fires job.canceled', async () => {
+    const acct = await stack.account(VALID_TOKEN);
+    const secret = (await acct.client.get('/v1/webhooks/secret')).body.secret as string;
+    await stack.worker.stop('SIGTERM');
+    let jobId: string;
+    try {
+      const fit = await acct.client.post('/v1/models/fit', {
+        features: jsonCells(iris.trainX),
+        target: iris.trainY,
+        config: { random_state: 99 },
+        webhook_url: `${receiver.url}/canceled`,
+      });
+      jobId = fit.body.job_id;
+      expect((await acct.client.post(`/v1/jobs/${jobId}/cancel`)).body.status).toBe('canceled');
+    } finally {
+      await stack.restartWorker();
+    }
+    for (let i = 0; i < 100 && receiver.forPath('/canceled').length < 1; i++) await new Promise((r) => setTimeout(r, 50));
+    const events = receiver
+      .forPath('/canceled')
+      .map(
+        (r) =>
+          new Webhook(secret).verify(r.body, r.headers as Record<string, string>) as {
+            type: string;
+            data: { job_id: string; status: string };
+          },
+      );
+    expect(events.map((e) => [e.type, e.data.job_id, e.data.status])).toEqual([['job.canceled', jobId!, 'canceled']]);
   });
 });
