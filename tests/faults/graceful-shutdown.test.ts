@@ -51,6 +51,9 @@ describe('graceful shutdown', () => {
     for (let i = 0; i < 200 && (await running(ids)) < 5; i++) await new Promise((r) => setTimeout(r, 25));
     const worker = stack.workers.shift()!;
     expect((await worker.stop('SIGTERM')).code).toBe(0);
+    // Past the grace period the old worker gave its jobs back rather than finishing them.
+    expect(worker.output.some((l) => l.includes('grace period over'))).toBe(true);
+    expect(worker.output.filter((l) => l.includes('"job finished"') && ids.some((id) => l.includes(id)))).toEqual([]);
     await stack.emu('PUT', '/_emulator/latency', { predict: 0 });
     await stack.startWorker();
     for (let i = 0; i < 600; i++) {

@@ -22,7 +22,7 @@ import { createUpstreamBackoff } from './backoff.js';
 import type { WorkerConfig } from './config.js';
 import { createFitHandler } from './handlers/fit.handler.js';
 import type { HandlerMap } from './handlers/handler.js';
-import { type WebhookSink, createJobRunner } from './handlers/job-runner.js';
+import { type WebhookSink, createJobRunner, returnRunningJobs } from './handlers/job-runner.js';
 import { createMaintenanceHandler } from './handlers/maintenance.handler.js';
 import { createPredictHandler } from './handlers/predict.handler.js';
 import { createWebhookHandler } from './handlers/webhook.handler.js';
@@ -163,7 +163,7 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     metricsPort: metricsServer?.port,
     async stop(graceMs = config.SHUTDOWN_GRACE_MS): Promise<void> {
       clearInterval(schedulerTimer);
-      await workerSet.close(graceMs);
+      await workerSet.close(graceMs, () => returnRunningJobs(running));
       await heartbeat.stop();
       await metricsServer?.close();
       await closeQueues(queues);

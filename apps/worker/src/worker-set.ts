@@ -16,7 +16,7 @@ export interface WorkerSetOptions {
 export interface WorkerSet {
   workers: Worker[];
   /** Stops taking jobs; waits up to `graceMs` for running ones, then hands the rest back. */
-  close(graceMs: number): Promise<void>;
+  close(graceMs: number, onGraceExpired?: () => void): Promise<void>;
 }
 
 /** One BullMQ Worker per catalog entry, each validating its payload before the handler runs. */
@@ -50,7 +50,7 @@ export function createWorkerSet(handlers: HandlerMap, opts: WorkerSetOptions): W
 
   return {
     workers,
-    async close(graceMs) {
+    async close(graceMs, onGraceExpired) {
       // close() waits for active jobs; after the grace period force-close so their locks lapse
       // and another worker picks them up as stalled.
       let timer: NodeJS.Timeout | undefined;
@@ -62,6 +62,8 @@ export function createWorkerSet(handlers: HandlerMap, opts: WorkerSetOptions): W
       clearTimeout(timer);
       if (outcome === 'timeout') {
         opts.logger.warn('grace period over: returning in-flight jobs to the queue');
+        // Stop the handlers' upstream calls too, or the process would linger until they end.
+        onGraceExpired?.();
         await Promise.all(workers.map((w) => w.close(true)));
       }
     },

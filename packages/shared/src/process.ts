@@ -22,14 +22,17 @@ export function onShutdown(logger: Logger, stop: (signal: string) => Promise<voi
   const handle = (signal: string) => {
     if (stopping) return;
     stopping = true;
+    // Flush before exiting: log lines written during shutdown (jobs finishing in the grace period)
+    // would otherwise be lost with the process.
+    const exit = (code: number) => logger.flush(() => process.exit(code));
     stop(signal).then(
       () => {
         logger.info('stopped');
-        process.exit(0);
+        exit(0);
       },
       (err) => {
         logger.error({ err }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };

@@ -48,6 +48,14 @@ export interface RunnerDeps {
 
 export class JobCanceled extends Error {}
 
+/** The worker is shutting down past its grace period: the job goes back to the queue untouched. */
+export class ReturnedToQueue extends Error {}
+
+/** Aborts every running job's upstream call so it returns to the queue (shutdown past the grace period). */
+export function returnRunningJobs(running: Map<string, AbortController>): void {
+  for (const controller of running.values()) controller.abort(new ReturnedToQueue('worker shutting down'));
+}
+
 export function toJobError(err: unknown): JobError {
   if (err instanceof TabPFNError) {
     return {
@@ -161,7 +169,7 @@ export function createJobRunner(deps: RunnerDeps) {
       try {
         return await work(controller.signal);
       } catch (err) {
-        if (controller.signal.aborted) throw new JobCanceled();
+        if (controller.signal.aborted) throw controller.signal.reason instanceof ReturnedToQueue ? controller.signal.reason : new JobCanceled();
         throw err;
       } finally {
         deps.running.delete(jobId);
@@ -179,6 +187,8 @@ export function createJobRunner(deps: RunnerDeps) {
      * retryable → rethrow so BullMQ retries with backoff, unless attempts are used up.
      */
     async handleError(bullJob: Job, jobId: string, err: unknown, onFailed?: (tx: PoolClient, error: JobError) => Promise<void>): Promise<void> {
+      // Not a failure: another worker takes the job over once its lock lapses.
+      if (err instanceof ReturnedToQueue) throw err;
       if (err instanceof JobCanceled) {
         await finalize(jobId, { status: 'canceled', error: { code: 'canceled', message: 'Canceled by the user.', retryable: false } }, async (tx) =>
           onFailed?.(tx, { code: 'canceled', message: 'Canceled', retryable: false }),
