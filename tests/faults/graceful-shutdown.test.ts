@@ -35,7 +35,7 @@ describe('graceful shutdown', () => {
     expect(code).toBe(0);
     const { rows } = await stack.sql.query(`SELECT status, count(*)::int AS n FROM jobs WHERE id = ANY($1) GROUP BY status`, [ids]);
     expect(rows).toEqual([{ status: 'succeeded', n: 10 }]);
-    const finishes = stack.finishCounts();
+    const finishes = await stack.waitForFinishLogs(ids);
     expect(ids.map((id) => finishes.get(id))).toEqual(Array(10).fill(1));
   });
 
@@ -63,7 +63,7 @@ describe('graceful shutdown', () => {
     }
     const { rows } = await stack.sql.query(`SELECT status, count(*)::int AS n FROM jobs WHERE id = ANY($1) GROUP BY status`, [ids]);
     expect(rows).toEqual([{ status: 'succeeded', n: 5 }]);
-    const finishes = stack.finishCounts();
+    const finishes = await stack.waitForFinishLogs(ids);
     expect(ids.map((id) => finishes.get(id))).toEqual(Array(5).fill(1));
   });
 });

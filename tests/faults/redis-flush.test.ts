@@ -28,7 +28,7 @@ describe('Redis loses everything', () => {
 
     await stack.waitAllFinal(200);
     expect(await stack.statusCounts()).toEqual({ succeeded: 200 });
-    const finishes = stack.finishCounts();
+    const finishes = await stack.waitForFinishLogs(ids);
     expect(ids.filter((id) => (finishes.get(id) ?? 0) !== 1)).toEqual([]);
     const { rows } = await stack.sql.query(`SELECT count(*)::int AS n FROM jobs WHERE type = 'predict' AND result IS NULL`);
     expect(rows[0].n).toBe(0);

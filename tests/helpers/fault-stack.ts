@@ -139,6 +139,18 @@ export async function startProcessStack(opts: { workers?: number; apiEnv?: Recor
       }
       return counts;
     },
+    /**
+     * A worker commits a job's final state before its log line reaches us through the pipe, so wait
+     * (briefly) until every id has been logged before counting how often.
+     */
+    async waitForFinishLogs(ids: string[], maxMs = 10_000): Promise<Map<string, number>> {
+      const start = Date.now();
+      for (;;) {
+        const counts = this.finishCounts();
+        if (ids.every((id) => counts.has(id)) || Date.now() - start > maxMs) return counts;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
     async statusCounts(): Promise<Record<string, number>> {
       const { rows } = await sql.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM jobs GROUP BY status');
       return Object.fromEntries(rows.map((r) => [r.status, r.n]));

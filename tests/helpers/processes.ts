@@ -28,8 +28,13 @@ export function spawnApp(app: keyof typeof ENTRY, env: Record<string, string | u
   });
   const output: string[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
-  const onData = (chunk: Buffer) => {
-    for (const line of chunk.toString('utf8').split('\n')) {
+  // A chunk can end mid-line: keep the tail until its newline arrives (per stream).
+  const partial = { out: '', err: '' };
+  const onData = (which: 'out' | 'err') => (chunk: Buffer) => {
+    const text = partial[which] + chunk.toString('utf8');
+    const lines = text.split('\n');
+    partial[which] = lines.pop() ?? '';
+    for (const line of lines) {
       if (!line) continue;
       output.push(line);
       for (const w of [...waiters]) {
@@ -40,8 +45,15 @@ export function spawnApp(app: keyof typeof ENTRY, env: Record<string, string | u
       }
     }
   };
-  proc.stdout?.on('data', onData);
-  proc.stderr?.on('data', onData);
+  proc.stdout?.on('data', onData('out'));
+  proc.stderr?.on('data', onData('err'));
+  // Whatever is left unterminated when the process ends is still a line.
+  const flushPartial = () => {
+    for (const which of ['out', 'err'] as const) {
+      if (partial[which]) onData(which)(Buffer.from('\n'));
+    }
+  };
+  proc.once('exit', () => setImmediate(flushPartial));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     proc.once('exit', (code, signal) => resolve({ code, signal })),
   );
