@@ -5,7 +5,7 @@ import { T, X, Y } from './workload.js';
 let stack: ProcessStack;
 
 beforeAll(async () => {
-  stack = await startProcessStack({ workers: 1, workerEnv: { WORKER_CONCURRENCY: '10', SHUTDOWN_GRACE_MS: '15000' } });
+  stack = await startProcessStack({ workers: 1, workerEnv: { WORKER_CONCURRENCY: '10', SHUTDOWN_GRACE_MS: '15000', TABPFN_TIMEOUT_MS: '60000' } });
 });
 afterAll(async () => {
   await stack?.close();
@@ -22,13 +22,12 @@ async function running(ids: string[]): Promise<number> {
 describe('graceful shutdown', () => {
   it('SIGTERM to a worker with 10 jobs in flight: it finishes them, none lost, none twice', async () => {
     const { client } = await stack.account();
-    const fit = await client.post('/v1/models/fit', { features: X, target: Y });
-    for (let i = 0; i < 200 && (await client.get(`/v1/jobs/${fit.body.job_id}`)).body.status !== 'succeeded'; i++) await new Promise((r) => setTimeout(r, 50));
-    await stack.emu('PUT', '/_emulator/latency', { predict: 1_500 });
+    const fit = await stack.fitted(client, { features: X, target: Y });
+    // Long enough that all ten are upstream at once even when the machine is slow to start them.
+    await stack.emu('PUT', '/_emulator/latency', { predict: 4_000 });
     const ids: string[] = [];
-    for (let i = 0; i < 10; i++) ids.push((await client.post(`/v1/models/${fit.body.model_id}/predict`, { features: [T[i]!] })).body.job_id);
-    for (let i = 0; i < 200 && (await running(ids)) < 10; i++) await new Promise((r) => setTimeout(r, 25));
-    expect(await running(ids)).toBe(10);
+    for (let i = 0; i < 10; i++) ids.push((await client.post(`/v1/models/${fit.model_id}/predict`, { features: [T[i]!] })).body.job_id);
+    await stack.until('10 predicts upstream at once', async () => (await running(ids)) === 10, ids);
 
     const worker = stack.workers.shift()!;
     const { code } = await worker.stop('SIGTERM');
@@ -42,13 +41,12 @@ describe('graceful shutdown', () => {
   it('SIGTERM with a short grace period hands unfinished jobs back; a new worker completes them once', async () => {
     await stack.startWorker({ WORKER_CONCURRENCY: '10', SHUTDOWN_GRACE_MS: '200' });
     const { client } = await stack.account();
-    const fit = await client.post('/v1/models/fit', { features: X, target: Y, config: { random_state: 3 } });
     await stack.emu('PUT', '/_emulator/latency', { predict: 0 });
-    for (let i = 0; i < 200 && (await client.get(`/v1/jobs/${fit.body.job_id}`)).body.status !== 'succeeded'; i++) await new Promise((r) => setTimeout(r, 50));
-    await stack.emu('PUT', '/_emulator/latency', { predict: 3_000 });
+    const fit = await stack.fitted(client, { features: X, target: Y, config: { random_state: 3 } });
+    await stack.emu('PUT', '/_emulator/latency', { predict: 20_000 });
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await client.post(`/v1/models/${fit.body.model_id}/predict`, { features: [T[i + 10]!] })).body.job_id);
-    for (let i = 0; i < 200 && (await running(ids)) < 5; i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 5; i++) ids.push((await client.post(`/v1/models/${fit.model_id}/predict`, { features: [T[i + 10]!] })).body.job_id);
+    await stack.until('5 predicts upstream at once', async () => (await running(ids)) === 5, ids);
     const worker = stack.workers.shift()!;
     expect((await worker.stop('SIGTERM')).code).toBe(0);
     // Past the grace period the old worker gave its jobs back rather than finishing them.
@@ -56,11 +54,12 @@ describe('graceful shutdown', () => {
     expect(worker.output.filter((l) => l.includes('"job finished"') && ids.some((id) => l.includes(id)))).toEqual([]);
     await stack.emu('PUT', '/_emulator/latency', { predict: 0 });
     await stack.startWorker();
-    for (let i = 0; i < 600; i++) {
-      const { rows } = await stack.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM jobs WHERE id = ANY($1) AND status = 'succeeded'`, [ids]);
-      if (rows[0]!.n === 5) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await stack.until(
+      'the new worker to complete the handed-back jobs',
+      async () => (await stack.sql.query(`SELECT 1 FROM jobs WHERE id = ANY($1) AND status = 'succeeded'`, [ids])).rowCount === 5,
+      ids,
+      60_000,
+    );
     const { rows } = await stack.sql.query(`SELECT status, count(*)::int AS n FROM jobs WHERE id = ANY($1) GROUP BY status`, [ids]);
     expect(rows).toEqual([{ status: 'succeeded', n: 5 }]);
     const finishes = await stack.waitForFinishLogs(ids);
@@ -71,11 +70,11 @@ describe('graceful shutdown', () => {
 describe('api shutdown', () => {
   it('SIGTERM to the api stops accepting and drains open requests', async () => {
     const { client, api_key } = await stack.account();
-    const fit = await client.post('/v1/models/fit', { features: X, target: Y, config: { random_state: 4 } });
-    for (let i = 0; i < 200 && (await client.get(`/v1/jobs/${fit.body.job_id}`)).body.status !== 'succeeded'; i++) await new Promise((r) => setTimeout(r, 50));
+    await stack.emu('PUT', '/_emulator/latency', { predict: 0 });
+    const fit = await stack.fitted(client, { features: X, target: Y, config: { random_state: 4 } });
     await stack.emu('PUT', '/_emulator/latency', { predict: 1_000 });
     // An open request (the API holds it up to 3 s waiting for the job) when SIGTERM arrives.
-    const open = fetch(`${stack.apiUrl}/v1/models/${fit.body.model_id}/predict`, {
+    const open = fetch(`${stack.apiUrl}/v1/models/${fit.model_id}/predict`, {
       method: 'POST',
       headers: { authorization: `Bearer ${api_key}`, 'content-type': 'application/json', prefer: 'wait=3' },
       body: JSON.stringify({ features: [T[20]!] }),

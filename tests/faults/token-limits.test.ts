@@ -21,14 +21,10 @@ describe('per-token upstream limits shared by all workers', () => {
   it('150 predicts from one account: no 429 upstream, all succeed, and another account is not held up', async () => {
     const a = await stack.account(VALID_TOKEN);
     const b = await stack.account(OTHER_TOKEN);
-    const fitA = await a.client.post('/v1/models/fit', { features: X, target: Y });
-    const fitB = await b.client.post('/v1/models/fit', { features: X, target: Y });
-    for (const [c, f] of [[a.client, fitA], [b.client, fitB]] as const) {
-      for (let i = 0; i < 200 && (await c.get(`/v1/jobs/${f.body.job_id}`)).body.status !== 'succeeded'; i++) await new Promise((r) => setTimeout(r, 50));
-    }
+    const [fitA, fitB] = await Promise.all([stack.fitted(a.client, { features: X, target: Y }), stack.fitted(b.client, { features: X, target: Y })]);
     const row = (i: number) => [T[i % T.length]!.map((v) => (typeof v === 'number' ? v + i * 1e-6 : v))];
-    const aJobs = await Promise.all(Array.from({ length: 150 }, (_, i) => a.client.post(`/v1/models/${fitA.body.model_id}/predict`, { features: row(i) })));
-    const bJobs = await Promise.all(Array.from({ length: 10 }, (_, i) => b.client.post(`/v1/models/${fitB.body.model_id}/predict`, { features: row(i) })));
+    const aJobs = await Promise.all(Array.from({ length: 150 }, (_, i) => a.client.post(`/v1/models/${fitA.model_id}/predict`, { features: row(i) })));
+    const bJobs = await Promise.all(Array.from({ length: 10 }, (_, i) => b.client.post(`/v1/models/${fitB.model_id}/predict`, { features: row(i) })));
     const ids = [...aJobs, ...bJobs].map((r) => r.body.job_id as string);
     await stack.waitAllFinal(ids.length + 2);
     expect(await stack.statusCounts()).toEqual({ succeeded: 162 });

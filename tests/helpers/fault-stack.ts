@@ -151,6 +151,36 @@ export async function startProcessStack(opts: { workers?: number; apiEnv?: Recor
         await new Promise((r) => setTimeout(r, 50));
       }
     },
+    /** Submits a fit and waits until it has succeeded; returns the submit's body. */
+    async fitted(client: ReturnType<typeof request>, body: Record<string, unknown>): Promise<{ job_id: string; model_id: string }> {
+      const fit = await client.post('/v1/models/fit', body);
+      if (fit.status !== 202) throw new Error(`fit submit: ${fit.status} ${fit.text}`);
+      await this.until('the fit to succeed', async () => (await client.get(`/v1/jobs/${fit.body.job_id}`)).body.status === 'succeeded', [fit.body.job_id]);
+      return fit.body;
+    },
+    /** Each job's status, stage, attempts and error code — what a failing wait prints. */
+    async jobStates(ids: string[]): Promise<unknown[]> {
+      const { rows } = await sql.query(
+        `SELECT id, status, progress->>'stage' AS stage, attempts, error->>'code' AS error FROM jobs WHERE id = ANY($1) ORDER BY created_at`,
+        [ids],
+      );
+      return rows;
+    },
+    /**
+     * Polls `check` until it holds; past `maxMs` fails naming `what`, with the jobs' states and the
+     * workers' last lines, so a failure on a CI machine says why without a rerun.
+     */
+    async until(what: string, check: () => Promise<boolean>, ids: string[] = [], maxMs = 30_000): Promise<void> {
+      const start = Date.now();
+      for (;;) {
+        if (await check()) return;
+        if (Date.now() - start > maxMs) {
+          const tail = allWorkers.flatMap((w) => w.output.slice(-30)).join('\n');
+          throw new Error(`timed out waiting for ${what}\njobs: ${JSON.stringify(await this.jobStates(ids))}\nworker output:\n${tail}`);
+        }
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    },
     async statusCounts(): Promise<Record<string, number>> {
       const { rows } = await sql.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM jobs GROUP BY status');
       return Object.fromEntries(rows.map((r) => [r.status, r.n]));

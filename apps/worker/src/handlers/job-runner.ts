@@ -74,6 +74,21 @@ export function toJobError(err: unknown): JobError {
  * writes (once, with webhook deliveries in the same transaction), and the retry decision.
  */
 export function createJobRunner(deps: RunnerDeps) {
+  /**
+   * Progress writes are not awaited by the upstream call that reports them, so two of them for one job
+   * could land out of order on different pool connections ('uploading' after 'predicting'). Chaining
+   * them per job keeps the row's stage the last one reported.
+   */
+  const progressWrites = new Map<string, Promise<void>>();
+  function writeProgress(jobId: string, progress: Parameters<JobRepository['setProgress']>[1]): Promise<void> {
+    const next = (progressWrites.get(jobId) ?? Promise.resolve()).then(() => deps.jobs.setProgress(jobId, progress)).catch(() => undefined);
+    progressWrites.set(jobId, next);
+    void next.then(() => {
+      if (progressWrites.get(jobId) === next) progressWrites.delete(jobId);
+    });
+    return next;
+  }
+
   async function finalize(
     jobId: string,
     outcome: Parameters<JobRepository['finish']>[1],
@@ -130,7 +145,7 @@ export function createJobRunner(deps: RunnerDeps) {
       const wait = breakerWait || (await deps.limiter.acquire(token, kinds));
       if (!wait) return;
       const reason = breakerWait ? 'TabPFN is unavailable; waiting before trying again' : 'waiting for this token\'s TabPFN rate limit';
-      await deps.jobs.setProgress(job.id, { stage: 'queued', message: reason, retry_in_seconds: Math.ceil(wait / 1000) }).catch(() => undefined);
+      await writeProgress(job.id, { stage: 'queued', message: reason, retry_in_seconds: Math.ceil(wait / 1000) });
       await bullJob.moveToDelayed(Date.now() + wait, lockToken);
       throw new DelayedError();
     },
@@ -177,9 +192,7 @@ export function createJobRunner(deps: RunnerDeps) {
     },
 
     setStage(jobId: string, stage: string, message?: string, retryInSeconds?: number): void {
-      void deps.jobs
-        .setProgress(jobId, { stage: stage as never, ...(message ? { message } : {}), ...(retryInSeconds ? { retry_in_seconds: retryInSeconds } : {}) })
-        .catch(() => undefined);
+      void writeProgress(jobId, { stage: stage as never, ...(message ? { message } : {}), ...(retryInSeconds ? { retry_in_seconds: retryInSeconds } : {}) });
     },
 
     /**
@@ -210,7 +223,7 @@ export function createJobRunner(deps: RunnerDeps) {
       }
       if (error.code === 'internal_error') deps.logger.error({ job_id: jobId, err }, 'job attempt failed unexpectedly');
       else deps.logger.warn({ job_id: jobId, code: error.code, attempt: bullJob.attemptsMade + 1 }, 'job attempt failed; will retry');
-      await deps.jobs.setProgress(jobId, { stage: 'queued', message: `retrying after: ${error.message}` }).catch(() => undefined);
+      await writeProgress(jobId, { stage: 'queued', message: `retrying after: ${error.message}` });
       deps.onRetry?.(bullJob.name);
       throw err;
     },
