@@ -90,6 +90,12 @@ function inferTask(targetType: string, classes: unknown[]): Task {
   return integral && classes.length <= 10 ? 'classification' : 'regression';
 }
 
+/**
+ * Below the in-flight limit by more than this many jobs, a submit skips the exact (serialised) check:
+ * that many submits from one account would have to be between their count and their commit at once.
+ */
+const INFLIGHT_LOCK_MARGIN = 64;
+
 export function createSubmitService(deps: SubmitServiceDeps) {
   // Upstream's limits are server settings, not per account: one copy per process for an hour (as
   // tabpfn-client caches them), so a submit does not look up and decrypt the user's token for them.
@@ -108,8 +114,7 @@ export function createSubmitService(deps: SubmitServiceDeps) {
     return value;
   }
 
-  async function checkInflight(userId: string): Promise<void> {
-    const active = await deps.jobs.countActive(userId);
+  function refuseOver(active: number): void {
     if (active >= deps.maxInflightJobs) {
       throw new RateLimitedError(
         'too_many_inflight_jobs',
@@ -117,6 +122,24 @@ export function createSubmitService(deps: SubmitServiceDeps) {
         5,
       );
     }
+  }
+
+  /** A cheap count before any work; returns the count for `confirmInflight`. */
+  async function checkInflight(userId: string): Promise<number> {
+    const active = await deps.jobs.countActive(userId);
+    refuseOver(active);
+    return active;
+  }
+
+  /**
+   * Inside the submit's transaction: near the limit, counts again under the account's submit lock so
+   * concurrent submits cannot all pass the early count and overshoot. Far from it, concurrent submits
+   * cannot reach the limit either, and are not serialised.
+   */
+  async function confirmInflight(userId: string, counted: number, tx: PoolClient): Promise<void> {
+    if (counted + INFLIGHT_LOCK_MARGIN < deps.maxInflightJobs) return;
+    await deps.jobs.lockAccountSubmits(userId, tx);
+    refuseOver(await deps.jobs.countActive(userId, tx));
   }
 
   async function checkWebhook(input: { webhook_url?: string; webhook_events?: string[] }): Promise<void> {
@@ -148,7 +171,7 @@ export function createSubmitService(deps: SubmitServiceDeps) {
 
   return {
     async submitFit(userId: string, input: FitInput, opts: SubmitOptions) {
-      await checkInflight(userId);
+      const inflight = await checkInflight(userId);
       await checkWebhook(input);
       const { x, y } = encodeTrain(input.features, input.target, input.feature_names);
       const task = input.task ?? inferTask(y.type, y.classes);
@@ -184,6 +207,7 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       const out = await deps.idempotency.run(
         { userId, endpoint: 'POST /v1/models/fit', key: opts.idempotencyKey, requestHash },
         async (tx) => {
+          await confirmInflight(userId, inflight, tx);
           const dataset = await deps.datasets.insert(
             {
               userId,
@@ -238,7 +262,7 @@ export function createSubmitService(deps: SubmitServiceDeps) {
     },
 
     async submitPredict(userId: string, modelId: string, input: PredictInput, opts: SubmitOptions) {
-      const [found] = await Promise.all([deps.models.findById(modelId), checkInflight(userId)]);
+      const [found, inflight] = await Promise.all([deps.models.findById(modelId), checkInflight(userId)]);
       const model = assertOwned(found, userId, 'model');
       if (model.status === 'failed')
         throw new UnprocessableError('model_fit_failed', 'The model failed to fit; fit it again.', { extra: { model_error: model.error } });
@@ -277,6 +301,8 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       const out = await deps.idempotency.run(
         { userId, endpoint: `POST /v1/models/${modelId}/predict`, key: opts.idempotencyKey, requestHash: opts.requestHash },
         async (tx) => {
+          // A predict served from cache is born final: it never counts as in flight.
+          if (!cached) await confirmInflight(userId, inflight, tx);
           // A ready model stays ready (until deleted, which the job's foreign key catches); only a
           // pending one can change under us, so only then lock it against the fit finishing.
           const locked = model.status === 'ready' ? model : await deps.models.findForShare(model.id, tx);

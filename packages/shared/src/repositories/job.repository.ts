@@ -103,6 +103,14 @@ export function createJobRepository(pool: Queryable) {
       return rows;
     },
 
+    /**
+     * Serialises this account's submits until `tx` ends, so a count of its active jobs taken after
+     * this stays true until the new job commits (a plain count-then-insert lets a burst overshoot).
+     */
+    async lockAccountSubmits(userId: string, tx: Queryable): Promise<void> {
+      await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('submit:' || $1, 0))`, [userId]);
+    },
+
     async countActive(userId: string, tx: Queryable = pool): Promise<number> {
       const { rows } = await tx.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM jobs WHERE user_id = $1 AND status IN ('queued', 'running')`,

@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { type TestApi, startTestApi } from '../helpers/api.js';
+import { jsonCells, loadDataset, split } from '../helpers/datasets.js';
+import { THIRD_TOKEN } from '../helpers/emulator.js';
+import { request } from '../helpers/http.js';
+import { type Stack, startStack, waitForJob } from '../helpers/stack.js';
+
+const iris = split(loadDataset('iris'));
+const X = jsonCells(iris.trainX);
+const T = jsonCells(iris.testX);
+
+let stack: Stack;
+let capped: TestApi;
+let sql: pg.Client;
+
+beforeAll(async () => {
+  stack = await startStack();
+  // Same database, but a queue no worker reads: accepted jobs stay queued, i.e. in flight.
+  capped = await startTestApi({
+    DATABASE_URL: stack.db.url,
+    REDIS_URL: stack.redis.url,
+    QUEUE_PREFIX: `${stack.redis.prefix}idle`,
+    TABPFN_API_URL: stack.emulator.url,
+    MAX_INFLIGHT_JOBS: '5',
+    RATE_LIMIT_PER_MINUTE: '100000',
+  });
+  sql = new pg.Client({ connectionString: stack.db.url });
+  await sql.connect();
+});
+afterAll(async () => {
+  await sql?.end();
+  await capped?.close();
+  await stack?.close();
+});
+
+describe('in-flight job cap', () => {
+  it('a burst of concurrent submits is held to the cap exactly, the rest get 429 naming it', async () => {
+    const account = await stack.account(THIRD_TOKEN);
+    const fit = await account.client.post('/v1/models/fit', { features: X, target: iris.trainY });
+    expect((await waitForJob(account.client, fit.body.job_id)).status).toBe('succeeded');
+
+    const client = request(capped.url, account.api_key);
+    const burst = await Promise.all(
+      Array.from({ length: 24 }, (_, i) => client.post(`/v1/models/${fit.body.model_id}/predict`, { features: [T[i % T.length]!.map((v) => (typeof v === 'number' ? v + i * 1e-6 : v))] })),
+    );
+    expect(burst.filter((r) => r.status === 202).length).toBe(5);
+    const refused = burst.filter((r) => r.status === 429);
+    expect(refused.length).toBe(19);
+    expect(refused[0]!.body.code).toBe('too_many_inflight_jobs');
+    expect(refused[0]!.headers.get('retry-after')).toBeTruthy();
+
+    const fits = await Promise.all(Array.from({ length: 4 }, (_, i) => client.post('/v1/models/fit', { features: X, target: iris.trainY, config: { random_state: i } })));
+    expect(fits.map((r) => r.status)).toEqual([429, 429, 429, 429]);
+
+    const { rows } = await sql.query(`SELECT count(*)::int AS n FROM jobs WHERE user_id = $1 AND status IN ('queued', 'running')`, [account.user_id]);
+    expect(rows[0].n).toBe(5);
+  });
+});
