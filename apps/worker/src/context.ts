@@ -22,6 +22,7 @@ import { createUpstreamBackoff } from './backoff.js';
 import type { WorkerConfig } from './config.js';
 import { createFitHandler } from './handlers/fit.handler.js';
 import type { HandlerMap } from './handlers/handler.js';
+import { createCancelRegistry } from './handlers/cancel-registry.js';
 import { type WebhookSink, createJobRunner, returnRunningJobs } from './handlers/job-runner.js';
 import { createMaintenanceHandler } from './handlers/maintenance.handler.js';
 import { createPredictHandler } from './handlers/predict.handler.js';
@@ -59,7 +60,8 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
   const datasets = createDatasetRepository(pool);
   const users = createUserRepository(pool);
   const running = new Map<string, AbortController>();
-  hub.onCancel((jobId) => running.get(jobId)?.abort());
+  const cancels = createCancelRegistry(running);
+  hub.onCancel((jobId) => cancels.onBroadcast(jobId));
 
   const webhookRepo = createWebhookRepository(pool);
   const webhookEmitter = createWebhookEmitter({
@@ -84,6 +86,7 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     logger,
     webhooks,
     running,
+    cancels,
     jobAttempts: config.JOB_ATTEMPTS,
     limiter: createTokenLimiter({ redis: publisher, prefix: config.QUEUE_PREFIX, rules: parseLimitRules(config.UPSTREAM_LIMITS) }),
     breaker: createBreaker({ threshold: config.BREAKER_THRESHOLD, cooldownMs: config.BREAKER_COOLDOWN_MS }),

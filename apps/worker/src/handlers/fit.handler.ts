@@ -1,4 +1,5 @@
-import type { DatasetRepository, JobRepository, Logger, ModelRepository, ModelRow } from '@tabpfn-jobs/shared';
+import { DelayedError } from 'bullmq';
+import type { DatasetRepository, JobError, JobRepository, Logger, ModelRepository, ModelRow, PoolClient } from '@tabpfn-jobs/shared';
 import { modelPath } from '@tabpfn-jobs/tabpfn';
 import type { JobHandler } from './handler.js';
 import type { JobRunner } from './job-runner.js';
@@ -23,18 +24,27 @@ export function tabpfnConfigOf(model: Pick<ModelRow, 'config' | 'categorical_fea
 export function createFitHandler(deps: FitHandlerDeps): JobHandler<'fit'> {
   const { runner } = deps;
   return async ({ jobId }, bullJob, lockToken) => {
-    const loaded = await runner.load(jobId);
-    if (!loaded) return;
-    const model = await deps.models.findById(loaded.job.model_id);
-    if (!model) return;
-    const parked = async () => runner.enqueuePredicts(await deps.jobs.queuedPredictsForModel(model.id));
-    const reusable = deps.reuseFits ? await deps.models.findReusable(model.user_id, model.fit_key, model.id) : undefined;
-    if (!reusable) await runner.admit(bullJob, lockToken, loaded.job, loaded.token, ['fit', 'upload']);
-    const job = await runner.start(loaded.job, 'uploading');
-    if (!job) return;
-    const claimed = loaded;
+    const pending = await deps.jobs.findById(jobId);
+    if (!pending) return;
+    const modelId = pending.model_id;
+    const failModel = (tx: PoolClient, error: JobError) => deps.models.markFailed(modelId, error, tx);
+    const parked = async () => runner.enqueuePredicts(await deps.jobs.queuedPredictsForModel(modelId));
+    // Predicts parked on this model learn its fate (ready or failed) once it is final.
+    const settleParked = async () => {
+      const fresh = await deps.models.findById(modelId);
+      if (fresh && fresh.status !== 'pending') await parked();
+    };
 
     try {
+      const loaded = await runner.load(jobId, pending, failModel);
+      if (!loaded) return await settleParked();
+      const model = await deps.models.findById(modelId);
+      if (!model) return;
+      const reusable = deps.reuseFits ? await deps.models.findReusable(model.user_id, model.fit_key, model.id) : undefined;
+      if (!reusable) await runner.admit(bullJob, lockToken, loaded.job, loaded.token, ['fit', 'upload']);
+      const job = await runner.start(loaded.job, 'uploading');
+      if (!job) return;
+
       let upstream: { uploadId: string | null; fittedId: string; reused: boolean };
       if (reusable?.upstream_fitted_train_set_id) {
         upstream = { uploadId: reusable.upstream_train_set_upload_id, fittedId: reusable.upstream_fitted_train_set_id, reused: true };
@@ -42,7 +52,7 @@ export function createFitHandler(deps: FitHandlerDeps): JobHandler<'fit'> {
         const dataset = model.dataset_id ? await deps.datasets.findWithData(model.dataset_id) : undefined;
         if (!dataset?.x_bytes || !dataset.y_bytes) throw new Error(`training data of model ${model.id} is gone`);
         const out = await runner.withCancel(job.id, (signal) =>
-          claimed.client.fit(
+          loaded.client.fit(
             { x: dataset.x_bytes!, y: dataset.y_bytes!, task: model.task, tabpfnConfig: tabpfnConfigOf(model), modelPath: modelPath(model.model_name, model.task), description: model.description ?? undefined },
             { signal, onStage: (stage) => runner.setStage(job.id, stage) },
           ),
@@ -55,12 +65,10 @@ export function createFitHandler(deps: FitHandlerDeps): JobHandler<'fit'> {
       });
       await parked();
     } catch (err) {
-      await runner.handleError(bullJob, job.id, err, async (tx, error) => {
-        await deps.models.markFailed(model.id, error, tx);
-      });
-      // Predicts parked on this model learn its fate (ready or failed) once it is final.
-      const fresh = await deps.models.findById(model.id);
-      if (fresh && fresh.status !== 'pending') await parked();
+      // Held back (rate limit, open circuit): not an error, the job waits in the queue.
+      if (err instanceof DelayedError) throw err;
+      await runner.handleError(bullJob, jobId, err, failModel);
+      await settleParked();
     }
   };
 }

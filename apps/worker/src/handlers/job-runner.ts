@@ -1,6 +1,7 @@
 import { DelayedError, type Job } from 'bullmq';
 import { TabPFNError, type TabPFNClient } from '@tabpfn-jobs/tabpfn';
 import type { Breaker } from '../upstream/breaker.js';
+import type { CancelRegistry } from './cancel-registry.js';
 import type { CallKind, TokenLimiter } from '../upstream/token-limiter.js';
 import {
   type JobError,
@@ -38,6 +39,8 @@ export interface RunnerDeps {
   webhooks: WebhookSink;
   /** Running jobs' abort controllers, so a cancel broadcast can stop the upstream call. */
   running: Map<string, AbortController>;
+  /** Cancel broadcasts that found no running call yet (see cancel-registry.ts). */
+  cancels: CancelRegistry;
   jobAttempts: number;
   limiter: TokenLimiter;
   breaker: Breaker;
@@ -47,6 +50,8 @@ export interface RunnerDeps {
 }
 
 export class JobCanceled extends Error {}
+
+const CANCELED: JobError = { code: 'canceled', message: 'Canceled by the user.', retryable: false };
 
 /** The worker is shutting down past its grace period: the job goes back to the queue untouched. */
 export class ReturnedToQueue extends Error {}
@@ -121,13 +126,20 @@ export function createJobRunner(deps: RunnerDeps) {
   return {
     finalize,
 
-    /** The job and its user's TabPFN client, or undefined when there is nothing to do (final, gone, canceled). */
-    /** `known` skips re-reading a job row the handler has just read. */
-    async load(jobId: string, known?: JobRow): Promise<{ job: JobRow; client: TabPFNClient; token: string } | undefined> {
+    /**
+     * The job and its user's TabPFN client, or undefined when there is nothing to do (final, gone,
+     * canceled). `known` skips re-reading a job row the handler has just read; `onCanceled` writes what
+     * a cancel means for the job's other rows (a fit's model) in the same transaction.
+     */
+    async load(
+      jobId: string,
+      known?: JobRow,
+      onCanceled?: (tx: PoolClient, error: JobError) => Promise<void>,
+    ): Promise<{ job: JobRow; client: TabPFNClient; token: string } | undefined> {
       const job = known ?? (await deps.jobs.findById(jobId));
       if (!job || !['queued', 'running'].includes(job.status)) return undefined;
       if (job.cancel_requested_at) {
-        await finalize(jobId, { status: 'canceled', error: { code: 'canceled', message: 'Canceled by the user.', retryable: false } });
+        await finalize(jobId, { status: 'canceled', error: CANCELED }, onCanceled && ((tx) => onCanceled(tx, CANCELED)));
         return undefined;
       }
       const user = await deps.users.findById(job.user_id);
@@ -144,6 +156,8 @@ export function createJobRunner(deps: RunnerDeps) {
       const breakerWait = deps.breaker.admit();
       const wait = breakerWait || (await deps.limiter.acquire(token, kinds));
       if (!wait) return;
+      // Admitted as the half-open trial but held back by the rate limit: let another job be the trial.
+      if (!breakerWait) deps.breaker.release();
       const reason = breakerWait ? 'TabPFN is unavailable; waiting before trying again' : 'waiting for this token\'s TabPFN rate limit';
       await writeProgress(job.id, { stage: 'queued', message: reason, retry_in_seconds: Math.ceil(wait / 1000) });
       await bullJob.moveToDelayed(Date.now() + wait, lockToken);
@@ -181,6 +195,9 @@ export function createJobRunner(deps: RunnerDeps) {
     async withCancel<T>(jobId: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
       const controller = new AbortController();
       deps.running.set(jobId, controller);
+      // A cancel broadcast that arrived after the job was loaded but before this point found no
+      // running call to stop; the registry kept it for us.
+      if (deps.cancels.takeEarly(jobId)) controller.abort();
       try {
         return await work(controller.signal);
       } catch (err) {
@@ -200,16 +217,24 @@ export function createJobRunner(deps: RunnerDeps) {
      * retryable → rethrow so BullMQ retries with backoff, unless attempts are used up.
      */
     async handleError(bullJob: Job, jobId: string, err: unknown, onFailed?: (tx: PoolClient, error: JobError) => Promise<void>): Promise<void> {
-      // Not a failure: another worker takes the job over once its lock lapses.
-      if (err instanceof ReturnedToQueue) throw err;
+      // Not a failure and not an attempt: straight back to the queue for another worker (BullMQ's
+      // force-close cannot end a close already waiting for the job, so the lock would not lapse).
+      if (err instanceof ReturnedToQueue) {
+        deps.breaker.release();
+        await bullJob.moveToDelayed(Date.now(), bullJob.token);
+        throw new DelayedError();
+      }
       if (err instanceof JobCanceled) {
-        await finalize(jobId, { status: 'canceled', error: { code: 'canceled', message: 'Canceled by the user.', retryable: false } }, async (tx) =>
-          onFailed?.(tx, { code: 'canceled', message: 'Canceled', retryable: false }),
-        );
+        deps.breaker.release();
+        await finalize(jobId, { status: 'canceled', error: CANCELED }, async (tx) => onFailed?.(tx, CANCELED));
         return;
       }
       const error = toJobError(err);
+      // Any answer from upstream shows it is up; only "unavailable" counts against it; errors of
+      // our own say nothing either way but must not keep the half-open trial slot.
       if (error.code === 'tabpfn_unavailable') deps.breaker.failure();
+      else if (err instanceof TabPFNError) deps.breaker.success();
+      else deps.breaker.release();
       const attempts = bullJob.opts.attempts ?? deps.jobAttempts;
       const last = bullJob.attemptsMade + 1 >= attempts;
       if (!error.retryable) {

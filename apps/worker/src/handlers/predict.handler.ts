@@ -45,29 +45,29 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
   return async ({ jobId }, bullJob: Job, lockToken?: string) => {
     const pending = await deps.jobs.findById(jobId);
     if (!pending || !['queued', 'running'].includes(pending.status)) return;
-    const model = await deps.models.findById(pending.model_id);
-    if (!model) return;
-    if (model.status === 'pending') {
-      // Normally parked until the fit ends; reaching here means a re-enqueue raced the fit.
-      await bullJob.moveToDelayed(Date.now() + 2_000, lockToken);
-      throw new DelayedError();
-    }
-    if (model.status === 'failed') {
-      await runner.finalize(jobId, {
-        status: 'failed',
-        error: { code: 'model_fit_failed', message: `The model failed to fit: ${model.error?.message ?? 'unknown error'}`, retryable: false },
-      });
-      return;
-    }
-
-    const loaded = await runner.load(jobId, pending);
-    if (!loaded) return;
-    await runner.admit(bullJob, lockToken, loaded.job, loaded.token, ['predict', 'upload']);
-    const job = await runner.start(loaded.job, 'uploading');
-    if (!job) return;
-    const { client } = loaded;
-    const params = job.params as { output_type: string; quantiles?: number[]; config?: Record<string, unknown> };
     try {
+      const model = await deps.models.findById(pending.model_id);
+      if (!model) return;
+      if (model.status === 'pending') {
+        // Normally parked until the fit ends; reaching here means a re-enqueue raced the fit.
+        await bullJob.moveToDelayed(Date.now() + 2_000, lockToken);
+        throw new DelayedError();
+      }
+      if (model.status === 'failed') {
+        await runner.finalize(jobId, {
+          status: 'failed',
+          error: { code: 'model_fit_failed', message: `The model failed to fit: ${model.error?.message ?? 'unknown error'}`, retryable: false },
+        });
+        return;
+      }
+
+      const loaded = await runner.load(jobId, pending);
+      if (!loaded) return;
+      await runner.admit(bullJob, lockToken, loaded.job, loaded.token, ['predict', 'upload']);
+      const job = await runner.start(loaded.job, 'uploading');
+      if (!job) return;
+      const { client } = loaded;
+      const params = job.params as { output_type: string; quantiles?: number[]; config?: Record<string, unknown> };
       const dataset = job.dataset_id ? await deps.datasets.findWithData(job.dataset_id) : undefined;
       if (!dataset?.x_bytes) throw new Error(`test data of job ${job.id} is gone`);
       const prediction = await runner.withCancel(job.id, async (signal) => {
@@ -96,7 +96,9 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
       runner.upstreamSucceeded();
       await runner.finalize(job.id, { status: 'succeeded', result: toResult(model, params, prediction.prediction) }, undefined, Boolean(job.webhook_url));
     } catch (err) {
-      await runner.handleError(bullJob, job.id, err);
+      // Held back (parked model, rate limit, open circuit): not an error, the job waits in the queue.
+      if (err instanceof DelayedError) throw err;
+      await runner.handleError(bullJob, jobId, err);
     }
   };
 }

@@ -28,4 +28,20 @@ describe('circuit breaker', () => {
     b.failure();
     expect(b.admit()).toBe(500);
   });
+
+  it('a trial that never reports back lapses after a cooldown; release frees the slot at once', () => {
+    let t = 0;
+    const b = createBreaker({ threshold: 1, cooldownMs: 1000, now: () => t });
+    b.failure();
+    t = 1000;
+    expect(b.admit()).toBe(0);
+    // The trial job ended without a verdict (canceled, limited, our own error) and nobody said so.
+    t = 1500;
+    expect(b.admit()).toBeGreaterThan(0);
+    t = 2001;
+    expect(b.admit()).toBe(0);
+    expect(b.admit()).toBeGreaterThan(0);
+    b.release();
+    expect(b.admit()).toBe(0);
+  });
 });

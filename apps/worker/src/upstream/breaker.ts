@@ -8,15 +8,23 @@ export function createBreaker(opts: { threshold: number; cooldownMs: number; now
   let failures = 0;
   let openUntil = 0;
   let trialInFlight = false;
+  let trialStartedAt = 0;
   return {
     /** 0 when a call may proceed, else milliseconds until it may. */
     admit(): number {
       if (failures < opts.threshold) return 0;
       const t = now();
       if (t < openUntil) return openUntil - t;
-      if (trialInFlight) return Math.max(250, Math.round(opts.cooldownMs / 4));
+      // A trial that never reported back (its job ended some other way) lapses after a cooldown,
+      // so one lost report cannot hold every later job back.
+      if (trialInFlight && t - trialStartedAt < opts.cooldownMs) return Math.max(250, Math.round(opts.cooldownMs / 4));
       trialInFlight = true;
+      trialStartedAt = t;
       return 0;
+    },
+    /** The admitted call did not happen or said nothing about upstream's health: free the trial slot. */
+    release(): void {
+      trialInFlight = false;
     },
     success(): void {
       failures = 0;

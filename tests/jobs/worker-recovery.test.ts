@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { jsonCells, loadDataset, split } from '../helpers/datasets.js';
+import { OTHER_TOKEN, VALID_TOKEN } from '../helpers/emulator.js';
+import { type Stack, startStack, waitForJob } from '../helpers/stack.js';
+
+const iris = split(loadDataset('iris'));
+const X = jsonCells(iris.trainX);
+const Y = iris.trainY;
+const T = jsonCells(iris.testX);
+
+let stack: Stack;
+let sql: pg.Client;
+
+beforeAll(async () => {
+  stack = await startStack({ workerEnv: { JOB_ATTEMPTS: '2' }, apiEnv: { JOB_ATTEMPTS: '2' } });
+  sql = new pg.Client({ connectionString: stack.db.url });
+  await sql.connect();
+});
+afterAll(async () => {
+  await sql?.end();
+  await stack?.close();
+});
+
+describe('jobs that end before their upstream call', () => {
+  it('a fit whose cancel arrived while no worker held it ends canceled, fails its model and the predicts parked on it', async () => {
+    const { client } = await stack.account(VALID_TOKEN);
+    await stack.worker.stop('SIGTERM');
+    let fit: { job_id: string; model_id: string };
+    let predict: string;
+    try {
+      fit = (await client.post('/v1/models/fit', { features: X, target: Y, config: { random_state: 21 } })).body;
+      predict = (await client.post(`/v1/models/${fit.model_id}/predict`, { features: T.slice(0, 2) })).body.job_id;
+      // As if an earlier attempt had started it and it now waits for a retry in the queue.
+      await sql.query(`UPDATE jobs SET status = 'running', started_at = now() WHERE id = $1`, [fit.job_id]);
+      const cancel = await client.post(`/v1/jobs/${fit.job_id}/cancel`);
+      expect(cancel.body.status).toBe('running');
+    } finally {
+      await stack.restartWorker();
+    }
+    expect((await waitForJob(client, fit.job_id)).status).toBe('canceled');
+    expect((await client.get(`/v1/models/${fit.model_id}`)).body.status).toBe('failed');
+    const parked = await waitForJob(client, predict);
+    expect(parked.status).toBe('failed');
+    expect(parked.error.code).toBe('model_fit_failed');
+  });
+
+  it('a job whose token cannot be decrypted fails after its attempts instead of being re-queued forever', async () => {
+    const good = await stack.account(VALID_TOKEN);
+    expect((await waitForJob(good.client, (await good.client.post('/v1/models/fit', { features: X, target: Y })).body.job_id)).status).toBe('succeeded');
+    const broken = await stack.account(OTHER_TOKEN);
+    // The key it was encrypted with is no longer in ENCRYPTION_KEYS.
+    await sql.query(`UPDATE users SET tabpfn_token_ciphertext = 'retired:' || split_part(tabpfn_token_ciphertext, ':', 2) WHERE id = $1`, [broken.user_id]);
+    const fit = await broken.client.post('/v1/models/fit', { features: X, target: Y, config: { random_state: 22 } });
+    expect(fit.status).toBe(202);
+    const done = await waitForJob(broken.client, fit.body.job_id, 30_000);
+    expect(done.status).toBe('failed');
+    expect(done.error.code).toBe('retries_exhausted');
+    expect(done.error.message).toContain('after 2 attempts');
+    expect((await broken.client.get(`/v1/models/${fit.body.model_id}`)).body.status).toBe('failed');
+    // The error is logged as a bug, and the log does not carry the token.
+    expect(stack.worker.output.some((l) => l.includes('"level":"error"') && l.includes(fit.body.job_id))).toBe(true);
+  });
+});
