@@ -4,6 +4,7 @@ import { pinoHttp } from 'pino-http';
 import type { ApiContext } from './context.js';
 import { errorHandler, notFound } from './http/problem.js';
 import { requestId } from './http/request-id.js';
+import { storableJsonBody } from './http/json-guard.js';
 import { requireAdmin } from './http/admin-auth.js';
 import { requireAuth } from './http/auth.js';
 import { requireKnownMediaType } from './http/media-type.js';
@@ -46,6 +47,7 @@ export function createApp(ctx: ApiContext): Express {
   );
   app.use(helmet());
   app.use(express.json({ limit: ctx.config.JSON_BODY_LIMIT, type: ['application/json', 'application/*+json'] }));
+  app.use(storableJsonBody);
   app.use(requireKnownMediaType);
   if (ctx.config.BENCH_HELLO) app.get('/_bench/hello-stack', (_req, res) => void res.json({ hello: 'world' }));
 

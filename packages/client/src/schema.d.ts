@@ -1728,6 +1728,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The result is not available in the format `Accept` asks for (a fit result is JSON only). */
+                406: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description The resource is in a state that does not allow this. */
                 409: {
                     headers: {

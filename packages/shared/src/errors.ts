@@ -93,6 +93,12 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
+export class NotAcceptableError extends AppError {
+  constructor(detail: string) {
+    super(406, 'not_acceptable', 'Not Acceptable', { detail });
+  }
+}
+
 export class UnsupportedMediaTypeError extends AppError {
   constructor(detail: string) {
     super(415, 'unsupported_media_type', 'Unsupported Media Type', { detail });

@@ -3,6 +3,7 @@ import busboy from 'busboy';
 import { parse as csvParse } from 'csv-parse';
 import type { Request } from 'express';
 import { PayloadTooLargeError, ValidationError } from '@tabpfn-jobs/shared';
+import { assertStorableJson, isStorableString } from './json-guard.js';
 
 export interface CsvUpload {
   fields: Record<string, string>;
@@ -28,7 +29,12 @@ export interface CsvColumns {
  */
 export async function readCsvUpload(req: Request, maxBytes: number): Promise<CsvUpload> {
   const rows: string[][] = [];
-  const { fields, header, fileSha256 } = await readCsv(req, maxBytes, (record) => rows.push(record));
+  const { fields, header, fileSha256 } = await readCsv(req, maxBytes, (record) => {
+    for (let j = 0; j < record.length; j++) {
+      if (record[j]!.includes('\u0000')) throw new ValidationError([{ field: 'file', message: `row ${rows.length + 1} column ${j + 1} contains a NUL character` }]);
+    }
+    rows.push(record);
+  });
   return { fields, header, rows, fileSha256 };
 }
 
@@ -85,7 +91,7 @@ function readCsv(
   return new Promise((resolve, reject) => {
     let bb: busboy.Busboy;
     try {
-      bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes, files: 1, fields: 50, fieldSize: 64 * 1024 } });
+      bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes, files: 2, fields: 50, fieldSize: 64 * 1024 } });
     } catch (err) {
       reject(new ValidationError([{ field: 'body', message: (err as Error).message }]));
       return;
@@ -104,13 +110,25 @@ function readCsv(
       reject(err);
     };
 
-    bb.on('field', (name, value) => {
+    const FIELD_MAX = 64 * 1024;
+    bb.on('field', (name, value, info) => {
+      if (info.valueTruncated) return fail(new ValidationError([{ field: name, message: `is longer than ${FIELD_MAX} bytes` }]));
+      if (!isStorableString(name) || !isStorableString(value))
+        return fail(new ValidationError([{ field: isStorableString(name) ? name : 'body', message: 'contains a NUL character' }]));
       fields[name] = value;
     });
+    bb.on('filesLimit', () => fail(new ValidationError([{ field: 'file', message: 'send one file part only' }])));
+    bb.on('fieldsLimit', () => fail(new ValidationError([{ field: 'body', message: 'too many form fields' }])));
     bb.on('file', (name, stream) => {
+      // A part that ends early (the body stops before its boundary) errors the stream, not busboy.
+      stream.on('error', (err) => fail(new ValidationError([{ field: 'body', message: `malformed multipart body: ${err.message}` }])));
       if (name !== 'file') {
         stream.resume();
-        return;
+        return fail(new ValidationError([{ field: name, message: 'is a file part; the CSV goes in a part named "file"' }]));
+      }
+      if (sawFile) {
+        stream.resume();
+        return fail(new ValidationError([{ field: 'file', message: 'send one file part only' }]));
       }
       sawFile = true;
       const parser = csvParse({ bom: true, trim: true, skip_empty_lines: true, relax_column_count: false });
@@ -119,8 +137,14 @@ function readCsv(
           let record: string[] | null;
           // biome-ignore lint/suspicious/noAssignInExpressions: stream read loop
           while ((record = parser.read()) !== null) {
-            if (!header) header = record;
-            else {
+            if (!header) {
+              try {
+                header = checkHeader(record);
+              } catch (err) {
+                parser.destroy(err as Error);
+                return;
+              }
+            } else {
               try {
                 onRecord(record);
               } catch (err) {
@@ -157,6 +181,18 @@ function readCsv(
   });
 }
 
+/** Column names become feature names: each must be storable, and unique so columns can be matched by name. */
+function checkHeader(header: string[]): string[] {
+  const seen = new Set<string>();
+  for (let j = 0; j < header.length; j++) {
+    const name = header[j]!;
+    if (!isStorableString(name)) throw new ValidationError([{ field: 'file', message: `header column ${j + 1} contains a NUL character` }]);
+    if (seen.has(name)) throw new ValidationError([{ field: 'file', message: `header names column "${name}" twice` }]);
+    seen.add(name);
+  }
+  return header;
+}
+
 const NUMERIC = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 
 /** A CSV target column is numeric when every value is a number; otherwise labels stay strings. */
@@ -168,11 +204,14 @@ export function typedColumn(values: string[]): (string | number)[] {
 export function jsonField(fields: Record<string, string>, name: string): unknown {
   const raw = fields[name];
   if (raw === undefined || raw === '') return undefined;
+  let parsed: unknown;
   try {
-    return JSON.parse(raw);
+    parsed = JSON.parse(raw);
   } catch {
     throw new ValidationError([{ field: name, message: 'must be JSON' }]);
   }
+  assertStorableJson(parsed, name);
+  return parsed;
 }
 
 export function listField(fields: Record<string, string>, name: string): string[] | undefined {

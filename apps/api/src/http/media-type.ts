@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import { UnsupportedMediaTypeError } from '@tabpfn-jobs/shared';
 
-const ACCEPTED = ['application/json', 'application/*+json', 'multipart/form-data', 'text/csv'];
+const ACCEPTED = ['application/json', 'application/*+json', 'multipart/form-data'];
 
 /** A body in a format no route reads is refused up front instead of being ignored. */
 export const requireKnownMediaType: RequestHandler = (req, _res, next) => {

@@ -5,7 +5,8 @@ function cell(v: unknown): string {
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export function resultToCsv(result: unknown): string {
+/** `nRows`: the predict's input rows; arrays of another length (e.g. `full`'s model-level `borders`) are not per-row columns. */
+export function resultToCsv(result: unknown, nRows?: number | null): string {
   const r = (result ?? {}) as { output_type?: string; predictions?: unknown; classes?: unknown[]; probabilities?: number[][]; quantiles?: number[] };
   const lines: string[] = [];
   if (r.output_type === 'probas' && r.classes && r.probabilities) {
@@ -24,7 +25,9 @@ export function resultToCsv(result: unknown): string {
     for (const p of r.predictions) lines.push(cell(p));
   } else if (r.predictions && typeof r.predictions === 'object') {
     const obj = r.predictions as Record<string, unknown>;
-    const keys = Object.keys(obj).filter((k) => Array.isArray(obj[k]) && !Array.isArray((obj[k] as unknown[])[0]));
+    const keys = Object.keys(obj).filter(
+      (k) => Array.isArray(obj[k]) && !Array.isArray((obj[k] as unknown[])[0]) && (nRows == null || (obj[k] as unknown[]).length === nRows),
+    );
     lines.push(keys.join(','));
     const n = Math.max(0, ...keys.map((k) => (obj[k] as unknown[]).length));
     for (let i = 0; i < n; i++) lines.push(keys.map((k) => cell((obj[k] as unknown[])[i])).join(','));

@@ -27,6 +27,7 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   401: 'Missing, unknown or revoked API key.',
   403: 'The resource belongs to another account.',
   404: 'No such resource.',
+  406: 'The result is not available in the format `Accept` asks for (a fit result is JSON only).',
   409: 'The resource is in a state that does not allow this.',
   413: 'The body is larger than the limit.',
   415: 'Unsupported `Content-Type`.',

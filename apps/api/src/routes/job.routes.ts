@@ -1,5 +1,5 @@
 import { type RequestHandler, Router } from 'express';
-import { toJobResource } from '@tabpfn-jobs/shared';
+import { NotAcceptableError, toJobResource } from '@tabpfn-jobs/shared';
 import { principal } from '../http/auth.js';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
 import { parse } from '../http/validate.js';
@@ -40,8 +40,13 @@ export function jobRoutes(deps: { jobs: JobService; authenticated: RequestHandle
       res.json({ job_id: job.id, data_removed: true, result: null });
       return;
     }
-    if (req.accepts(['application/json', 'text/csv']) === 'text/csv') {
-      res.type('text/csv').send(resultToCsv(job.result));
+    const csvable = job.type === 'predict';
+    const format = req.accepts(csvable ? ['application/json', 'text/csv'] : ['application/json']);
+    if (!format) {
+      throw new NotAcceptableError(csvable ? 'A predict result is available as application/json or text/csv.' : 'A fit result is available as application/json only.');
+    }
+    if (format === 'text/csv') {
+      res.type('text/csv').send(resultToCsv(job.result, job.n_rows));
       return;
     }
     res.json(job.result);

@@ -5,6 +5,8 @@ export const tabpfnToken = z
   .trim()
   .min(1, 'must not be empty')
   .max(4096, 'is too long (max 4096 characters)')
+  // It travels in an HTTP header upstream: printable ASCII only.
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
   .meta({ description: 'Your TabPFN API token (from the Prior Labs account page); verified upstream before it is stored, encrypted.', example: 'dev-token' });
 
 export const setupBody = z

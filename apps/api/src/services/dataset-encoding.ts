@@ -39,22 +39,50 @@ export function encodeTest(features: unknown[][], names: string[], types: ('numb
   return guard(() => encodeFeatures(features, names, { columnTypes: types }));
 }
 
-/** Upstream's published limits (GET /tabpfn/get_settings), with the same meaning as in tabpfn-client. */
+/**
+ * When upstream's settings could not be fetched: the documented ceiling of its largest model (v3: 1M
+ * rows × 200 features or 100K × 2,000), so an absurd shape is still refused before it is encoded.
+ */
+const FALLBACK_LIMIT = { train_set_max_rows: 1_000_000, max_cols: 2_000, train_set_max_cells: 200_000_000, test_set_max_cells: 200_000_000 };
+
+/** Rows × columns of a JSON body's rows (the first row's length) or of a CSV upload. */
+export function shapeOf(features: unknown[][] | FeatureColumns): { nRows: number; nCols: number } {
+  if (!Array.isArray(features)) return { nRows: features.nRows, nCols: features.names.length };
+  const first = features[0];
+  return { nRows: features.length, nCols: Array.isArray(first) ? first.length : 0 };
+}
+
+/**
+ * Upstream's shape limits, checked on the raw input before any encoding: a 2-row body with ten
+ * million columns must be a quick 422, not a minute of encoding (same messages as tabpfn-client).
+ */
+export function checkTrainShape(settings: Settings | null, nRows: number, nCols: number): void {
+  const limit = settings?.max_model_limit ?? FALLBACK_LIMIT;
+  const errors: FieldError[] = [];
+  if (nRows > limit.train_set_max_rows) errors.push({ field: 'features', message: `The number of train rows (${nRows}) exceeds the maximum of ${limit.train_set_max_rows}.` });
+  if (nCols > limit.max_cols) errors.push({ field: 'features', message: `The number of train columns (${nCols}) exceeds the maximum of ${limit.max_cols}.` });
+  if (nRows * nCols > limit.train_set_max_cells) errors.push({ field: 'features', message: `The number of train cells (${nRows * nCols}) exceeds the maximum of ${limit.train_set_max_cells}.` });
+  if (errors.length) throw new ValidationError(errors);
+}
+
+/** Upstream's published limits (GET /tabpfn/get_settings) that need the encoded data, as in tabpfn-client. */
 export function checkTrainLimits(settings: Settings | null, x: EncodedFeatures, y: EncodedTarget, classification: boolean): void {
   const limit = settings?.max_model_limit;
   if (!settings || !limit) return;
   const errors: FieldError[] = [];
-  if (x.nRows > limit.train_set_max_rows) errors.push({ field: 'features', message: `The number of train rows (${x.nRows}) exceeds the maximum of ${limit.train_set_max_rows}.` });
-  if (x.nCols > limit.max_cols) errors.push({ field: 'features', message: `The number of train columns (${x.nCols}) exceeds the maximum of ${limit.max_cols}.` });
-  if (x.nRows * x.nCols > limit.train_set_max_cells) errors.push({ field: 'features', message: `The number of train cells (${x.nRows * x.nCols}) exceeds the maximum of ${limit.train_set_max_cells}.` });
   if (classification && y.classes.length > limit.max_classes) errors.push({ field: 'target', message: `Number of classes ${y.classes.length} exceeds the maximal number of ${limit.max_classes} classes supported by TabPFN.` });
   if (settings.dataset_max_size_bytes && x.inMemorySizeBytes > settings.dataset_max_size_bytes) errors.push({ field: 'features', message: `In-memory size of x_train (${x.inMemorySizeBytes} bytes) exceeds the server limit of ${settings.dataset_max_size_bytes} bytes.` });
   if (errors.length) throw new ValidationError(errors);
 }
 
-export function checkTestLimits(settings: Settings | null, x: EncodedFeatures, trainRows: number, outputType: string): void {
+/** The test-set counterpart of `checkTrainShape`, on the raw rows before encoding. */
+export function checkTestLimits(settings: Settings | null, x: { nRows: number; nCols: number }, trainRows: number, outputType: string): void {
   const limit = settings?.model_limits?.[settings.default_model_version] ?? settings?.max_model_limit;
-  if (!limit) return;
+  if (!limit) {
+    if (x.nRows * x.nCols > FALLBACK_LIMIT.test_set_max_cells)
+      throw new ValidationError([{ field: 'features', message: `The number of test cells (${x.nRows * x.nCols}) exceeds the maximum of ${FALLBACK_LIMIT.test_set_max_cells}.` }]);
+    return;
+  }
   const budget = limit.predict_row_pairs_budget ?? 250_000 * 1_000_000;
   let maxRows = Math.min(limit.test_set_max_rows, Math.floor(budget / Math.max(1, trainRows)));
   if (outputType === 'full') maxRows = Math.min(maxRows, limit.test_set_max_rows_w_full_regression_output);

@@ -22,7 +22,7 @@ import {
   toJobResource,
 } from '@tabpfn-jobs/shared';
 import { type FeatureColumns, type Settings, modelPath } from '@tabpfn-jobs/tabpfn';
-import { checkTestLimits, checkTrainLimits, encodeTest, encodeTrain } from './dataset-encoding.js';
+import { checkTestLimits, checkTrainLimits, checkTrainShape, encodeTest, encodeTrain, shapeOf } from './dataset-encoding.js';
 import type { Idempotency, StoredResponse } from './idempotency.js';
 import type { TabPFNFor } from './upstream.js';
 
@@ -173,6 +173,9 @@ export function createSubmitService(deps: SubmitServiceDeps) {
     async submitFit(userId: string, input: FitInput, opts: SubmitOptions) {
       const inflight = await checkInflight(userId);
       await checkWebhook(input);
+      const settings = await settingsFor(userId);
+      const shape = shapeOf(input.features);
+      checkTrainShape(settings, shape.nRows, shape.nCols);
       const { x, y } = encodeTrain(input.features, input.target, input.feature_names);
       const task = input.task ?? inferTask(y.type, y.classes);
       if (task === 'regression' && y.type !== 'number') {
@@ -197,7 +200,7 @@ export function createSubmitService(deps: SubmitServiceDeps) {
           throw new ValidationError([{ field: `categorical_features[${i}]`, message: `no such column: ${c}` }]);
         return idx;
       });
-      checkTrainLimits(await settingsFor(userId), x, y, task === 'classification');
+      checkTrainLimits(settings, x, y, task === 'classification');
 
       const config = input.config ?? {};
       const fitKey = sha256Hex(
@@ -288,8 +291,9 @@ export function createSubmitService(deps: SubmitServiceDeps) {
         const order = model.feature_names.map((n) => input.feature_names!.indexOf(n));
         rows = rows.map((r) => order.map((i) => r[i]));
       }
+      const settings = await settingsFor(userId);
+      checkTestLimits(settings, shapeOf(rows), model.n_samples, outputType);
       const x = encodeTest(rows, model.feature_names, model.feature_types);
-      checkTestLimits(await settingsFor(userId), x, model.n_samples, outputType);
 
       const quantiles = outputType === 'quantiles' ? (input.quantiles ?? [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) : undefined;
       const config = input.config ?? {};

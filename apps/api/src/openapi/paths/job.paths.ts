@@ -43,7 +43,7 @@ export function registerJobPaths(registry: OpenAPIRegistry): void {
           'text/csv': { schema: z.string().meta({ example: 'prediction,p_setosa,p_versicolor,p_virginica\nvirginica,0.01,0.09,0.9\n' }) },
         },
       },
-      ...problems(...AUTH_PROBLEMS, 403, 404, 409, 422),
+      ...problems(...AUTH_PROBLEMS, 403, 404, 406, 409, 422),
     },
   });
   registry.registerPath({
