@@ -135,4 +135,31 @@ describe('shapes and formats', () => {
     expect(csv.text.trim().split('\n')).toHaveLength(4);
     expect((await raw('/v1/models/fit', 'a,b\n1,2\n', 'text/csv')).status).toBe(415);
   });
+
+  it('a known path with the wrong method → 405 with Allow; an unknown path stays 404', async () => {
+    const res = await fetch(`${stack.api.url}/v1/jobs/${fitJobId}`, { method: 'DELETE', headers: { authorization: `Bearer ${a.api_key}` } });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('GET');
+    expect(((await res.json()) as { code: string }).code).toBe('method_not_allowed');
+    expect((await fetch(`${stack.api.url}/v1/nope`, { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('options that do not exist are refused; messages do not repeat the field', async () => {
+    const rotate = await a.client.post('/v1/webhooks/secret/rotate', { keep_old: false });
+    expect(rotate.status).toBe(422);
+    expect(rotate.body.errors[0].field).toBe('keep_old');
+    const model = await a.client.post('/v1/models/fit', { features: X, target: Y, model: 'v9_nonexistent' });
+    expect(model.body.errors[0]).toEqual({ field: 'model', message: expect.stringMatching(/^Invalid model name/) });
+  });
+
+  it('multipart categorical_features by index ("0") or by name', async () => {
+    const csv = 'color,size,y\nred,1,a\nblue,2,b\nred,3,a\nblue,4,b\n';
+    for (const cat of ['0', 'color']) {
+      const body = `--XX\r\nContent-Disposition: form-data; name="target_column"\r\n\r\ny\r\n--XX\r\nContent-Disposition: form-data; name="categorical_features"\r\n\r\n${cat}\r\n--XX\r\nContent-Disposition: form-data; name="file"; filename="x.csv"\r\n\r\n${csv}\r\n--XX--\r\n`;
+      const res = await multipart(body);
+      expect(res.status).toBe(202);
+      const job = (await res.json()) as { params: { categorical_features: number[] } };
+      expect(job.params.categorical_features).toEqual([0]);
+    }
+  });
 });

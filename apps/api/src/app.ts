@@ -19,6 +19,8 @@ import { principal } from './http/auth.js';
 import { createApiMetrics } from './http/metrics.js';
 import { QUEUE_DASHBOARD_PATH, createQueueDashboard } from './http/queue-dashboard.js';
 import { docsRoutes } from './routes/docs.routes.js';
+import { type OpenApiDocument, buildOpenApiDocument } from './openapi/document.js';
+import { methodNotAllowed } from './http/method-not-allowed.js';
 import { metricsRoutes } from './routes/metrics.routes.js';
 
 export const VERSION = '0.1.0';
@@ -53,7 +55,10 @@ export function createApp(ctx: ApiContext): Express {
 
   app.use(serviceRoutes({ health: ctx.health, version: VERSION }));
   app.use(metricsRoutes({ metrics }));
-  app.use(docsRoutes({ version: VERSION }));
+  // Built once, on first use: served at /openapi.json and read for 405s.
+  let document: OpenApiDocument | undefined;
+  const openApi = () => (document ??= buildOpenApiDocument(VERSION));
+  app.use(docsRoutes({ document: openApi }));
 
   const perKeyLimit = rateLimit({
     redis: ctx.redis,
@@ -81,6 +86,7 @@ export function createApp(ctx: ApiContext): Express {
   app.use('/admin', requireAdmin(ctx.config.ADMIN_PASSWORD_HASH));
   app.use(QUEUE_DASHBOARD_PATH, createQueueDashboard(ctx.queues));
 
+  app.use(methodNotAllowed(openApi));
   app.use(notFound);
   app.use(errorHandler(ctx.logger));
   return app;

@@ -93,7 +93,7 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     onFinalized: (row) => metrics.jobFinalized(row),
     onRetry: (type) => metrics.jobRetry(type),
   });
-  const reconcile = createReconciler({ jobs, models, queues, logger, jobAttempts: config.JOB_ATTEMPTS, minAgeSeconds: config.RECONCILE_MIN_AGE_SECONDS });
+  const reconcile = createReconciler({ jobs, queues, logger, jobAttempts: config.JOB_ATTEMPTS, minAgeSeconds: config.RECONCILE_MIN_AGE_SECONDS });
   const retention = createRetention({
     jobs,
     datasets,

@@ -1,14 +1,15 @@
-import type { DatasetRepository, IdempotencyRepository, JobRepository, Logger, ModelRepository, QueueSet } from '@tabpfn-jobs/shared';
+import type { DatasetRepository, IdempotencyRepository, JobRepository, Logger, QueueSet } from '@tabpfn-jobs/shared';
 import { enqueue } from '@tabpfn-jobs/shared';
 
 export interface ReconcileDeps {
   jobs: JobRepository;
-  models: ModelRepository;
   queues: QueueSet;
   logger: Logger;
   jobAttempts: number;
   /** Only jobs untouched this long are checked, to leave ones being enqueued right now alone. */
   minAgeSeconds: number;
+  /** Jobs checked per tick (default 1000). */
+  batchSize?: number;
 }
 
 /**
@@ -17,14 +18,15 @@ export interface ReconcileDeps {
  * finished while Postgres still says active.
  */
 export function createReconciler(deps: ReconcileDeps) {
+  const batch = deps.batchSize ?? 1000;
+  // Where the previous tick stopped; back to the start once a tick reaches the end.
+  let after: { pageKey: string; id: string } | undefined;
   return async function reconcile(): Promise<{ checked: number; enqueued: number }> {
-    const stale = await deps.jobs.listStaleActive(deps.minAgeSeconds, 1000);
+    const stale = await deps.jobs.listStaleActive(deps.minAgeSeconds, batch, after);
+    const last = stale[stale.length - 1];
+    after = stale.length === batch && last ? { pageKey: last.page_key, id: last.id } : undefined;
     let enqueued = 0;
     for (const j of stale) {
-      if (j.type === 'predict' && j.status === 'queued') {
-        const model = await deps.models.findById(j.model_id);
-        if (model?.status === 'pending') continue; // parked until its fit ends
-      }
       const queue = deps.queues[j.type];
       const existing = await queue.getJob(j.id);
       if (existing) {

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import express, { type RequestHandler, Router } from 'express';
-import { type OpenApiDocument, buildOpenApiDocument } from '../openapi/document.js';
+import type { OpenApiDocument } from '../openapi/document.js';
 
 const require = createRequire(import.meta.url);
 const SWAGGER_UI_DIR = dirname(require.resolve('swagger-ui-dist/package.json'));
@@ -42,13 +42,11 @@ const initializer: RequestHandler = (req, res, next) => {
 };
 
 /** `GET /openapi.json` and `GET /docs` (Swagger UI from the swagger-ui-dist package: works offline). */
-export function docsRoutes(deps: { version: string }): Router {
+export function docsRoutes(deps: { document: () => OpenApiDocument }): Router {
   const router = Router();
-  let document: OpenApiDocument | undefined;
 
   router.get('/openapi.json', (_req, res) => {
-    document ??= buildOpenApiDocument(deps.version);
-    res.json(document);
+    res.json(deps.document());
   });
 
   router.get('/docs', (_req, res) => {

@@ -64,7 +64,9 @@ export function webhookRoutes(deps: { webhooks: WebhookService; authenticated: R
     res.json(secretResource(await deps.webhooks.secret(principal(res).userId)));
   });
 
-  router.post('/v1/webhooks/secret/rotate', ...deps.authenticated, async (_req, res) => {
+  router.post('/v1/webhooks/secret/rotate', ...deps.authenticated, async (req, res) => {
+    // Takes no options: an unknown field is a mistake worth telling the caller about.
+    parse(z.strictObject({}), req.body ?? {});
     res.set('cache-control', 'no-store');
     res.json(secretResource(await deps.webhooks.rotateSecret(principal(res).userId)));
   });

@@ -188,14 +188,15 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       try {
         path = modelPath(input.model, task);
       } catch (err) {
-        throw new ValidationError([{ field: 'model', message: (err as Error).message }]);
+        throw new ValidationError([{ field: 'model', message: (err as Error).message.replace(/^model: /, '') }]);
       }
       if (task === 'regression' && input.config?.balance_probabilities !== undefined) {
         throw new ValidationError([{ field: 'config.balance_probabilities', message: 'applies to classification only' }]);
       }
       const names = x.columns.map((c) => c.name);
       const categorical = (input.categorical_features ?? []).map((c, i) => {
-        const idx = typeof c === 'number' ? c : names.indexOf(c);
+        // By index or by name; a form field can only send text, so "3" is column 3 unless a column is named "3".
+        const idx = typeof c === 'number' ? c : names.includes(c) ? names.indexOf(c) : /^\d+$/.test(c) ? Number(c) : -1;
         if (idx < 0 || idx >= names.length)
           throw new ValidationError([{ field: `categorical_features[${i}]`, message: `no such column: ${c}` }]);
         return idx;

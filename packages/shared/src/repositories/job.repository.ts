@@ -184,12 +184,25 @@ export function createJobRepository(pool: Queryable) {
     },
 
     /** Jobs the reconciler may need to re-enqueue (older than `minAgeSeconds`, to skip ones being enqueued right now). */
-    async listStaleActive(minAgeSeconds: number, limit: number, tx: Queryable = pool): Promise<Pick<JobRow, 'id' | 'type' | 'status' | 'model_id'>[]> {
+    /**
+     * Active jobs untouched for `minAgeSeconds`, oldest first, after `after` (keyset paging, so a
+     * backlog that is fine in Redis cannot hide the jobs behind it). Predicts parked on a fit still
+     * running are left out: the fit's end enqueues them.
+     */
+    async listStaleActive(
+      minAgeSeconds: number,
+      limit: number,
+      after?: { pageKey: string; id: string },
+      tx: Queryable = pool,
+    ): Promise<(Pick<JobRow, 'id' | 'type' | 'status' | 'model_id'> & { page_key: string })[]> {
       const { rows } = await tx.query(
-        `SELECT j.id, j.type, j.status, j.model_id FROM jobs j
+        `SELECT j.id, j.type, j.status, j.model_id, j.updated_at::text AS page_key FROM jobs j
          WHERE j.status IN ('queued', 'running') AND j.updated_at < now() - make_interval(secs => $1)
-         ORDER BY j.updated_at LIMIT $2`,
-        [minAgeSeconds, limit],
+           AND ($3::timestamptz IS NULL OR (j.updated_at, j.id) > ($3, $4::uuid))
+           AND NOT (j.type = 'predict' AND j.status = 'queued'
+                    AND EXISTS (SELECT 1 FROM models m WHERE m.id = j.model_id AND m.status = 'pending'))
+         ORDER BY j.updated_at, j.id LIMIT $2`,
+        [minAgeSeconds, limit, after?.pageKey ?? null, after?.id ?? null],
       );
       return rows;
     },
