@@ -51,20 +51,23 @@ export function createWorkerSet(handlers: HandlerMap, opts: WorkerSetOptions): W
   return {
     workers,
     async close(graceMs, onGraceExpired) {
-      // close() waits for active jobs; after the grace period force-close so their locks lapse
-      // and another worker picks them up as stalled.
+      // close() stops fetching and waits for active jobs. Past the grace period the handlers' upstream
+      // calls are aborted and they hand their jobs back to the queue themselves (BullMQ's close(true)
+      // cannot cut short a close() already waiting). A handler stuck elsewhere gets a few seconds; after
+      // exit its lock lapses and another worker takes the job over as stalled.
       let timer: NodeJS.Timeout | undefined;
       const graceful = Promise.all(workers.map((w) => w.close())).then(() => 'done' as const);
-      const deadline = new Promise<'timeout'>((r) => {
-        timer = setTimeout(() => r('timeout'), graceMs);
-      });
-      const outcome = await Promise.race([graceful, deadline]);
+      const after = (ms: number) =>
+        new Promise<'timeout'>((r) => {
+          timer = setTimeout(() => r('timeout'), ms);
+        });
+      const outcome = await Promise.race([graceful, after(graceMs)]);
       clearTimeout(timer);
       if (outcome === 'timeout') {
         opts.logger.warn('grace period over: returning in-flight jobs to the queue');
-        // Stop the handlers' upstream calls too, or the process would linger until they end.
         onGraceExpired?.();
-        await Promise.all(workers.map((w) => w.close(true)));
+        if ((await Promise.race([graceful, after(5_000)])) === 'timeout') opts.logger.warn('some jobs did not hand back in time; their locks will lapse');
+        clearTimeout(timer);
       }
     },
   };
