@@ -162,4 +162,23 @@ describe('shapes and formats', () => {
       expect(job.params.categorical_features).toEqual([0]);
     }
   });
+
+  it('paging one job at a time visits every job, also when they were created within one millisecond', async () => {
+    await sql.query(
+      `UPDATE jobs j SET created_at = timestamptz '2026-01-01 00:00:00.000+00' + make_interval(secs => n.i * 0.000001)
+       FROM (SELECT id, row_number() OVER (ORDER BY id) AS i FROM jobs WHERE user_id = $1) n WHERE j.id = n.id`,
+      [a.user_id],
+    );
+    const all = (await sql.query('SELECT id FROM jobs WHERE user_id = $1', [a.user_id])).rows.map((r) => r.id as string);
+    expect(all.length).toBeGreaterThan(2);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: Awaited<ReturnType<typeof a.client.get>> = await a.client.get(`/v1/jobs?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      expect(page.status).toBe(200);
+      seen.push(...page.body.data.map((j: { job_id: string }) => j.job_id));
+      cursor = page.body.next_cursor;
+    } while (cursor && seen.length <= all.length);
+    expect(seen.sort()).toEqual(all.sort());
+  });
 });

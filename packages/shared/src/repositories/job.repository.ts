@@ -47,7 +47,8 @@ export interface JobListFilter {
   type?: JobType;
   modelId?: string;
   /** Keyset cursor: rows strictly older than (createdAt, id). */
-  before?: { createdAt: Date; id: string };
+  /** Keyset position: `page_key` (created_at to the microsecond) and id of the previous page's last row. */
+  before?: { pageKey: string; id: string };
   limit: number;
 }
 
@@ -88,9 +89,9 @@ export function createJobRepository(pool: Queryable) {
       return rows[0];
     },
 
-    async list(f: JobListFilter, tx: Queryable = pool): Promise<JobRow[]> {
-      const { rows } = await tx.query<JobRow>(
-        `SELECT * FROM jobs
+    async list(f: JobListFilter, tx: Queryable = pool): Promise<(JobRow & { page_key: string })[]> {
+      const { rows } = await tx.query<JobRow & { page_key: string }>(
+        `SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS page_key FROM jobs
          WHERE user_id = $1
            AND ($2::text IS NULL OR status = $2)
            AND ($3::text IS NULL OR type = $3)
@@ -98,7 +99,7 @@ export function createJobRepository(pool: Queryable) {
            AND ($5::timestamptz IS NULL OR (created_at, id) < ($5, $6::uuid))
          ORDER BY created_at DESC, id DESC
          LIMIT $7`,
-        [f.userId, f.status ?? null, f.type ?? null, f.modelId ?? null, f.before?.createdAt ?? null, f.before?.id ?? null, f.limit],
+        [f.userId, f.status ?? null, f.type ?? null, f.modelId ?? null, f.before?.pageKey ?? null, f.before?.id ?? null, f.limit],
       );
       return rows;
     },

@@ -81,12 +81,13 @@ export function createModelRepository(pool: Queryable) {
       return rows[0];
     },
 
-    async list(f: { userId: string; status?: ModelStatus; before?: { createdAt: Date; id: string }; limit: number }, tx: Queryable = pool) {
-      const { rows } = await tx.query<ModelRow>(
-        `SELECT * FROM models WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)
+    /** Newest first; `page_key` is created_at to the microsecond, for the next page's cursor. */
+    async list(f: { userId: string; status?: ModelStatus; before?: { pageKey: string; id: string }; limit: number }, tx: Queryable = pool) {
+      const { rows } = await tx.query<ModelRow & { page_key: string }>(
+        `SELECT *, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS page_key FROM models WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)
            AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4::uuid))
          ORDER BY created_at DESC, id DESC LIMIT $5`,
-        [f.userId, f.status ?? null, f.before?.createdAt ?? null, f.before?.id ?? null, f.limit],
+        [f.userId, f.status ?? null, f.before?.pageKey ?? null, f.before?.id ?? null, f.limit],
       );
       return rows;
     },
