@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { type TestApi, startTestApi } from '../helpers/api.js';
 import { jsonCells, loadDataset, split } from '../helpers/datasets.js';
-import { THIRD_TOKEN } from '../helpers/emulator.js';
+import { THIRD_TOKEN, VALID_TOKEN } from '../helpers/emulator.js';
 import { request } from '../helpers/http.js';
 import { type Stack, startStack, waitForJob } from '../helpers/stack.js';
 
@@ -55,5 +55,24 @@ describe('in-flight job cap', () => {
 
     const { rows } = await sql.query(`SELECT count(*)::int AS n FROM jobs WHERE user_id = $1 AND status IN ('queued', 'running')`, [account.user_id]);
     expect(rows[0].n).toBe(5);
+  });
+
+  it('a retry with the same Idempotency-Key gets its first answer even once the cap is full', async () => {
+    const account = await stack.account(VALID_TOKEN);
+    const fit = await account.client.post('/v1/models/fit', { features: X, target: iris.trainY, config: { random_state: 5 } });
+    expect((await waitForJob(account.client, fit.body.job_id)).status).toBe('succeeded');
+    const client = request(capped.url, account.api_key);
+    const body = (i: number) => ({ features: [T[i]!] });
+    const first: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await client.post(`/v1/models/${fit.body.model_id}/predict`, body(i), { 'idempotency-key': `k${i}` });
+      expect(res.status).toBe(202);
+      first.push(res.body.job_id);
+    }
+    expect((await client.post(`/v1/models/${fit.body.model_id}/predict`, body(5), { 'idempotency-key': 'k5' })).status).toBe(429);
+    const retry = await client.post(`/v1/models/${fit.body.model_id}/predict`, body(0), { 'idempotency-key': 'k0' });
+    expect(retry.status).toBe(202);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect(retry.body.job_id).toBe(first[0]);
   });
 });

@@ -33,6 +33,16 @@ export function createIdempotency(deps: { pool: Pool; idempotency: IdempotencyRe
   }
 
   return {
+    /**
+     * The stored response for a repeat of a request, before anything else is checked: the job exists,
+     * so a retry must get the first answer even if the in-flight cap is now full or the model failed.
+     */
+    async stored(ctx: IdempotencyContext): Promise<(StoredResponse & { replayed: true }) | undefined> {
+      if (!ctx.key) return undefined;
+      const stored = await replay({ ...ctx, key: ctx.key });
+      return stored && { ...stored, replayed: true };
+    },
+
     async run(
       ctx: IdempotencyContext,
       create: (tx: PoolClient) => Promise<StoredResponse & { afterCommit?: () => Promise<void> }>,

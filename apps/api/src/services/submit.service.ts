@@ -171,6 +171,9 @@ export function createSubmitService(deps: SubmitServiceDeps) {
 
   return {
     async submitFit(userId: string, input: FitInput, opts: SubmitOptions) {
+      const idem = { userId, endpoint: 'POST /v1/models/fit', key: opts.idempotencyKey, requestHash: opts.requestHash };
+      const repeat = await deps.idempotency.stored(idem);
+      if (repeat) return repeat;
       const inflight = await checkInflight(userId);
       await checkWebhook(input);
       const settings = await settingsFor(userId);
@@ -207,9 +210,8 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       const fitKey = sha256Hex(
         canonical({ task, model: input.model ?? null, path: path ?? null, config, categorical, x: x.hash, y: y.hash, names }),
       );
-      const requestHash = opts.requestHash;
       const out = await deps.idempotency.run(
-        { userId, endpoint: 'POST /v1/models/fit', key: opts.idempotencyKey, requestHash },
+        idem,
         async (tx) => {
           await confirmInflight(userId, inflight, tx);
           const dataset = await deps.datasets.insert(
@@ -266,6 +268,9 @@ export function createSubmitService(deps: SubmitServiceDeps) {
     },
 
     async submitPredict(userId: string, modelId: string, input: PredictInput, opts: SubmitOptions) {
+      const idem = { userId, endpoint: `POST /v1/models/${modelId}/predict`, key: opts.idempotencyKey, requestHash: opts.requestHash };
+      const repeat = await deps.idempotency.stored(idem);
+      if (repeat) return repeat;
       const [found, inflight] = await Promise.all([deps.models.findById(modelId), checkInflight(userId)]);
       const model = assertOwned(found, userId, 'model');
       if (model.status === 'failed')
@@ -304,7 +309,7 @@ export function createSubmitService(deps: SubmitServiceDeps) {
         deps.predictCacheTtlSeconds > 0 ? await deps.jobs.findCached(userId, cacheKey, deps.predictCacheTtlSeconds) : undefined;
 
       const out = await deps.idempotency.run(
-        { userId, endpoint: `POST /v1/models/${modelId}/predict`, key: opts.idempotencyKey, requestHash: opts.requestHash },
+        idem,
         async (tx) => {
           // A predict served from cache is born final: it never counts as in flight.
           if (!cached) await confirmInflight(userId, inflight, tx);
