@@ -61,4 +61,22 @@ describe('jobs that end before their upstream call', () => {
     // The error is logged as a bug, and the log does not carry the token.
     expect(stack.worker.output.some((l) => l.includes('"level":"error"') && l.includes(fit.body.job_id))).toBe(true);
   });
+
+  it('a cancel whose broadcast never arrived still stops the job from ending succeeded', async () => {
+    const { client } = await stack.account(VALID_TOKEN);
+    const fit = await client.post('/v1/models/fit', { features: X, target: Y, config: { random_state: 23 } });
+    expect((await waitForJob(client, fit.body.job_id)).status).toBe('succeeded');
+    stack.emulator.state.setLatency({ predict: 1_500 });
+    try {
+      const job = (await client.post(`/v1/models/${fit.body.model_id}/predict`, { features: T.slice(0, 2) })).body.job_id as string;
+      for (let i = 0; i < 200 && (await client.get(`/v1/jobs/${job}`)).body.progress?.stage !== 'predicting'; i++) await new Promise((r) => setTimeout(r, 20));
+      // What POST /cancel writes, without the Redis broadcast that would abort the call.
+      await sql.query('UPDATE jobs SET cancel_requested_at = now() WHERE id = $1', [job]);
+      const done = await waitForJob(client, job);
+      expect(done.status).toBe('canceled');
+      expect((await client.get(`/v1/jobs/${job}/result`)).status).toBe(409);
+    } finally {
+      stack.emulator.state.setLatency({ predict: 0 });
+    }
+  });
 });

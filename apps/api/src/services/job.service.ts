@@ -69,11 +69,12 @@ export function createJobService(deps: JobServiceDeps) {
 
     /** queued → canceled at once; running → the worker is told to abort and ends it canceled. */
     async cancel(userId: string, jobId: string): Promise<JobRow> {
-      const job = await owned(userId, jobId);
+      let job = await owned(userId, jobId);
       if (job.status === 'queued') {
         let delivery: string | null = null;
         const done = await withTransaction(deps.pool, async (tx) => {
-          const d = await deps.jobs.finish(job.id, { status: 'canceled', error: { code: 'canceled', message: 'Canceled by the user.', retryable: false } }, tx);
+          // Only while still queued: a worker that has just started it must be told to stop instead.
+          const d = await deps.jobs.finish(job.id, { status: 'canceled', error: { code: 'canceled', message: 'Canceled by the user.', retryable: false } }, tx, ['queued']);
           if (!d) return undefined;
           // A canceled fit leaves no model: predicts parked on it must learn that rather than wait forever.
           if (d.type === 'fit') await deps.models.markFailed(d.model_id, { code: 'fit_canceled', message: 'The fit was canceled.', retryable: false }, tx);
@@ -86,12 +87,13 @@ export function createJobService(deps: JobServiceDeps) {
           if (done.type === 'fit') await enqueueParked(done.model_id);
           return done;
         }
-        return (await deps.jobs.findById(job.id))!;
+        // A worker took it meanwhile (or it finished): treat it as what it is now.
+        job = (await deps.jobs.findById(job.id))!;
       }
       if (job.status === 'running') {
         await deps.jobs.requestCancel(job.id);
         await publishCancel(deps.redis, deps.prefix, job.id).catch((err) =>
-          deps.logger.warn({ job_id: job.id, err: (err as Error).message }, 'cancel broadcast failed; the worker checks before finishing'),
+          deps.logger.warn({ job_id: job.id, err: (err as Error).message }, 'cancel broadcast failed; the job cannot end succeeded, and its next attempt ends it canceled'),
         );
         return (await deps.jobs.findById(job.id))!;
       }

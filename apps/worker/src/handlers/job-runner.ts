@@ -114,6 +114,11 @@ export function createJobRunner(deps: RunnerDeps) {
             delivery = await deps.webhooks.record(tx, done, event);
             return done;
           });
+    if (!row && outcome.status === 'succeeded') {
+      // Refused because a cancel was requested (its broadcast did not reach us): end it canceled.
+      const current = await deps.jobs.findById(jobId);
+      if (current && ['queued', 'running'].includes(current.status) && current.cancel_requested_at) throw new JobCanceled();
+    }
     if (row) {
       deps.logger.info({ job_id: row.id, type: row.type, status: row.status, attempts: row.attempts }, 'job finished');
       deps.onFinalized?.(row);

@@ -150,22 +150,27 @@ export function createJobRepository(pool: Queryable) {
       );
     },
 
-    /** Final write; only from a non-final state, so a job can finish once. */
+    /**
+     * Final write; only from a non-final state (or only from `from`), so a job can finish once. A job
+     * whose cancel was requested cannot end `succeeded`, even if the cancel broadcast never arrived.
+     */
     async finish(
       id: string,
       outcome: { status: 'succeeded'; result: unknown } | { status: 'failed'; error: JobError } | { status: 'canceled'; error?: JobError },
       tx: Queryable = pool,
+      from: readonly ('queued' | 'running')[] = ['queued', 'running'],
     ): Promise<JobRow | undefined> {
       const { rows } = await tx.query<JobRow>(
         `UPDATE jobs SET status = $2, result = $3, error = $4, finished_at = now(), updated_at = now(),
                          progress = $5
-         WHERE id = $1 AND status IN ('queued', 'running') RETURNING *`,
+         WHERE id = $1 AND status = ANY($6::text[]) AND ($2 <> 'succeeded' OR cancel_requested_at IS NULL) RETURNING *`,
         [
           id,
           outcome.status,
           outcome.status === 'succeeded' ? JSON.stringify(outcome.result) : null,
           'error' in outcome && outcome.error ? JSON.stringify(outcome.error) : null,
           progress('done'),
+          from,
         ],
       );
       return rows[0];
