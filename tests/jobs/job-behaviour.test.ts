@@ -320,11 +320,20 @@ describe('ownership and secrecy', () => {
     expect((await a.client.get('/v1/jobs?cursor=garbage')).status).toBe(422);
   });
 
-  it('deleting a model removes it and its jobs', async () => {
+  it('deleting a model removes it, its jobs, and the training and test data stored for them', async () => {
     const modelId = await fitIris(a.client, { description: 'to delete' });
+    const pred = await a.client.post(`/v1/models/${modelId}/predict`, { features: T.slice(0, 2) });
+    expect((await waitForJob(a.client, pred.body.job_id)).status).toBe('succeeded');
+    const { rows: used } = await sql.query(
+      `SELECT dataset_id AS id FROM models WHERE id = $1 UNION SELECT dataset_id FROM jobs WHERE model_id = $1`,
+      [modelId],
+    );
+    const datasetIds = used.map((r) => r.id as string);
+    expect(datasetIds.length).toBeGreaterThanOrEqual(2);
     expect((await a.client.delete(`/v1/models/${modelId}`)).status).toBe(204);
     expect((await a.client.get(`/v1/models/${modelId}`)).status).toBe(404);
     expect((await sql.query('SELECT count(*)::int AS n FROM jobs WHERE model_id = $1', [modelId])).rows[0].n).toBe(0);
+    expect((await sql.query('SELECT count(*)::int AS n FROM datasets WHERE id = ANY($1::uuid[])', [datasetIds])).rows[0].n).toBe(0);
   });
 
   it('no Redis key holds a dataset or a token', async () => {

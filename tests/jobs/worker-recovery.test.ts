@@ -79,4 +79,22 @@ describe('jobs that end before their upstream call', () => {
       stack.emulator.state.setLatency({ predict: 0 });
     }
   });
+
+  it('deleting an account stops its running upstream calls', async () => {
+    const { client } = await stack.account(VALID_TOKEN);
+    const fit = await client.post('/v1/models/fit', { features: X, target: Y, config: { random_state: 24 } });
+    expect((await waitForJob(client, fit.body.job_id)).status).toBe('succeeded');
+    const abortedBefore = stack.emulator.state.counters(VALID_TOKEN).aborted;
+    stack.emulator.state.setLatency({ predict: 30_000 });
+    try {
+      const job = (await client.post(`/v1/models/${fit.body.model_id}/predict`, { features: T.slice(0, 2) })).body.job_id as string;
+      for (let i = 0; i < 200 && (await client.get(`/v1/jobs/${job}`)).body.progress?.stage !== 'predicting'; i++) await new Promise((r) => setTimeout(r, 20));
+      expect((await client.delete('/v1/me')).status).toBe(204);
+      for (let i = 0; i < 200 && stack.emulator.state.counters(VALID_TOKEN).aborted === abortedBefore; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(stack.emulator.state.counters(VALID_TOKEN).aborted).toBeGreaterThan(abortedBefore);
+      expect((await sql.query('SELECT count(*)::int AS n FROM jobs WHERE id = $1', [job])).rows[0].n).toBe(0);
+    } finally {
+      stack.emulator.state.setLatency({ predict: 0 });
+    }
+  });
 });

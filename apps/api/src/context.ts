@@ -98,6 +98,7 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     pool,
     jobs: jobsRepo,
     models: modelsRepo,
+    datasets: datasetsRepo,
     queues,
     redis,
     prefix: config.QUEUE_PREFIX,
@@ -119,7 +120,7 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     emitter: webhookEmitter,
     logger,
   });
-  const accounts = createAccountService({ pool, users, accounts: accountsRepo, keyRing, tabpfnFor, queues, logger });
+  const accounts = createAccountService({ pool, users, accounts: accountsRepo, keyRing, tabpfnFor, queues, redis, prefix: config.QUEUE_PREFIX, logger });
 
   return {
     config,

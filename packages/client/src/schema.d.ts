@@ -1404,7 +1404,7 @@ export interface paths {
         post?: never;
         /**
          * Delete a model
-         * @description Deletes the model, its training data and its jobs' results.
+         * @description Deletes the model, its jobs and their results, and the training and test data stored for them; running jobs are canceled. The fitted set upstream is left until the account is deleted, since an identical fit of the same account may reuse it.
          */
         delete: {
             parameters: {

@@ -1,5 +1,5 @@
-import type { AccountRepository, KeyRing, Logger, Pool, QueueSet, UserRepository } from '@tabpfn-jobs/shared';
-import { NotFoundError, withTransaction } from '@tabpfn-jobs/shared';
+import type { AccountRepository, KeyRing, Logger, Pool, QueueSet, Redis, UserRepository } from '@tabpfn-jobs/shared';
+import { NotFoundError, publishCancel, withTransaction } from '@tabpfn-jobs/shared';
 import type { Usage } from '@tabpfn-jobs/tabpfn';
 import { type TabPFNFor, upstreamToAppError } from './upstream.js';
 
@@ -10,6 +10,9 @@ export interface AccountServiceDeps {
   keyRing: KeyRing;
   tabpfnFor: TabPFNFor;
   queues: QueueSet;
+  /** Cancel broadcasts reach the workers running the account's jobs. */
+  redis: Redis;
+  prefix: string;
   logger: Logger;
   /** Upper bound on the best-effort upstream cleanup when an account is deleted. */
   upstreamCleanupMs?: number;
@@ -55,7 +58,10 @@ export function createAccountService(deps: AccountServiceDeps) {
         await deps.users.delete(userId, tx);
         return { active, trainSets };
       });
-      await Promise.allSettled(active.map((j) => deps.queues[j.type].remove(j.id)));
+      // Queued jobs leave the queue; running ones are told to stop, so no upstream call keeps using the token.
+      await Promise.allSettled(
+        active.map((j) => (j.status === 'running' ? publishCancel(deps.redis, deps.prefix, j.id) : deps.queues[j.type].remove(j.id))),
+      );
       if (trainSets.length) {
         const client = deps.tabpfnFor(token);
         const signal = AbortSignal.timeout(deps.upstreamCleanupMs ?? 5_000);

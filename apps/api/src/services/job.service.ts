@@ -1,10 +1,10 @@
 import {
   ConflictError,
+  type DatasetRepository,
   assertOwned,
   type JobEventHub,
   type JobRepository,
   type JobRow,
-  type JobStatus,
   type Logger,
   type ModelRepository,
   type Pool,
@@ -20,6 +20,7 @@ export interface JobServiceDeps {
   pool: Pool;
   jobs: JobRepository;
   models: ModelRepository;
+  datasets: DatasetRepository;
   queues: QueueSet;
   redis: Redis;
   prefix: string;
@@ -103,12 +104,11 @@ export function createJobService(deps: JobServiceDeps) {
     async deleteModel(userId: string, modelId: string): Promise<void> {
       const model = await ownedModel(userId, modelId);
       const active = await withTransaction(deps.pool, async (tx) => {
-        const { rows } = await tx.query<{ id: string; type: 'fit' | 'predict'; status: JobStatus }>(
-          `SELECT id, type, status FROM jobs WHERE model_id = $1 AND status IN ('queued', 'running')`,
-          [model.id],
-        );
+        const { active, datasetIds } = await deps.jobs.forModelDeletion(model.id, tx);
         await deps.models.delete(model.id, tx);
-        return rows;
+        // Its training set and its predicts' test sets go with it (the jobs went by cascade).
+        await deps.datasets.deleteUnreferenced([...(model.dataset_id ? [model.dataset_id] : []), ...datasetIds], tx);
+        return active;
       });
       for (const j of active) {
         await deps.queues[j.type].remove(j.id).catch(() => undefined);

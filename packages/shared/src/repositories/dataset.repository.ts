@@ -64,6 +64,18 @@ export function createDatasetRepository(pool: Queryable) {
      * Frees the bytes of test sets past retention that no active job still needs. Train sets stay
      * while their model exists: re-fitting a model upstream has forgotten needs them.
      */
+    /** Deletes those of `ids` no model or job refers to any more. */
+    async deleteUnreferenced(ids: string[], tx: Queryable = pool): Promise<number> {
+      if (!ids.length) return 0;
+      const { rowCount } = await tx.query(
+        `DELETE FROM datasets d WHERE d.id = ANY($1::uuid[])
+           AND NOT EXISTS (SELECT 1 FROM models m WHERE m.dataset_id = d.id)
+           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.dataset_id = d.id)`,
+        [ids],
+      );
+      return rowCount ?? 0;
+    },
+
     async removeExpiredData(olderThanSeconds: number, limit: number, tx: Queryable = pool): Promise<number> {
       const { rowCount } = await tx.query(
         `UPDATE datasets d SET x_bytes = NULL, y_bytes = NULL, data_removed_at = now()

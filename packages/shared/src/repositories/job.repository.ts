@@ -180,6 +180,18 @@ export function createJobRepository(pool: Queryable) {
       await tx.query(`UPDATE jobs SET cancel_requested_at = COALESCE(cancel_requested_at, now()), updated_at = now() WHERE id = $1`, [id]);
     },
 
+    /** A model's jobs that are not final yet, and every dataset its jobs use (for deleting the model). */
+    async forModelDeletion(modelId: string, tx: Queryable = pool): Promise<{ active: Pick<JobRow, 'id' | 'type' | 'status'>[]; datasetIds: string[] }> {
+      const { rows } = await tx.query<Pick<JobRow, 'id' | 'type' | 'status' | 'dataset_id'>>(
+        'SELECT id, type, status, dataset_id FROM jobs WHERE model_id = $1',
+        [modelId],
+      );
+      return {
+        active: rows.filter((r) => r.status === 'queued' || r.status === 'running'),
+        datasetIds: [...new Set(rows.map((r) => r.dataset_id).filter((id): id is string => id !== null))],
+      };
+    },
+
     /** Predicts parked behind a fit that has now finished. */
     async queuedPredictsForModel(modelId: string, tx: Queryable = pool): Promise<string[]> {
       const { rows } = await tx.query<{ id: string }>(

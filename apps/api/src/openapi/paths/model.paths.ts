@@ -118,7 +118,8 @@ export function registerModelPaths(registry: OpenAPIRegistry): void {
     path: '/v1/models/{model_id}',
     tags,
     summary: 'Delete a model',
-    description: 'Deletes the model, its training data and its jobs\' results.',
+    description:
+      'Deletes the model, its jobs and their results, and the training and test data stored for them; running jobs are canceled. The fitted set upstream is left until the account is deleted, since an identical fit of the same account may reuse it.',
     security: BEARER,
     request: { params: idParam('model_id') },
     responses: { 204: { description: 'Deleted.' }, ...problems(...AUTH_PROBLEMS, 403, 404, 422) },
