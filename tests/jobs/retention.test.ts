@@ -6,7 +6,10 @@ let stack: Stack;
 const iris = split(loadDataset('iris'));
 
 beforeAll(async () => {
-  stack = await startStack({ workerEnv: { RESULT_RETENTION_SECONDS: '2', DATASET_RETENTION_SECONDS: '2', MAINTENANCE_INTERVAL_MS: '300' } });
+  stack = await startStack({
+    workerEnv: { RESULT_RETENTION_SECONDS: '2', DATASET_RETENTION_SECONDS: '2', MAINTENANCE_INTERVAL_MS: '300' },
+    apiEnv: { WEBHOOK_ALLOW_PRIVATE: 'true' },
+  });
 });
 afterAll(async () => {
   await stack?.close();
@@ -17,7 +20,8 @@ describe('retention', () => {
     const { client } = await stack.account();
     const fit = await client.post('/v1/models/fit', { features: jsonCells(iris.trainX), target: iris.trainY });
     await waitForJob(client, fit.body.job_id);
-    const pred = await client.post(`/v1/models/${fit.body.model_id}/predict`, { features: jsonCells(iris.testX) });
+    // The webhook body inlines the result; nobody listens there, so the delivery stays stored.
+    const pred = await client.post(`/v1/models/${fit.body.model_id}/predict`, { features: jsonCells(iris.testX), webhook_url: 'http://127.0.0.1:9/hook' });
     const done = await waitForJob(client, pred.body.job_id);
     expect(done.result.predictions).toHaveLength(iris.testX.length);
     let job = done;
@@ -35,5 +39,10 @@ describe('retention', () => {
     );
     // Test data goes; the train set stays while its model exists (a re-fit needs it).
     expect(rows).toEqual([{ kind: 'test', kept: 0 }, { kind: 'train', kept: 1 }]);
+    // The copy inlined in the webhook delivery is gone too (it is listed and redelivered through the API).
+    const deliveries = await client.get(`/v1/jobs/${pred.body.job_id}/webhook-deliveries`);
+    expect(deliveries.body.data).toHaveLength(1);
+    const { rows: stored } = await stack.api.ctx.pool.query(`SELECT jsonb_typeof(payload->'data'->'result') AS result FROM webhook_deliveries WHERE job_id = $1`, [pred.body.job_id]);
+    expect(stored).toEqual([{ result: 'null' }]);
   });
 });

@@ -96,6 +96,7 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
   const reconcile = createReconciler({ jobs, queues, logger, jobAttempts: config.JOB_ATTEMPTS, minAgeSeconds: config.RECONCILE_MIN_AGE_SECONDS });
   const retention = createRetention({
     jobs,
+    webhooks: webhookRepo,
     datasets,
     idempotency: createIdempotencyRepository(pool),
     resultRetentionSeconds: config.RESULT_RETENTION_SECONDS,

@@ -1,4 +1,4 @@
-import type { DatasetRepository, IdempotencyRepository, JobRepository, Logger, QueueSet } from '@tabpfn-jobs/shared';
+import type { DatasetRepository, IdempotencyRepository, JobRepository, Logger, QueueSet, WebhookRepository } from '@tabpfn-jobs/shared';
 import { enqueue } from '@tabpfn-jobs/shared';
 
 export interface ReconcileDeps {
@@ -45,13 +45,16 @@ export function createReconciler(deps: ReconcileDeps) {
 
 export function createRetention(deps: {
   jobs: JobRepository;
+  webhooks: Pick<WebhookRepository, 'removeInlinedResults'>;
   datasets: DatasetRepository;
   idempotency: IdempotencyRepository;
   resultRetentionSeconds: number;
   datasetRetentionSeconds: number;
 }) {
   return async function retention() {
-    const results = await deps.jobs.removeExpiredResults(deps.resultRetentionSeconds, 1000);
+    const expired = await deps.jobs.removeExpiredResults(deps.resultRetentionSeconds, 1000);
+    await deps.webhooks.removeInlinedResults(expired);
+    const results = expired.length;
     const datasets = await deps.datasets.removeExpiredData(deps.datasetRetentionSeconds, 1000);
     const keys = await deps.idempotency.deleteExpired();
     return { results, datasets, keys };

@@ -230,13 +230,15 @@ export function createJobRepository(pool: Queryable) {
     },
 
     /** Drops result data past retention; the job keeps its metadata and says `data_removed`. */
-    async removeExpiredResults(olderThanSeconds: number, limit: number, tx: Queryable = pool): Promise<number> {
-      const { rowCount } = await tx.query(
+    /** Returns the ids of the jobs whose results it removed. */
+    async removeExpiredResults(olderThanSeconds: number, limit: number, tx: Queryable = pool): Promise<string[]> {
+      const { rows } = await tx.query<{ id: string }>(
         `UPDATE jobs SET result = NULL, result_removed_at = now()
-         WHERE id IN (SELECT id FROM jobs WHERE result IS NOT NULL AND finished_at < now() - make_interval(secs => $1) LIMIT $2)`,
+         WHERE id IN (SELECT id FROM jobs WHERE result IS NOT NULL AND finished_at < now() - make_interval(secs => $1) LIMIT $2)
+         RETURNING id`,
         [olderThanSeconds, limit],
       );
-      return rowCount ?? 0;
+      return rows.map((r) => r.id);
     },
   };
 }

@@ -115,6 +115,17 @@ export function createWebhookRepository(pool: Queryable) {
 
     // ---- deliveries ----------------------------------------------------------------------
 
+    /** Retention reached these jobs' results: the copies inlined in their deliveries go too. */
+    async removeInlinedResults(jobIds: string[], tx: Queryable = pool): Promise<number> {
+      if (!jobIds.length) return 0;
+      const { rowCount } = await tx.query(
+        `UPDATE webhook_deliveries SET payload = jsonb_set(payload, '{data,result}', 'null'::jsonb)
+         WHERE job_id = ANY($1::uuid[]) AND payload->'data'->'result' IS NOT NULL AND payload->'data'->'result' <> 'null'::jsonb`,
+        [jobIds],
+      );
+      return rowCount ?? 0;
+    },
+
     /** One delivery per (job, event): a repeated state write (retried handler) inserts nothing. */
     async insertDelivery(d: NewDelivery, tx: Queryable = pool): Promise<WebhookDeliveryRow | undefined> {
       const { rows } = await tx.query<WebhookDeliveryRow>(
