@@ -29,7 +29,7 @@ export function createApp(ctx: ApiContext): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  app.set('trust proxy', false);
+  app.set('trust proxy', ctx.config.TRUST_PROXY);
 
   // Benchmark baselines (BENCH_HELLO): bare Express, and Express behind the global middleware below.
   if (ctx.config.BENCH_HELLO) app.get('/_bench/hello', (_req, res) => void res.json({ hello: 'world' }));
@@ -74,12 +74,12 @@ export function createApp(ctx: ApiContext): Express {
     policyName: 'setup',
     points: ctx.config.SETUP_RATE_LIMIT_PER_MINUTE,
     durationSeconds: 60,
-    key: (req) => req.socket.remoteAddress ?? 'unknown',
+    key: (req) => req.ip ?? req.socket.remoteAddress ?? 'unknown',
   });
   const authenticated = [requireAuth(ctx.auth), perKeyLimit];
   app.use(authRoutes({ auth: ctx.auth, authenticated, setupLimit }));
   app.use(accountRoutes({ accounts: ctx.accounts, authenticated }));
-  app.use(modelRoutes({ submit: ctx.submit, jobs: ctx.jobs, authenticated, csvMaxBytes: ctx.config.CSV_UPLOAD_LIMIT_BYTES }));
+  app.use(modelRoutes({ submit: ctx.submit, jobs: ctx.jobs, authenticated, csvMaxBytes: ctx.config.CSV_UPLOAD_LIMIT_BYTES, stopping: ctx.stopping }));
   app.use(jobRoutes({ jobs: ctx.jobs, authenticated }));
   app.use(webhookRoutes({ webhooks: ctx.webhooks, authenticated }));
 

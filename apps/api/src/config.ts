@@ -17,6 +17,15 @@ export const apiEnvSchema = z.object({
   /** Timeout of upstream calls on a request path (token checks, usage). */
   TABPFN_TIMEOUT_MS: envInt(15_000, 100),
   RATE_LIMIT_PER_MINUTE: envInt(600, 1),
+  /**
+   * Which proxies in front of the API to believe about the client address (Express `trust proxy`):
+   * `false` (default, direct exposure), a hop count like `1` behind one ingress, or addresses/CIDRs
+   * (`loopback, 10.0.0.0/8`). The per-address setup limit keys on the address this yields.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v): boolean | number | string => (v === 'false' ? false : v === 'true' ? true : /^\d+$/.test(v) ? Number(v) : v)),
   /** Setup attempts per minute per client address (each one costs an upstream call). */
   SETUP_RATE_LIMIT_PER_MINUTE: envInt(30, 1),
   MAX_INFLIGHT_JOBS: envInt(100, 1),

@@ -122,7 +122,12 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
   });
   const accounts = createAccountService({ pool, users, accounts: accountsRepo, keyRing, tabpfnFor, queues, redis, prefix: config.QUEUE_PREFIX, logger });
 
+  // Aborted during shutdown, so requests waiting for a job (Prefer: wait) answer before they are cut off.
+  const stopping = new AbortController();
+
   return {
+    stopping: stopping.signal,
+    beginShutdown: () => stopping.abort(),
     config,
     logger,
     pool,

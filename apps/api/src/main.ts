@@ -24,7 +24,11 @@ async function main(): Promise<void> {
 
   onShutdown(logger, async (signal) => {
     logger.info({ signal }, 'shutting down: draining open requests');
+    // Requests waiting for a job (Prefer: wait) may finish normally; shortly before the grace period
+    // ends they answer with the job as it is, rather than being cut off.
+    const answerWaiting = setTimeout(() => ctx.beginShutdown(), Math.max(0, config.SHUTDOWN_GRACE_MS - 1_000));
     await running.close(config.SHUTDOWN_GRACE_MS);
+    clearTimeout(answerWaiting);
     await ctx.close();
   });
 }

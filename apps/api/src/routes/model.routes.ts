@@ -17,6 +17,8 @@ interface Deps {
   jobs: JobService;
   authenticated: RequestHandler[];
   csvMaxBytes: number;
+  /** Aborted at shutdown: a waiting request answers with the job as it is. */
+  stopping: AbortSignal;
 }
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -82,7 +84,11 @@ export function modelRoutes(deps: Deps): Router {
     const wait = preferWaitSeconds(req.get('prefer'));
     const body = out.body as { job_id: string; status: string };
     if (wait !== undefined && !out.replayed) {
-      const final = await deps.jobs.waitForFinal(body.job_id, wait);
+      // A client that hangs up stops the wait (and frees its listener) instead of holding it for up to a minute.
+      const gone = new AbortController();
+      res.once('close', () => gone.abort());
+      const final = await deps.jobs.waitForFinal(body.job_id, wait, AbortSignal.any([gone.signal, deps.stopping]));
+      if (gone.signal.aborted) return;
       if (final && ['succeeded', 'failed', 'canceled'].includes(final.status)) {
         res.setHeader('Preference-Applied', `wait=${wait}`);
         res.setHeader('Location', `/v1/jobs/${final.id}`);

@@ -96,7 +96,11 @@ export function createAuthService(deps: AuthServiceDeps) {
       const digest = sha256(token);
       const owner = await deps.users.findByTokenDigest(digest);
       if (owner && owner.id !== userId) throw new ConflictError('tabpfn_token_in_use', 'This TabPFN token already belongs to another account.');
-      await deps.users.updateToken(userId, deps.keyRing.encrypt(token, userId), digest);
+      await deps.users.updateToken(userId, deps.keyRing.encrypt(token, userId), digest).catch((err) => {
+        // Another account took the same token between the check and the write (unique digest index).
+        if ((err as { code?: string }).code === '23505') throw new ConflictError('tabpfn_token_in_use', 'This TabPFN token already belongs to another account.');
+        throw err;
+      });
     },
   };
 }

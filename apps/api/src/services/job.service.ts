@@ -57,15 +57,16 @@ export function createJobService(deps: JobServiceDeps) {
     },
 
     /** Waits (without polling) until the job is final or `seconds` pass; returns the latest row. */
-    async waitForFinal(jobId: string, seconds: number): Promise<JobRow | undefined> {
-      const waiter = deps.events.waitForFinish(jobId, seconds * 1000);
-      const now = await deps.jobs.findById(jobId);
-      if (!now || ['succeeded', 'failed', 'canceled'].includes(now.status)) {
+    async waitForFinal(jobId: string, seconds: number, signal?: AbortSignal): Promise<JobRow | undefined> {
+      const waiter = deps.events.waitForFinish(jobId, seconds * 1000, signal);
+      try {
+        const now = await deps.jobs.findById(jobId);
+        if (!now || ['succeeded', 'failed', 'canceled'].includes(now.status)) return now;
+        await waiter.promise;
+        return await deps.jobs.findById(jobId);
+      } finally {
         waiter.cancel();
-        return now;
       }
-      await waiter.promise;
-      return deps.jobs.findById(jobId);
     },
 
     /** queued → canceled at once; running → the worker is told to abort and ends it canceled. */
