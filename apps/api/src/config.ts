@@ -29,6 +29,8 @@ export const apiEnvSchema = z.object({
   /** Setup attempts per minute per client address (each one costs an upstream call). */
   SETUP_RATE_LIMIT_PER_MINUTE: envInt(30, 1),
   MAX_INFLIGHT_JOBS: envInt(100, 1),
+  /** Active API keys per account (each key has its own request budget). */
+  MAX_API_KEYS: envInt(25, 1, 10_000),
   ADMIN_PASSWORD_HASH: z.string().regex(/^\$2[aby]\$\d{2}\$.{53}$/, 'must be a bcrypt hash (pnpm hash-password)').optional(),
   SHUTDOWN_GRACE_MS: envInt(10_000, 0),
   /** Largest CSV file accepted by a multipart upload. */

@@ -62,6 +62,7 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     apiKeys,
     keyRing,
     tabpfnFor,
+    maxApiKeys: config.MAX_API_KEYS,
     onTouchError: (err) => logger.warn({ err: (err as Error).message }, 'could not record key use'),
   });
   const jobsRepo = createJobRepository(pool);

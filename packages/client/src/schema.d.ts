@@ -349,6 +349,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The resource is in a state that does not allow this. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Validation failed; `errors` lists each field. */
                 422: {
                     headers: {
@@ -480,6 +489,15 @@ export interface paths {
                 };
                 /** @description Missing, unknown or revoked API key. */
                 401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The resource is in a state that does not allow this. */
+                409: {
                     headers: {
                         [name: string]: unknown;
                     };

@@ -5,6 +5,7 @@ import {
   assertOwned,
   type KeyRing,
   type Pool,
+  type PoolClient,
   UnauthorizedError,
   UnprocessableError,
   type UserRepository,
@@ -24,6 +25,8 @@ export interface AuthServiceDeps {
   tabpfnFor: TabPFNFor;
   /** Write `last_used_at` at most this often per key. */
   touchIntervalSeconds?: number;
+  /** Active keys per account; each has its own request budget, so they must not be unlimited. */
+  maxApiKeys?: number;
   onTouchError?: (err: unknown) => void;
 }
 
@@ -34,6 +37,17 @@ export interface Principal {
 
 export function createAuthService(deps: AuthServiceDeps) {
   const touchInterval = deps.touchIntervalSeconds ?? 60;
+  const maxKeys = deps.maxApiKeys ?? 25;
+
+  /** A new key for `userId`, inside `tx`, unless the account already has the most it may. */
+  async function issueKey(userId: string, name: string | null, tx: PoolClient) {
+    if ((await deps.apiKeys.lockAndCountActive(userId, tx)) >= maxKeys) {
+      throw new ConflictError('too_many_api_keys', `This account has ${maxKeys} active API keys, the most it may have; revoke one first.`);
+    }
+    const key = generateApiKey();
+    const row = await deps.apiKeys.insert({ userId, digest: key.digest, prefix: key.prefix, name }, tx);
+    return { apiKey: key.key, row };
+  }
 
   /** Throws the 422/503 the contract names; returns only for a token upstream accepts. */
   async function verifyUpstream(token: string): Promise<void> {
@@ -59,9 +73,8 @@ export function createAuthService(deps: AuthServiceDeps) {
       const id = randomUUID();
       return withTransaction(deps.pool, async (tx) => {
         const { row, created } = await deps.users.insertOrGet({ id, tokenCiphertext: deps.keyRing.encrypt(token, id), tokenDigest: digest }, tx);
-        const key = generateApiKey();
-        const keyRow = await deps.apiKeys.insert({ userId: row.id, digest: key.digest, prefix: key.prefix, name: keyName ?? null }, tx);
-        return { userId: row.id, created, apiKey: key.key, apiKeyRow: keyRow };
+        const key = await issueKey(row.id, keyName ?? null, tx);
+        return { userId: row.id, created, apiKey: key.apiKey, apiKeyRow: key.row };
       });
     },
 
@@ -77,9 +90,7 @@ export function createAuthService(deps: AuthServiceDeps) {
     },
 
     async createKey(userId: string, name?: string) {
-      const key = generateApiKey();
-      const row = await deps.apiKeys.insert({ userId, digest: key.digest, prefix: key.prefix, name: name ?? null });
-      return { apiKey: key.key, row };
+      return withTransaction(deps.pool, (tx) => issueKey(userId, name ?? null, tx));
     },
 
     listKeys(userId: string) {

@@ -22,6 +22,16 @@ export function createApiKeyRepository(pool: Queryable) {
       return rows[0]!;
     },
 
+    /**
+     * Locks the owner's row for the rest of `tx`, so two concurrent key creations cannot both pass a
+     * count of its active keys, and returns that count.
+     */
+    async lockAndCountActive(userId: string, tx: Queryable): Promise<number> {
+      await tx.query('SELECT 1 FROM users WHERE id = $1 FOR UPDATE', [userId]);
+      const { rows } = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL', [userId]);
+      return rows[0]?.n ?? 0;
+    },
+
     /** The per-request lookup: one unique-index probe on the digest. */
     async findByDigest(digest: Buffer, tx: Queryable = pool): Promise<ApiKeyRow | undefined> {
       const { rows } = await tx.query<ApiKeyRow>(`SELECT ${COLUMNS} FROM api_keys WHERE digest = $1`, [digest]);

@@ -15,7 +15,7 @@ export function registerAuthPaths(registry: OpenAPIRegistry): void {
       'Verifies the token with TabPFN, creates the account (or finds the one that owns this token) and returns a new API key. The raw key is shown only in this response. Rate limited per client address.',
     security: [],
     request: { body: { required: true, content: { 'application/json': { schema: setupBody } } } },
-    responses: { 201: json('Account ready; store `api_key`.', setupResponse), ...problems(400, 422, 429, 502, 503) },
+    responses: { 201: json('Account ready; store `api_key`.', setupResponse), ...problems(400, 409, 422, 429, 502, 503) },
   });
   registry.registerPath({
     method: 'get',
@@ -34,7 +34,7 @@ export function registerAuthPaths(registry: OpenAPIRegistry): void {
     description: 'A new key for the same account; the raw key is shown only in this response.',
     security: BEARER,
     request: { body: { required: false, content: { 'application/json': { schema: createKeyBody } } } },
-    responses: { 201: json('The new key.', createdApiKey), ...problems(...AUTH_PROBLEMS, 422) },
+    responses: { 201: json('The new key.', createdApiKey), ...problems(...AUTH_PROBLEMS, 409, 422) },
   });
   registry.registerPath({
     method: 'delete',
