@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { type TestApi, startTestApi } from '../helpers/api.js';
 import { jsonCells, loadDataset, split } from '../helpers/datasets.js';
-import { THIRD_TOKEN, VALID_TOKEN } from '../helpers/emulator.js';
+import { OTHER_TOKEN, THIRD_TOKEN, VALID_TOKEN } from '../helpers/emulator.js';
 import { request } from '../helpers/http.js';
 import { type Stack, startStack, waitForJob } from '../helpers/stack.js';
 
@@ -74,5 +74,29 @@ describe('in-flight job cap', () => {
     expect(retry.status).toBe(202);
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
     expect(retry.body.job_id).toBe(first[0]);
+  });
+
+  it('a burst far larger than the cap, starting from none in flight, still stops at the cap', async () => {
+    const wide = await startTestApi({
+      DATABASE_URL: stack.db.url,
+      REDIS_URL: stack.redis.url,
+      QUEUE_PREFIX: `${stack.redis.prefix}idle`,
+      TABPFN_API_URL: stack.emulator.url,
+      MAX_INFLIGHT_JOBS: '70',
+      RATE_LIMIT_PER_MINUTE: '100000',
+    });
+    try {
+      const account = await stack.account(OTHER_TOKEN);
+      const fit = await account.client.post('/v1/models/fit', { features: X, target: iris.trainY, config: { random_state: 6 } });
+      expect((await waitForJob(account.client, fit.body.job_id)).status).toBe('succeeded');
+      const client = request(wide.url, account.api_key);
+      const burst = await Promise.all(
+        Array.from({ length: 110 }, (_, i) => client.post(`/v1/models/${fit.body.model_id}/predict`, { features: [T[i % T.length]!.map((v) => (typeof v === 'number' ? v + i * 1e-6 : v))] })),
+      );
+      expect(burst.filter((r) => r.status === 202).length).toBe(70);
+      expect(burst.filter((r) => r.status === 429).length).toBe(40);
+    } finally {
+      await wide.close();
+    }
   });
 });

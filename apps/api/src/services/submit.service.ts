@@ -90,12 +90,6 @@ function inferTask(targetType: string, classes: unknown[]): Task {
   return integral && classes.length <= 10 ? 'classification' : 'regression';
 }
 
-/**
- * Below the in-flight limit by more than this many jobs, a submit skips the exact (serialised) check:
- * that many submits from one account would have to be between their count and their commit at once.
- */
-const INFLIGHT_LOCK_MARGIN = 64;
-
 export function createSubmitService(deps: SubmitServiceDeps) {
   // Upstream's limits are server settings, not per account: one copy per process for an hour (as
   // tabpfn-client caches them), so a submit does not look up and decrypt the user's token for them.
@@ -124,20 +118,17 @@ export function createSubmitService(deps: SubmitServiceDeps) {
     }
   }
 
-  /** A cheap count before any work; returns the count for `confirmInflight`. */
-  async function checkInflight(userId: string): Promise<number> {
-    const active = await deps.jobs.countActive(userId);
-    refuseOver(active);
-    return active;
+  /** A cheap count before any work, so a full account is refused before its body is encoded. */
+  async function checkInflight(userId: string): Promise<void> {
+    refuseOver(await deps.jobs.countActive(userId));
   }
 
   /**
-   * Inside the submit's transaction: near the limit, counts again under the account's submit lock so
-   * concurrent submits cannot all pass the early count and overshoot. Far from it, concurrent submits
-   * cannot reach the limit either, and are not serialised.
+   * Inside the submit's transaction: counts again under the account's submit lock, so concurrent
+   * submits cannot all pass the early count and overshoot. This serialises one account's submit
+   * transactions (a few milliseconds each); other accounts are not affected.
    */
-  async function confirmInflight(userId: string, counted: number, tx: PoolClient): Promise<void> {
-    if (counted + INFLIGHT_LOCK_MARGIN < deps.maxInflightJobs) return;
+  async function confirmInflight(userId: string, tx: PoolClient): Promise<void> {
     await deps.jobs.lockAccountSubmits(userId, tx);
     refuseOver(await deps.jobs.countActive(userId, tx));
   }
@@ -174,7 +165,7 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       const idem = { userId, endpoint: 'POST /v1/models/fit', key: opts.idempotencyKey, requestHash: opts.requestHash };
       const repeat = await deps.idempotency.stored(idem);
       if (repeat) return repeat;
-      const inflight = await checkInflight(userId);
+      await checkInflight(userId);
       await checkWebhook(input);
       const settings = await settingsFor(userId);
       const shape = shapeOf(input.features);
@@ -213,7 +204,7 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       const out = await deps.idempotency.run(
         idem,
         async (tx) => {
-          await confirmInflight(userId, inflight, tx);
+          await confirmInflight(userId, tx);
           const dataset = await deps.datasets.insert(
             {
               userId,
@@ -271,7 +262,7 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       const idem = { userId, endpoint: `POST /v1/models/${modelId}/predict`, key: opts.idempotencyKey, requestHash: opts.requestHash };
       const repeat = await deps.idempotency.stored(idem);
       if (repeat) return repeat;
-      const [found, inflight] = await Promise.all([deps.models.findById(modelId), checkInflight(userId)]);
+      const [found] = await Promise.all([deps.models.findById(modelId), checkInflight(userId)]);
       const model = assertOwned(found, userId, 'model');
       if (model.status === 'failed')
         throw new UnprocessableError('model_fit_failed', 'The model failed to fit; fit it again.', { extra: { model_error: model.error } });
@@ -312,7 +303,7 @@ export function createSubmitService(deps: SubmitServiceDeps) {
         idem,
         async (tx) => {
           // A predict served from cache is born final: it never counts as in flight.
-          if (!cached) await confirmInflight(userId, inflight, tx);
+          if (!cached) await confirmInflight(userId, tx);
           // A ready model stays ready (until deleted, which the job's foreign key catches); only a
           // pending one can change under us, so only then lock it against the fit finishing.
           const locked = model.status === 'ready' ? model : await deps.models.findForShare(model.id, tx);
