@@ -127,7 +127,7 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
   const stopping = new AbortController();
 
   return {
-    stopping: stopping.signal,
+    stopping: stopping.signal as globalThis.AbortSignal,
     beginShutdown: () => stopping.abort(),
     config,
     logger,
