@@ -204,7 +204,6 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       const out = await deps.idempotency.run(
         idem,
         async (tx) => {
-          await confirmInflight(userId, tx);
           const dataset = await deps.datasets.insert(
             {
               userId,
@@ -238,6 +237,8 @@ export function createSubmitService(deps: SubmitServiceDeps) {
             },
             tx,
           );
+          // Taken last, so the account's other submits wait only for this insert and the commit.
+          await confirmInflight(userId, tx);
           const job = await deps.jobs.insert(
             {
               userId,
@@ -302,8 +303,6 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       const out = await deps.idempotency.run(
         idem,
         async (tx) => {
-          // A predict served from cache is born final: it never counts as in flight.
-          if (!cached) await confirmInflight(userId, tx);
           // A ready model stays ready (until deleted, which the job's foreign key catches); only a
           // pending one can change under us, so only then lock it against the fit finishing.
           const locked = model.status === 'ready' ? model : await deps.models.findForShare(model.id, tx);
@@ -325,6 +324,9 @@ export function createSubmitService(deps: SubmitServiceDeps) {
                 },
                 tx,
               );
+          // A predict served from cache is born final: it never counts as in flight. Taken last, so
+          // the account's other submits wait only for this insert and the commit.
+          if (!cached) await confirmInflight(userId, tx);
           const job = await deps.jobs
             .insert(
               {
