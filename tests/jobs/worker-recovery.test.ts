@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { jsonCells, loadDataset, split } from '../helpers/datasets.js';
-import { OTHER_TOKEN, VALID_TOKEN } from '../helpers/emulator.js';
+import { OTHER_TOKEN, THIRD_TOKEN, VALID_TOKEN } from '../helpers/emulator.js';
 import { type Stack, startStack, waitForJob } from '../helpers/stack.js';
 
 const iris = split(loadDataset('iris'));
@@ -96,5 +96,21 @@ describe('jobs that end before their upstream call', () => {
     } finally {
       stack.emulator.state.setLatency({ predict: 0 });
     }
+  });
+
+  it('requests racing the deletion of their account get 401 or their answer, never 500', async () => {
+    const statuses = new Set<number>();
+    for (let round = 0; round < 3; round++) {
+      const { client } = await stack.account(THIRD_TOKEN);
+      const racing = [
+        ...Array.from({ length: 8 }, (_, i) => client.post('/v1/models/fit', { features: X, target: Y, config: { random_state: 100 + round * 10 + i } })),
+        ...Array.from({ length: 4 }, () => client.post('/v1/auth/keys', {})),
+      ];
+      const deleted = client.delete('/v1/me');
+      for (const r of await Promise.all(racing)) statuses.add(r.status);
+      const del = await deleted;
+      expect(del.status).toBe(204);
+    }
+    expect([...statuses].filter((s) => ![201, 202, 401].includes(s))).toEqual([]);
   });
 });

@@ -121,6 +121,16 @@ export class ServiceUnavailableError extends AppError {
   }
 }
 
+/**
+ * A write that lost a race with `DELETE /v1/me`: the account row it refers to is gone (a foreign key
+ * on `user_id`). The caller's key went with it, so this is the 401 its next request would get.
+ */
+export function accountGoneError(err: unknown): AppError | undefined {
+  const e = err as { code?: string; constraint?: string };
+  if (e?.code !== '23503' || !e.constraint?.endsWith('_user_id_fkey')) return undefined;
+  return new UnauthorizedError('account_deleted', 'The account was deleted while this request ran.');
+}
+
 export function isAppError(err: unknown): err is AppError {
   return err instanceof AppError;
 }

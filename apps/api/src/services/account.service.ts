@@ -1,5 +1,5 @@
 import type { AccountRepository, KeyRing, Logger, Pool, QueueSet, Redis, UserRepository } from '@tabpfn-jobs/shared';
-import { NotFoundError, publishCancel, withTransaction } from '@tabpfn-jobs/shared';
+import { NotFoundError, publishCancel, withTransactionRetry } from '@tabpfn-jobs/shared';
 import type { Usage } from '@tabpfn-jobs/tabpfn';
 import { type TabPFNFor, upstreamToAppError } from './upstream.js';
 
@@ -52,7 +52,7 @@ export function createAccountService(deps: AccountServiceDeps) {
      */
     async deleteAccount(userId: string): Promise<void> {
       const token = await tokenOf(userId);
-      const { active, trainSets } = await withTransaction(deps.pool, async (tx) => {
+      const { active, trainSets } = await withTransactionRetry(deps.pool, async (tx) => {
         const active = await deps.accounts.activeJobs(userId, tx);
         const trainSets = await deps.accounts.upstreamTrainSetIds(userId, tx);
         await deps.users.delete(userId, tx);

@@ -8,6 +8,7 @@ import {
   type PoolClient,
   UnauthorizedError,
   UnprocessableError,
+  accountGoneError,
   type UserRepository,
   generateApiKey,
   isWellFormedApiKey,
@@ -90,7 +91,9 @@ export function createAuthService(deps: AuthServiceDeps) {
     },
 
     async createKey(userId: string, name?: string) {
-      return withTransaction(deps.pool, (tx) => issueKey(userId, name ?? null, tx));
+      return withTransaction(deps.pool, (tx) => issueKey(userId, name ?? null, tx)).catch((err) => {
+        throw accountGoneError(err) ?? err;
+      });
     },
 
     listKeys(userId: string) {

@@ -1,4 +1,4 @@
-import { type IdempotencyRepository, type Pool, type PoolClient, UnprocessableError, withTransaction } from '@tabpfn-jobs/shared';
+import { type IdempotencyRepository, type Pool, type PoolClient, UnprocessableError, accountGoneError, withTransaction } from '@tabpfn-jobs/shared';
 
 export interface StoredResponse {
   status: number;
@@ -69,7 +69,7 @@ export function createIdempotency(deps: { pool: Pool; idempotency: IdempotencyRe
           const stored = await replay({ ...ctx, key: ctx.key });
           if (stored) return { ...stored, replayed: true };
         }
-        throw err;
+        throw accountGoneError(err) ?? err;
       }
     },
   };

@@ -14,6 +14,7 @@ import {
   enqueue,
   publishCancel,
   withTransaction,
+  withTransactionRetry,
 } from '@tabpfn-jobs/shared';
 
 export interface JobServiceDeps {
@@ -104,7 +105,7 @@ export function createJobService(deps: JobServiceDeps) {
 
     async deleteModel(userId: string, modelId: string): Promise<void> {
       const model = await ownedModel(userId, modelId);
-      const active = await withTransaction(deps.pool, async (tx) => {
+      const active = await withTransactionRetry(deps.pool, async (tx) => {
         const { active, datasetIds } = await deps.jobs.forModelDeletion(model.id, tx);
         await deps.models.delete(model.id, tx);
         // Its training set and its predicts' test sets go with it (the jobs went by cascade).

@@ -12,6 +12,7 @@ import {
   type QueueSet,
   RateLimitedError,
   type Task,
+  UnauthorizedError,
   UnprocessableError,
   type UserRepository,
   ValidationError,
@@ -97,7 +98,8 @@ export function createSubmitService(deps: SubmitServiceDeps) {
   async function settingsFor(userId: string): Promise<Settings | null> {
     if (settings && settings.until > Date.now()) return settings.value;
     const user = await deps.users.findById(userId);
-    if (!user) throw new NotFoundError('account_not_found', 'The account no longer exists.');
+    // Deleted after this request authenticated: its key went with it.
+    if (!user) throw new UnauthorizedError('account_deleted', 'The account was deleted while this request ran.');
     const token = deps.keyRing.decrypt(user.tabpfn_token_ciphertext, user.id);
     const value = await deps
       .tabpfnFor(token)
@@ -124,13 +126,14 @@ export function createSubmitService(deps: SubmitServiceDeps) {
   }
 
   /**
-   * Inside the submit's transaction: counts again under the account's submit lock, so concurrent
-   * submits cannot all pass the early count and overshoot. This serialises one account's submit
-   * transactions (a few milliseconds each); other accounts are not affected.
+   * Last step of the submit's transaction, after its job row is written: counts the account's active
+   * jobs (its own included) under the account's submit lock, so concurrent submits cannot all pass
+   * the early count and overshoot. Only the count and the commit are serialised per account, and no
+   * row lock is taken while waiting for it (a racing account deletion cannot deadlock with it).
    */
   async function confirmInflight(userId: string, tx: PoolClient): Promise<void> {
     await deps.jobs.lockAccountSubmits(userId, tx);
-    refuseOver(await deps.jobs.countActive(userId, tx));
+    refuseOver((await deps.jobs.countActive(userId, tx)) - 1);
   }
 
   async function checkWebhook(input: { webhook_url?: string; webhook_events?: string[] }): Promise<void> {
@@ -237,8 +240,6 @@ export function createSubmitService(deps: SubmitServiceDeps) {
             },
             tx,
           );
-          // Taken last, so the account's other submits wait only for this insert and the commit.
-          await confirmInflight(userId, tx);
           const job = await deps.jobs.insert(
             {
               userId,
@@ -252,6 +253,7 @@ export function createSubmitService(deps: SubmitServiceDeps) {
             },
             tx,
           );
+          await confirmInflight(userId, tx);
           return { ...accepted(job), afterCommit: () => enqueueAfterCommit('fit', job.id) };
         },
       );
@@ -324,9 +326,6 @@ export function createSubmitService(deps: SubmitServiceDeps) {
                 },
                 tx,
               );
-          // A predict served from cache is born final: it never counts as in flight. Taken last, so
-          // the account's other submits wait only for this insert and the commit.
-          if (!cached) await confirmInflight(userId, tx);
           const job = await deps.jobs
             .insert(
               {
@@ -345,9 +344,11 @@ export function createSubmitService(deps: SubmitServiceDeps) {
             )
             .catch((err) => {
               // The model was deleted after we read it (ready models are not locked).
-              if ((err as { code?: string }).code === '23503') throw new NotFoundError('model_not_found', 'No such model.');
+              if ((err as { constraint?: string }).constraint === 'jobs_model_id_fkey') throw new NotFoundError('model_not_found', 'No such model.');
               throw err;
             });
+          // A predict served from cache is born final: it never counts as in flight.
+          if (!cached) await confirmInflight(userId, tx);
           if (cached) {
             const delivery = await deps.webhooks.record(tx, job, 'job.succeeded');
             return { ...accepted(job), afterCommit: () => deps.webhooks.enqueue([delivery]) };

@@ -55,6 +55,22 @@ export async function withTransaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) 
   }
 }
 
+/**
+ * `withTransaction`, run again (up to `attempts` times) when Postgres chose it as a deadlock victim.
+ * For wide transactions that race workers row by row (deleting an account cascades through jobs the
+ * workers are updating); `fn` must be safe to repeat, as a rolled-back transaction is.
+ */
+export async function withTransactionRetry<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) => Promise<T>, attempts = 4): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await withTransaction(pool, fn);
+    } catch (err) {
+      if ((err as { code?: string }).code !== '40P01' || attempt >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 20 * attempt + Math.random() * 30));
+    }
+  }
+}
+
 /** Postgres is reachable and answers. */
 export async function pingPostgres(db: Queryable): Promise<void> {
   await db.query('SELECT 1');
