@@ -94,6 +94,21 @@ describe('service routes', () => {
     await waitFor(async () => (await fetch(`${api.url}/ready`)).status === 200, 'postgres to come back');
   });
 
+  it('a Redis that hangs: /metrics still answers, leaving the queue depths out rather than reporting stale ones', async () => {
+    expect(await (await fetch(`${api.url}/metrics`)).text()).toContain('tabpfn_jobs_queue_depth{');
+    redisProxy.stall();
+    try {
+      // Before the fix this request hung for as long as Redis did.
+      const res = await fetch(`${api.url}/metrics`);
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(text).not.toContain('tabpfn_jobs_queue_depth{');
+      expect(text).toContain('tabpfn_jobs_jobs');
+    } finally {
+      redisProxy.unstall();
+    }
+  });
+
   it('unknown route → 404 problem+json with request_id', async () => {
     const res = await fetch(`${api.url}/nope`);
     expect(res.status).toBe(404);

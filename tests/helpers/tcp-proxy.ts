@@ -10,6 +10,9 @@ export interface TcpProxy {
   /** Drops every open connection and refuses new ones. */
   cut(): void;
   restore(): void;
+  /** Keeps connections open but passes nothing either way: a dependency that hangs. */
+  stall(): void;
+  unstall(): void;
   close(): Promise<void>;
 }
 
@@ -17,7 +20,9 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
   const target = new URL(targetUrl);
   const targetPort = Number(target.port || (target.protocol.startsWith('redis') ? 6379 : 5432));
   const sockets = new Set<net.Socket>();
+  const pairs = new Set<[net.Socket, net.Socket]>();
   let down = false;
+  let stalled = false;
   const server = net.createServer((client) => {
     if (down) {
       client.destroy();
@@ -26,16 +31,22 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
     const upstream = net.connect({ host: target.hostname, port: targetPort });
     sockets.add(client);
     sockets.add(upstream);
+    const pair: [net.Socket, net.Socket] = [client, upstream];
+    pairs.add(pair);
     const end = () => {
       client.destroy();
       upstream.destroy();
       sockets.delete(client);
       sockets.delete(upstream);
+      pairs.delete(pair);
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
-    client.pipe(upstream);
-    upstream.pipe(client);
+    if (stalled) client.pause();
+    else {
+      client.pipe(upstream);
+      upstream.pipe(client);
+    }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
@@ -53,6 +64,24 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
     cut,
     restore() {
       down = false;
+    },
+    stall() {
+      stalled = true;
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+    },
+    unstall() {
+      stalled = false;
+      for (const [client, upstream] of pairs) {
+        client.pipe(upstream);
+        upstream.pipe(client);
+        client.resume();
+        upstream.resume();
+      }
     },
     close() {
       cut();

@@ -2,6 +2,8 @@ import type { Request, RequestHandler } from 'express';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Logger, Pool, QueueSet } from '@tabpfn-jobs/shared';
 
+const QUEUE_DEPTH_TIMEOUT_MS = 2_000;
+
 /** BullMQ states reported as queue depth. */
 const QUEUE_STATES = ['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'failed', 'completed'] as const;
 
@@ -76,16 +78,26 @@ export function createApiMetrics(deps: { pool: Pool; queues: QueueSet; logger: L
     labelNames: ['queue', 'state'] as const,
     registers: [registry],
     async collect() {
-      await Promise.all(
-        Object.entries(deps.queues).map(async ([name, queue]) => {
-          try {
-            const counts = await queue.getJobCounts(...QUEUE_STATES);
-            for (const state of QUEUE_STATES) this.set({ queue: name, state }, counts[state] ?? 0);
-          } catch (err) {
-            deps.logger.warn({ queue: name, err: (err as Error).message }, 'metrics: could not read queue depth');
-          }
-        }),
+      // A stalled Redis must not hang the scrape, and its last numbers must not pass for current:
+      // past the timeout the depths are left out of this scrape.
+      this.reset();
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((r) => {
+        timer = setTimeout(() => r('timeout'), QUEUE_DEPTH_TIMEOUT_MS);
+      });
+      const read = Promise.all(
+        Object.entries(deps.queues).map(async ([name, queue]) => ({ name, counts: await queue.getJobCounts(...QUEUE_STATES) })),
       );
+      try {
+        const out = await Promise.race([read, timeout]);
+        if (out === 'timeout') throw new Error(`no answer from Redis within ${QUEUE_DEPTH_TIMEOUT_MS} ms`);
+        for (const { name, counts } of out) for (const state of QUEUE_STATES) this.set({ queue: name, state }, counts[state] ?? 0);
+      } catch (err) {
+        read.catch(() => undefined);
+        deps.logger.warn({ err: (err as Error).message }, 'metrics: could not read queue depth');
+      } finally {
+        clearTimeout(timer);
+      }
     },
   });
 
