@@ -326,6 +326,21 @@ describe('delivery log and redelivery API', () => {
     await waitFor(async () => receiver.forPath('/replay').length >= 3);
   });
 
+  it('concurrent redelivers collapse into one send, and every send is in the log', async () => {
+    // The redelivered send takes a while, so every redeliver arrives while that round is under way.
+    receiver.on('/burst', (n) => (n === 1 ? { status: 200 } : { status: 200, delayMs: TIMEOUT_MS - 100 }));
+    const job = await insertJob(sql, { userId: user.user_id, webhookUrl: `${receiver.url}/burst` });
+    const id = await emit(pool, emitter, job);
+    expect((await settled(sql, id)).status).toBe('delivered');
+    const all = await Promise.all(Array.from({ length: 6 }, () => as(user.api_key).post(`/v1/jobs/${job.id}/webhook-deliveries/redeliver`)));
+    expect(all.map((r) => r.status)).toEqual(Array(6).fill(202));
+    await waitFor(async () => (await deliveryState(sql, id)).status === 'delivered' && (await deliveryState(sql, id)).attempts === 2);
+    // Give any stray round time to show itself.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(receiver.forPath('/burst')).toHaveLength(2);
+    expect((await attemptLog(sql, id)).map((a) => a.attempt)).toEqual([1, 2]);
+  });
+
   it('redelivering a failed delivery can succeed', async () => {
     let open = false;
     receiver.on('/later', () => (open ? { status: 200 } : { status: 500 }));

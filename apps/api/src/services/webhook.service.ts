@@ -53,13 +53,16 @@ export function createWebhookService(deps: WebhookServiceDeps) {
       const all = await deps.webhooks.listDeliveriesForJob(jobId);
       const chosen = deliveryId ? all.filter((d) => d.id === deliveryId) : all;
       if (deliveryId && chosen.length === 0) throw new NotFoundError('delivery_not_found', 'No such delivery for this job.');
-      const reset = await withTransaction(deps.pool, async (tx) => {
-        const out: WebhookDeliveryRow[] = [];
+      const { reset, rows } = await withTransaction(deps.pool, async (tx) => {
+        const reset: WebhookDeliveryRow[] = [];
+        const rows: WebhookDeliveryRow[] = [];
         for (const d of chosen) {
           const row = await deps.webhooks.resetForRedelivery(d.id, tx);
-          if (row) out.push(row);
+          if (row) reset.push(row);
+          // Already due (a redelivery in progress): it is sent once, by the round under way.
+          rows.push(row ?? d);
         }
-        return out;
+        return { reset, rows };
       });
       try {
         for (const d of reset) await deps.emitter.enqueueNext(d);
@@ -67,7 +70,7 @@ export function createWebhookService(deps: WebhookServiceDeps) {
         deps.logger.warn({ job_id: jobId, err: (err as Error).message }, 'could not enqueue redelivery');
         throw new ServiceUnavailableError('queue_unavailable', 'The redelivery is recorded and will be sent once the queue is back.');
       }
-      return reset;
+      return rows;
     },
   };
 }

@@ -204,12 +204,18 @@ export function createWebhookRepository(pool: Queryable) {
      * Replay: back to pending with a fresh retry schedule and a new round of BullMQ job ids; the
      * id (the `webhook-id`) and the payload stay the same.
      */
+    /**
+     * Starts a new round for the delivery, unless one is due right now (just redelivered, or its
+     * next attempt is at hand): repeated or concurrent redelivers then collapse into one send instead
+     * of racing each other. Undefined when nothing was reset.
+     */
     async resetForRedelivery(id: string, tx: Queryable = pool): Promise<WebhookDeliveryRow | undefined> {
       const { rows } = await tx.query<WebhookDeliveryRow>(
         `UPDATE webhook_deliveries
          SET status = 'pending', schedule_attempts = 0, redeliveries = redeliveries + 1,
              next_attempt_at = now(), finished_at = NULL, updated_at = now()
-         WHERE id = $1 RETURNING *`,
+         WHERE id = $1 AND (status <> 'pending' OR next_attempt_at IS NULL OR next_attempt_at > now() + interval '5 seconds')
+         RETURNING *`,
         [id],
       );
       return rows[0];
