@@ -186,6 +186,15 @@ describe('TabPFN token replacement, usage', () => {
     expect(res.body.upstream).toHaveProperty('current_usage');
     expect(res.body.service.jobs.total).toBe(0);
   });
+
+  it('GET /v1/usage while upstream rate-limits us → 503 passing on upstream\'s Retry-After', async () => {
+    const acct = await setup(VALID_TOKEN);
+    emulator.state.addFault({ route: 'get_api_usage', status: 429, retryAfter: 7, count: 1, token: VALID_TOKEN });
+    const res = await as(acct.api_key).get('/v1/usage');
+    expect(res.status).toBe(503);
+    expect(res.body.code).toBe('tabpfn_rate_limited');
+    expect(res.headers.get('retry-after')).toBe('7');
+  });
 });
 
 describe('secrets at rest and in logs', () => {

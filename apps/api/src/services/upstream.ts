@@ -13,12 +13,13 @@ export function createTabPFNFactory(opts: { baseUrl: string; timeoutMs: number; 
 /** Upstream failures on a user's request path: unreachable → 503 with Retry-After, anything else → 502. */
 export function upstreamToAppError(err: unknown): AppError {
   if (err instanceof TabPFNError) {
-    if (err.retryable || err.code === 'tabpfn_unavailable') {
-      return new ServiceUnavailableError('tabpfn_unavailable', `TabPFN is unavailable: ${err.message}`, 10);
-    }
+    // Before the generic retryable case: upstream said how long to wait, so pass that on.
     if (err.code === 'tabpfn_rate_limited' || err.code === 'tabpfn_quota_exhausted') {
       const retryAfter = (err as { retryAfterSeconds?: number }).retryAfterSeconds ?? 60;
-      return new AppError(503, err.code, 'Service Unavailable', { detail: err.message, headers: { 'Retry-After': String(Math.ceil(retryAfter)) } });
+      return new AppError(503, err.code, 'Service Unavailable', { detail: err.message, headers: { 'Retry-After': String(Math.max(1, Math.ceil(retryAfter))) } });
+    }
+    if (err.retryable || err.code === 'tabpfn_unavailable') {
+      return new ServiceUnavailableError('tabpfn_unavailable', `TabPFN is unavailable: ${err.message}`, 10);
     }
     return new AppError(502, err.code, 'Bad Gateway', { detail: `TabPFN answered: ${err.message}` });
   }
