@@ -250,6 +250,16 @@ describe('reuse and recovery', () => {
     expect(now).not.toBe(fitted);
   });
 
+  it('predicts that find the same train set forgotten at once share one re-fit', async () => {
+    const modelId = await fitIris(a.client, { description: 'forgettable too', config: { random_state: 31 } });
+    const fitted = (await sql.query('SELECT upstream_fitted_train_set_id AS id FROM models WHERE id = $1', [modelId])).rows[0].id;
+    expect(stack.emulator.state.forgetFittedTrainSet(fitted)).toBe(1);
+    const fitsBefore = counters().fits;
+    const ids = await Promise.all(Array.from({ length: 5 }, (_, i) => a.client.post(`/v1/models/${modelId}/predict`, { features: T.slice(i, i + 2) })));
+    for (const r of ids) expect((await waitForJob(a.client, r.body.job_id)).status).toBe('succeeded');
+    expect(counters().fits).toBe(fitsBefore + 1);
+  });
+
   it('injected 503s that then stop → the job succeeds with attempts > 1', async () => {
     const modelId = await fitIris();
     stack.emulator.state.addFault({ route: 'predict', status: 503, count: 3, token: VALID_TOKEN });

@@ -42,6 +42,22 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     return updated ?? model;
   }
 
+  /**
+   * One re-fit per forgotten model: predicts that find the same train set gone at the same time in
+   * this process share one re-fit, and one that comes after a re-fit by any process uses its result.
+   */
+  const refitting = new Map<string, Promise<ModelRow>>();
+  async function refitOnce(client: TabPFNClient, model: ModelRow, signal: AbortSignal): Promise<ModelRow> {
+    const current = await deps.models.findById(model.id);
+    if (current?.upstream_fitted_train_set_id && current.upstream_fitted_train_set_id !== model.upstream_fitted_train_set_id) return current;
+    let pending = refitting.get(model.id);
+    if (!pending) {
+      pending = refit(client, model, signal).finally(() => refitting.delete(model.id));
+      refitting.set(model.id, pending);
+    }
+    return pending;
+  }
+
   return async ({ jobId }, bullJob: Job, lockToken?: string) => {
     const pending = await deps.jobs.findById(jobId);
     if (!pending || !['queued', 'running'].includes(pending.status)) return;
@@ -90,7 +106,7 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
           if (!(err instanceof TrainSetNotFoundError)) throw err;
           runner.setStage(job.id, 'fitting', 'upstream forgot the train set; re-fitting');
           await runner.waitForLimit(loaded.token, ['fit', 'upload'], signal);
-          return call(await refit(client, model, signal));
+          return call(await refitOnce(client, model, signal));
         }
       });
       runner.upstreamSucceeded();
