@@ -68,3 +68,23 @@ export async function waitForJob(client: ReturnType<typeof request>, jobId: stri
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/** Postgres, Redis and the emulator behind an in-process api, with no worker: submitted jobs stay queued. */
+export async function startApiStack(apiEnv: Record<string, string> = {}) {
+  const db = await createTestDatabase();
+  const redis = createTestRedis();
+  const emulator = await startTestEmulator();
+  const api = await startTestApi({ DATABASE_URL: db.url, REDIS_URL: redis.url, QUEUE_PREFIX: redis.prefix, TABPFN_API_URL: emulator.url, ...apiEnv });
+  return {
+    db,
+    redis,
+    emulator,
+    api,
+    async close() {
+      await api.close();
+      await emulator.close();
+      await redis.cleanup();
+      await db.drop();
+    },
+  };
+}

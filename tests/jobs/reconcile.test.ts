@@ -1,52 +1,41 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createJobRepository, createLogger } from '@tabpfn-jobs/shared';
 import { createReconciler } from '@tabpfn-jobs/worker';
-import { type TestApi, startTestApi } from '../helpers/api.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { jsonCells, loadDataset, split } from '../helpers/datasets.js';
-import { type TestEmulator, VALID_TOKEN, startTestEmulator } from '../helpers/emulator.js';
+import { VALID_TOKEN } from '../helpers/emulator.js';
 import { request } from '../helpers/http.js';
-import { type TestRedis, createTestRedis } from '../helpers/redis.js';
+import { startApiStack } from '../helpers/stack.js';
 
 const iris = split(loadDataset('iris'));
 const X = jsonCells(iris.trainX);
 
-let db: TestDatabase;
-let redis: TestRedis;
-let emulator: TestEmulator;
-let api: TestApi;
+let stack: Awaited<ReturnType<typeof startApiStack>>;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  redis = createTestRedis();
-  emulator = await startTestEmulator();
   // No worker: submitted jobs stay queued, in Postgres and in BullMQ.
-  api = await startTestApi({ DATABASE_URL: db.url, REDIS_URL: redis.url, QUEUE_PREFIX: redis.prefix, TABPFN_API_URL: emulator.url, RATE_LIMIT_PER_MINUTE: '100000' });
+  stack = await startApiStack({ RATE_LIMIT_PER_MINUTE: '100000' });
 });
 afterAll(async () => {
-  await api?.close();
-  await emulator?.close();
-  await redis?.cleanup();
-  await db?.drop();
+  await stack?.close();
 });
 
 describe('reconciler', () => {
   it('pages past a backlog that is fine in Redis to the jobs Redis lost, and leaves parked predicts alone', async () => {
-    const setup = await request(api.url).post('/v1/auth/setup', { tabpfn_token: VALID_TOKEN });
-    const client = request(api.url, setup.body.api_key);
+    const setup = await request(stack.api.url).post('/v1/auth/setup', { tabpfn_token: VALID_TOKEN });
+    const client = request(stack.api.url, setup.body.api_key);
     const fits: { job_id: string; model_id: string }[] = [];
     for (let i = 0; i < 4; i++) fits.push((await client.post('/v1/models/fit', { features: X, target: iris.trainY, config: { random_state: i } })).body);
     const parked = (await client.post(`/v1/models/${fits[0]!.model_id}/predict`, { features: X.slice(0, 1) })).body.job_id as string;
     // The two newest fits vanish from Redis (as after a flush); the two oldest still wait there.
-    for (const f of fits.slice(2)) await api.ctx.queues.fit.remove(f.job_id);
+    for (const f of fits.slice(2)) await stack.api.ctx.queues.fit.remove(f.job_id);
     await new Promise((r) => setTimeout(r, 1_100));
 
-    const jobs = createJobRepository(api.ctx.pool);
+    const jobs = createJobRepository(stack.api.ctx.pool);
     const listed = await jobs.listStaleActive(1, 100);
     expect(listed.map((j) => j.id)).not.toContain(parked);
-    const reconcile = createReconciler({ jobs, queues: api.ctx.queues, logger: createLogger({ name: 'test', level: 'silent' }), jobAttempts: 3, minAgeSeconds: 1, batchSize: 2 });
+    const reconcile = createReconciler({ jobs, queues: stack.api.ctx.queues, logger: createLogger({ name: 'test', level: 'silent' }), jobAttempts: 3, minAgeSeconds: 1, batchSize: 2 });
     expect(await reconcile()).toEqual({ checked: 2, enqueued: 0 });
     expect(await reconcile()).toEqual({ checked: 2, enqueued: 2 });
-    for (const f of fits) expect(await api.ctx.queues.fit.getJob(f.job_id)).toBeTruthy();
+    for (const f of fits) expect(await stack.api.ctx.queues.fit.getJob(f.job_id)).toBeTruthy();
   });
 });

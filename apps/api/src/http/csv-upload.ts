@@ -29,12 +29,7 @@ export interface CsvColumns {
  */
 export async function readCsvUpload(req: Request, maxBytes: number): Promise<CsvUpload> {
   const rows: string[][] = [];
-  const { fields, header, fileSha256 } = await readCsv(req, maxBytes, (record) => {
-    for (let j = 0; j < record.length; j++) {
-      if (record[j]!.includes('\u0000')) throw new ValidationError([{ field: 'file', message: `row ${rows.length + 1} column ${j + 1} contains a NUL character` }]);
-    }
-    rows.push(record);
-  });
+  const { fields, header, fileSha256 } = await readCsv(req, maxBytes, (record) => rows.push(record));
   return { fields, header, rows, fileSha256 };
 }
 
@@ -46,7 +41,7 @@ const SEP = '\u0000';
  * Like `readCsvUpload`, for large fits: instead of one string object (and one array) per cell, each
  * column keeps its cells joined into NUL-separated chunks, about one byte per character of the file.
  * 100,000 × 50 cells held as separate strings cost ~13 × the file in RSS; this costs ~1 ×, and the
- * encoder splits one column at a time. A NUL inside a cell (never in a text CSV) is refused.
+ * encoder splits one column at a time (readCsv refuses a NUL inside a cell, so it can separate them).
  */
 export async function readCsvColumns(req: Request, maxBytes: number): Promise<CsvColumns> {
   let chunks: string[][] = [];
@@ -57,11 +52,7 @@ export async function readCsvColumns(req: Request, maxBytes: number): Promise<Cs
       chunks = record.map(() => []);
       pending = record.map(() => []);
     }
-    for (let j = 0; j < record.length; j++) {
-      const cell = record[j]!;
-      if (cell.includes(SEP)) throw new ValidationError([{ field: 'file', message: `row ${nRows + 1} column ${j + 1} contains a NUL character` }]);
-      pending[j]!.push(cell);
-    }
+    for (let j = 0; j < record.length; j++) pending[j]!.push(record[j]!);
     nRows++;
     if (nRows % CHUNK_CELLS === 0) {
       for (let j = 0; j < pending.length; j++) chunks[j]!.push(pending[j]!.join(SEP));
@@ -99,6 +90,7 @@ function readCsv(
     const fields: Record<string, string> = {};
     let header: string[] | undefined;
     let sawFile = false;
+    let dataRows = 0;
     const digest = createHash('sha256');
     let parsing: Promise<void> = Promise.resolve();
     let failed = false;
@@ -146,6 +138,11 @@ function readCsv(
               }
             } else {
               try {
+                // No cell may hold a NUL: Postgres text cannot, and readCsvColumns separates cells with it.
+                for (let j = 0; j < record.length; j++) {
+                  if (record[j]!.includes('\u0000')) throw new ValidationError([{ field: 'file', message: `row ${dataRows + 1} column ${j + 1} contains a NUL character` }]);
+                }
+                dataRows++;
                 onRecord(record);
               } catch (err) {
                 parser.destroy(err as Error);

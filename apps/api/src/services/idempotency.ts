@@ -43,14 +43,11 @@ export function createIdempotency(deps: { pool: Pool; idempotency: IdempotencyRe
       return stored && { ...stored, replayed: true };
     },
 
+    /** Callers look for a stored response first (`stored`); this only settles a race for the key. */
     async run(
       ctx: IdempotencyContext,
       create: (tx: PoolClient) => Promise<StoredResponse & { afterCommit?: () => Promise<void> }>,
     ): Promise<StoredResponse & { replayed: boolean; afterCommit?: () => Promise<void> }> {
-      if (ctx.key) {
-        const stored = await replay({ ...ctx, key: ctx.key });
-        if (stored) return { ...stored, replayed: true };
-      }
       try {
         const out = await withTransaction(deps.pool, async (tx) => {
           const res = await create(tx);
