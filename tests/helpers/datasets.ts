@@ -10,7 +10,7 @@ export interface Dataset {
   targetIndex: number;
 }
 
-/** Reads one of tests/fixtures/datasets (copies of ../shared/datasets) (simple CSV: no quoted commas in these files). */
+/** Reads one of tests/fixtures/datasets (real datasets; see tests/fixtures/datasets/README.md) (simple CSV: no quoted commas in these files). */
 export function loadDataset(name: string, target?: string): Dataset {
   const text = readFileSync(join(DATASETS_DIR, `${name}.csv`), 'utf8').trim();
   const [head, ...lines] = text.split(/\r?\n/);
