@@ -71,7 +71,17 @@ export function spawnNode(
   args: string[],
   opts: { env: Record<string, string | undefined>; cwd?: string },
 ): AppProcess {
-  const proc = spawn(process.execPath, args, {
+  return spawnOwned(label, process.execPath, args, opts);
+}
+
+/** {@link spawnNode} for any command (`pnpm start`, say). */
+export function spawnOwned(
+  label: string,
+  command: string,
+  args: string[],
+  opts: { env: Record<string, string | undefined>; cwd?: string },
+): AppProcess {
+  const proc = spawn(command, args, {
     cwd: opts.cwd ?? ROOT,
     env: opts.env,
     detached: true,
