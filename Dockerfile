@@ -2,7 +2,9 @@
 # One image for api, worker and emulator; the compose file picks the command.
 # Build stage: full workspace install, tsc build, then `pnpm deploy --prod` of each app (its
 # production dependencies only). Runtime stage: node + those folders, as the unprivileged `node` user.
-FROM node:20-bookworm-slim AS base
+# Node as package.json `engines` says (>=20.19); keep the two in step (tests/ecosystem/node-version.test.ts).
+ARG NODE_VERSION=20.19
+FROM node:${NODE_VERSION}-bookworm-slim AS base
 ENV PNPM_HOME=/pnpm PATH=/pnpm:$PATH
 RUN npm install -g pnpm@12.4.2
 WORKDIR /app
@@ -22,7 +24,7 @@ RUN pnpm build && pnpm deploy --filter @tabpfn-jobs/api --prod --legacy /out/api
  && pnpm deploy --filter @tabpfn-jobs/worker --prod --legacy /out/worker \
  && pnpm deploy --filter @tabpfn-jobs/tabpfn-emulator --prod --legacy /out/tabpfn-emulator
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 # tini reaps zombies and forwards SIGTERM, so graceful shutdown (drain, finish jobs) works as PID 1.

@@ -20,6 +20,7 @@ export default {
   testPathIgnorePatterns: ['/node_modules/', '/dist/', '/tests/faults/'],
 
 
+  setupFilesAfterEnv: ['<rootDir>/tests/helpers/process-reaper.ts'],
   globalSetup: '<rootDir>/tests/helpers/global-setup.js',
   globalTeardown: '<rootDir>/tests/helpers/global-teardown.js',
   maxWorkers: 2,

@@ -58,7 +58,8 @@ export function startService(name: ServiceName, env: Record<string, string>, lab
   const entry = built ? [built] : ['--conditions=development', '--import', 'tsx', ENTRY[name]];
   const proc = spawn(process.execPath, [...profile, ...entry], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    // Only what the bench sets: no developer `.env` (TABPFN_JOBS_DOTENV=off) and no exported settings.
+    env: { PATH: process.env.PATH, TABPFN_JOBS_DOTENV: 'off', ...env },
     stdio: ['ignore', fd, fd],
   });
   closeSync(fd);

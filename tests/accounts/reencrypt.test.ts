@@ -7,7 +7,7 @@ import { TEST_ENCRYPTION_KEYS, type TestApi, startTestApi } from '../helpers/api
 import { type TestDatabase, createTestDatabase } from '../helpers/database.js';
 import { type TestEmulator, VALID_TOKEN, startTestEmulator } from '../helpers/emulator.js';
 import { request } from '../helpers/http.js';
-import { ROOT } from '../helpers/processes.js';
+import { ROOT, testEnv } from '../helpers/processes.js';
 import { createTestRedis } from '../helpers/redis.js';
 
 const redis = createTestRedis();
@@ -41,7 +41,7 @@ describe('key rotation', () => {
     const newRing = `k2:${randomBytes(32).toString('base64')},${TEST_ENCRYPTION_KEYS}`;
     await promisify(execFile)(process.execPath, ['--conditions=development', '--import', 'tsx', 'scripts/reencrypt-tokens.ts'], {
       cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: db.url, ENCRYPTION_KEYS: newRing, LOG_LEVEL: 'warn' },
+      env: testEnv({ DATABASE_URL: db.url, ENCRYPTION_KEYS: newRing, LOG_LEVEL: 'warn' }),
     });
     expect((await sql.query('SELECT tabpfn_token_ciphertext AS c FROM users')).rows.every((r) => r.c.startsWith('k2:'))).toBe(true);
     expect((await sql.query('SELECT secret_ciphertext AS c FROM webhook_secrets')).rows.every((r) => r.c.startsWith('k2:'))).toBe(true);

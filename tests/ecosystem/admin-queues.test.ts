@@ -50,4 +50,18 @@ describe('GET /admin/queues (bull-board)', () => {
     const body = (await queues.json()) as { queues: { name: string }[] };
     expect(body.queues.map((q) => q.name).sort()).toEqual(['fit', 'maintenance', 'predict', 'webhook']);
   });
+
+  it('references no external host (fonts and styles are local or system), so it renders offline at once', async () => {
+    const auth = { authorization: basic('admin', PASSWORD) };
+    const html = await (await fetch(`${api.url}/admin/queues`, { headers: auth })).text();
+    const external = (text: string) => [...text.matchAll(/(?:href|src)=["'](https?:)?\/\/[^"']+|@import\s+url\(["']?https?:[^)]+|url\(["']?https?:[^)]+/g)].map((m) => m[0]);
+    expect(external(html)).toEqual([]);
+    const sheets = [...html.matchAll(/<link[^>]+href="([^"]+\.css)"/g)].map((m) => m[1]!);
+    expect(sheets.length).toBeGreaterThan(0);
+    for (const sheet of sheets) {
+      const css = await fetch(new URL(sheet, `${api.url}/admin/queues/`), { headers: auth });
+      expect(css.status).toBe(200);
+      expect(external(await css.text())).toEqual([]);
+    }
+  });
 });

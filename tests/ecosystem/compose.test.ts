@@ -1,4 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { ROOT } from '../helpers/processes.js';
 
@@ -10,8 +13,11 @@ function composeCommand(): string[] | undefined {
 }
 
 const compose = composeCommand();
+// Compose reads the project's `.env` (which `pnpm start` writes) unless told otherwise: give it an empty one.
+const emptyEnvFile = join(mkdtempSync(join(tmpdir(), 'compose-env-')), 'empty.env');
+writeFileSync(emptyEnvFile, '');
 const run = (args: string[], env: Record<string, string> = {}) =>
-  execFileSync(compose![0]!, [...compose!.slice(1), ...args], {
+  execFileSync(compose![0]!, [...compose!.slice(1), '--env-file', emptyEnvFile, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ENCRYPTION_KEYS: 'k1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=', ...env },
     encoding: 'utf8',

@@ -5,14 +5,18 @@ import { type TestDatabase, createTestDatabase } from '../helpers/database.js';
 import { json } from '../helpers/http.js';
 import { spawnApp } from '../helpers/processes.js';
 import { createTestRedis } from '../helpers/redis.js';
+import { type TestEmulator, startTestEmulator } from '../helpers/emulator.js';
 
 const redis = createTestRedis();
 let db: TestDatabase;
+let emulator: TestEmulator;
 
 beforeAll(async () => {
   db = await createTestDatabase();
+  emulator = await startTestEmulator();
 });
 afterAll(async () => {
+  await emulator?.close();
   await redis.cleanup();
   await db?.drop();
 });
@@ -41,6 +45,7 @@ describe('api process', () => {
       PORT: '0',
       HOST: '127.0.0.1',
       MIGRATE_ON_START: 'true',
+      TABPFN_API_URL: emulator.url,
     });
     try {
       const line = await api.waitFor(/api listening/);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type TestApi, startTestApi } from '../helpers/api.js';
 import { type TestDatabase, createTestDatabase } from '../helpers/database.js';
 import { createTestRedis } from '../helpers/redis.js';
+import { type TestEmulator, startTestEmulator } from '../helpers/emulator.js';
 import { type Json, json } from '../helpers/http.js';
 import { type TcpProxy, startTcpProxy } from '../helpers/tcp-proxy.js';
 
@@ -10,6 +11,7 @@ let db: TestDatabase;
 let pgProxy: TcpProxy;
 let redisProxy: TcpProxy;
 let api: TestApi;
+let emulator: TestEmulator;
 
 async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
@@ -23,7 +25,9 @@ beforeAll(async () => {
   db = await createTestDatabase();
   pgProxy = await startTcpProxy(db.url);
   redisProxy = await startTcpProxy(redisEnv.url);
+  emulator = await startTestEmulator();
   api = await startTestApi({
+    TABPFN_API_URL: emulator.url,
     DATABASE_URL: pgProxy.url,
     REDIS_URL: redisProxy.url,
     QUEUE_PREFIX: redisEnv.prefix,
@@ -33,6 +37,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await api?.close();
+  await emulator?.close();
   await pgProxy?.close();
   await redisProxy?.close();
   await redisEnv.cleanup();
@@ -59,7 +64,7 @@ describe('service routes', () => {
     const res = await fetch(`${api.url}/ready`);
     expect(res.status).toBe(200);
     const body = await json(res);
-    expect(body.checks).toEqual({ postgres: { ok: true }, redis: { ok: true }, migrations: { ok: true } });
+    expect(body.checks).toEqual({ postgres: { ok: true }, redis: { ok: true }, migrations: { ok: true }, upstream: { ok: true } });
   });
 
   it('Redis down → /ready 503 naming redis, /health still 200; back without a restart', async () => {

@@ -6,7 +6,7 @@ import { type Json, request } from './http.js';
 import { type AppProcess, spawnApp } from './processes.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { ROOT } from './processes.js';
+import { ROOT, testEnv } from './processes.js';
 import { privateServersAvailable, startPrivatePostgres, startPrivateRedis } from './private-servers.js';
 import { createTestRedis } from './redis.js';
 
@@ -23,7 +23,7 @@ async function servers() {
   url.pathname = '/tabpfn_faults';
   await promisify(execFile)(process.execPath, ['--conditions=development', '--import', 'tsx', 'scripts/migrate.ts'], {
     cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: url.toString(), LOG_LEVEL: 'warn', NODE_ENV: 'test' },
+    env: testEnv({ DATABASE_URL: url.toString(), LOG_LEVEL: 'warn' }),
   });
   return {
     dbUrl: url.toString(),

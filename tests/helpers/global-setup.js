@@ -86,9 +86,11 @@ export default async function globalSetup() {
   templateUrl.pathname = `/${template}`;
   await promisify(execFile)(process.execPath, ['--conditions=development', '--import', 'tsx', 'scripts/migrate.ts'], {
     cwd: root,
-    env: { ...process.env, DATABASE_URL: templateUrl.toString(), LOG_LEVEL: 'warn', NODE_ENV: 'test' },
+    env: { PATH: process.env.PATH, DATABASE_URL: templateUrl.toString(), LOG_LEVEL: 'warn', NODE_ENV: 'test', TABPFN_JOBS_DOTENV: 'off' },
   });
 
+  // Whatever a test starts inherits this, even through a helper that forgets testEnv(): no `.env` is read.
+  process.env.TABPFN_JOBS_DOTENV = 'off';
   process.env.TEST_PG_ADMIN_URL = admin.toString();
   process.env.TEST_PG_TEMPLATE = template;
   process.env.TEST_RUN_ID = runId;

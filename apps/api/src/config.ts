@@ -14,6 +14,8 @@ export const apiEnvSchema = z.object({
     if (problem) ctx.addIssue({ code: 'custom', message: problem });
   }),
   TABPFN_API_URL: z.string().url().default('https://api.priorlabs.ai'),
+  /** How long /ready trusts its last upstream reachability probe; 0 leaves upstream out of /ready. */
+  UPSTREAM_PROBE_TTL_MS: envInt(10_000, 0),
   /** Timeout of upstream calls on a request path (token checks, usage). */
   TABPFN_TIMEOUT_MS: envInt(15_000, 100),
   RATE_LIMIT_PER_MINUTE: envInt(600, 1),

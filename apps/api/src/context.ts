@@ -31,7 +31,7 @@ import { checkWebhookUrl } from './services/webhook-url.js';
 import type { ApiConfig } from './config.js';
 import { createAccountService } from './services/account.service.js';
 import { createAuthService } from './services/auth.service.js';
-import { createHealthService } from './services/health.service.js';
+import { createHealthService, createUpstreamProbe } from './services/health.service.js';
 import { createTabPFNFactory } from './services/upstream.js';
 
 /**
@@ -50,7 +50,9 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
   const redis = createApiRedis(config.REDIS_URL, logger);
   const queueRedis = createWorkerRedis(config.REDIS_URL, logger, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   const queues: QueueSet = createQueues(queueRedis, config.QUEUE_PREFIX);
-  const health = createHealthService({ pool, redis });
+  // /ready also says whether the upstream the workers call answers (UPSTREAM_PROBE_TTL_MS=0: not checked).
+  const upstream = config.UPSTREAM_PROBE_TTL_MS > 0 ? createUpstreamProbe({ url: config.TABPFN_API_URL, ttlMs: config.UPSTREAM_PROBE_TTL_MS, timeoutMs: 1_500 }) : undefined;
+  const health = createHealthService({ pool, redis, upstream });
   const keyRing = parseKeyRing(config.ENCRYPTION_KEYS);
   const tabpfnFor = createTabPFNFactory({ baseUrl: config.TABPFN_API_URL, timeoutMs: config.TABPFN_TIMEOUT_MS, logger });
   const users = createUserRepository(pool);

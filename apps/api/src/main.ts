@@ -1,4 +1,4 @@
-import { onShutdown, runMain, createLogger, ensureDatabase, loadDotEnv, migrateUp } from '@tabpfn-jobs/shared';
+import { onShutdown, runMain, createLogger, ensureDatabase, loadDotEnv, migrateUp, waitForMigrations } from '@tabpfn-jobs/shared';
 import { createApp } from './app.js';
 import { loadApiConfig } from './config.js';
 import { createApiContext } from './context.js';
@@ -15,6 +15,9 @@ async function main(): Promise<void> {
     }
     const applied = await migrateUp(config.DATABASE_URL, logger);
     if (applied.length) logger.info({ applied }, 'migrations applied');
+  } else {
+    // Someone else migrates (a release step, another replica): serve only once the schema is there.
+    await waitForMigrations(config.DATABASE_URL, logger);
   }
 
   const ctx = createApiContext(config, logger);

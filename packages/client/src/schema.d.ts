@@ -90,7 +90,7 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description Checks Postgres, Redis and that every migration is applied; 503 with the failing checks otherwise (use it for readiness probes).
+         * @description Checks Postgres, Redis, that every migration is applied and that the TabPFN upstream answers (probed at most every UPSTREAM_PROBE_TTL_MS); 503 with the failing checks otherwise (use it for readiness probes).
          */
         get: {
             parameters: {
@@ -2770,7 +2770,7 @@ export interface components {
             /** @enum {string} */
             status: "ok";
         };
-        /** @description Postgres, Redis and migrations are fine. */
+        /** @description Postgres, Redis and migrations are fine, and the TabPFN upstream answers. */
         Ready: {
             /** @enum {string} */
             status: "ready";
@@ -2784,6 +2784,9 @@ export interface components {
              *         "ok": true
              *       },
              *       "migrations": {
+             *         "ok": true
+             *       },
+             *       "upstream": {
              *         "ok": true
              *       }
              *     }

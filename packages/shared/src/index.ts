@@ -24,3 +24,4 @@ export * from './webhooks/secret-store.js';
 export * from './repositories/webhook.repository.js';
 export * from './process.js';
 export * from './ownership.js';
+export * from './parent-watch.js';

@@ -46,5 +46,20 @@ export function createLogger({ name, level = 'info', destination }: CreateLogger
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   };
-  return destination ? pino(options, destination as pino.DestinationStream) : pino(options);
+  return pino(options, (destination as pino.DestinationStream | undefined) ?? stdoutDestination());
+}
+
+/**
+ * stdout as pino writes it by default (synchronous sonic-boom on fd 1), except that once nobody
+ * reads it (EPIPE: the parent holding our pipe died) it becomes a sink. Left as is, sonic-boom keeps
+ * the unwritten lines and its exit-time flushSync retries them forever, so a process whose parent
+ * was killed could never finish exiting.
+ */
+function stdoutDestination(): pino.DestinationStream {
+  const dest = pino.destination({ dest: 1, sync: true });
+  dest.once('error', () => {
+    Object.assign(dest, { write: () => true, flush: (cb?: (err?: Error) => void) => cb?.(), flushSync: () => undefined });
+    dest.on('error', () => undefined);
+  });
+  return dest;
 }

@@ -1,11 +1,14 @@
 import { ConfigError } from './config/env.js';
 import type { Logger } from './logger.js';
+import { watchParent } from './parent-watch.js';
 
 /**
  * Runs an app's `main`: a configuration error prints its one line and exits 78 (EX_CONFIG); any
- * other start failure prints the stack and exits 1.
+ * other start failure prints the stack and exits 1. A process given an IPC channel stops when its
+ * parent dies (parent-watch.ts).
  */
 export function runMain(app: string, main: () => Promise<void>): void {
+  watchParent();
   main().catch((err) => {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -24,7 +27,12 @@ export function onShutdown(logger: Logger, stop: (signal: string) => Promise<voi
     stopping = true;
     // Flush before exiting: log lines written during shutdown (jobs finishing in the grace period)
     // would otherwise be lost with the process.
-    const exit = (code: number) => logger.flush(() => process.exit(code));
+    // A flush that cannot finish (stdout is a pipe whose reader died with our parent) must not keep
+    // a stopped process alive: exit anyway shortly after.
+    const exit = (code: number) => {
+      setTimeout(() => process.exit(code), 1_000).unref();
+      logger.flush(() => process.exit(code));
+    };
     stop(signal).then(
       () => {
         logger.info('stopped');

@@ -11,21 +11,37 @@ export class ConfigError extends Error {
 }
 
 /**
- * Loads the nearest `.env` (walking up from `cwd`) into `process.env` without overriding variables
- * that are already set, so the real environment always wins.
+ * Where an app's `.env` comes from, by `TABPFN_JOBS_DOTENV`: unset → the nearest `.env` walking up from
+ * `cwd`; `off` (or `false`/`0`/`no`) → none at all; anything else → exactly that file. Tests and the
+ * `pnpm start` supervisor (which reads `.env` once itself and passes the result on) set `off`, so a
+ * developer's `.env` can never leak into a process that did not ask for it.
  */
-export function loadDotEnv(cwd = process.cwd()): string | undefined {
+export function dotEnvPath(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string | undefined {
+  const setting = env.TABPFN_JOBS_DOTENV?.trim();
+  if (setting !== undefined && setting !== '') {
+    if (falsy.has(setting.toLowerCase())) return undefined;
+    return resolve(cwd, setting);
+  }
   let dir = resolve(cwd);
   for (;;) {
     const file = join(dir, '.env');
-    if (existsSync(file)) {
-      process.loadEnvFile(file);
-      return file;
-    }
+    if (existsSync(file)) return file;
     const parent = dirname(dir);
     if (parent === dir) return undefined;
     dir = parent;
   }
+}
+
+/**
+ * Loads the `.env` that {@link dotEnvPath} names into `process.env` without overriding variables
+ * that are already set, so the real environment always wins. A file named explicitly must exist.
+ */
+export function loadDotEnv(cwd = process.cwd()): string | undefined {
+  const file = dotEnvPath(process.env, cwd);
+  if (!file) return undefined;
+  if (!existsSync(file)) throw new ConfigError(`TABPFN_JOBS_DOTENV names ${file}, which does not exist`);
+  process.loadEnvFile(file);
+  return file;
 }
 
 /** Parses `env` once with `schema`; on failure the message names every offending variable. */

@@ -67,10 +67,42 @@ export async function migrateUp(databaseUrl: string, logger?: Logger): Promise<s
 }
 
 /** Names of migrations on disk that the database has not applied. */
-export async function pendingMigrations(db: Queryable, names = migrationNames()): Promise<string[]> {
+export async function pendingMigrations(db: Queryable | pg.Client, names = migrationNames()): Promise<string[]> {
   const exists = await db.query(`SELECT to_regclass('public.${MIGRATIONS_TABLE}') AS t`);
   if (!exists.rows[0]?.t) return names;
   const { rows } = await db.query<{ name: string }>(`SELECT name FROM ${MIGRATIONS_TABLE}`);
   const done = new Set(rows.map((r) => r.name));
   return names.filter((n) => !done.has(n));
+}
+
+/**
+ * Resolves once the database exists and has every migration on disk applied, retrying every
+ * `intervalMs` (the api, or `pnpm migrate`, may still be creating it). Logs the first wait and every
+ * tenth after it, so a forgotten migration is visible without flooding the log.
+ */
+export async function waitForMigrations(databaseUrl: string, logger: Logger, opts: { intervalMs?: number } = {}): Promise<void> {
+  const intervalMs = opts.intervalMs ?? 1_000;
+  const names = migrationNames();
+  for (let attempt = 0; ; attempt++) {
+    const client = new pg.Client({ connectionString: databaseUrl, connectionTimeoutMillis: 3_000 });
+    client.on('error', () => undefined);
+    let reason: string;
+    try {
+      await client.connect();
+      const pending = await pendingMigrations(client, names);
+      if (!pending.length) {
+        if (attempt > 0) logger.info({ attempts: attempt + 1 }, 'database is migrated; starting');
+        return;
+      }
+      reason = `${pending.length} of ${names.length} migrations not applied yet`;
+    } catch (err) {
+      reason = (err as Error).message;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    const fields = { reason, attempt: attempt + 1, retry_ms: intervalMs };
+    if (attempt % 10 === 0) logger.info(fields, 'waiting for the database and its migrations');
+    else logger.debug(fields, 'waiting for the database and its migrations');
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
 }

@@ -29,7 +29,7 @@ export function registerServicePaths(registry: OpenAPIRegistry): void {
     path: '/ready',
     tags,
     summary: 'Readiness',
-    description: 'Checks Postgres, Redis and that every migration is applied; 503 with the failing checks otherwise (use it for readiness probes).',
+    description: 'Checks Postgres, Redis, that every migration is applied and that the TabPFN upstream answers (probed at most every UPSTREAM_PROBE_TTL_MS); 503 with the failing checks otherwise (use it for readiness probes).',
     security: [],
     responses: { 200: json('Ready to serve.', ready), ...problems(503) },
   });

@@ -18,6 +18,6 @@ const check = z.object({ ok: z.boolean(), error: z.string().optional() });
 export const ready = z
   .object({
     status: z.literal('ready'),
-    checks: z.record(z.string(), check).meta({ description: 'One entry per dependency.', example: { postgres: { ok: true }, redis: { ok: true }, migrations: { ok: true } } }),
+    checks: z.record(z.string(), check).meta({ description: 'One entry per dependency.', example: { postgres: { ok: true }, redis: { ok: true }, migrations: { ok: true }, upstream: { ok: true } } }),
   })
-  .meta({ id: 'Ready', description: 'Postgres, Redis and migrations are fine.' });
+  .meta({ id: 'Ready', description: 'Postgres, Redis and migrations are fine, and the TabPFN upstream answers.' });
