@@ -15,6 +15,8 @@ export type SetupResponse = Schemas['SetupResponse'];
 export type JobPage = Schemas['JobPage'];
 export type ModelPage = Schemas['ModelPage'];
 export type WebhookSecret = Schemas['WebhookSecret'];
+export type WebhookDelivery = Schemas['WebhookDelivery'];
+export type WebhookEventType = NonNullable<FitRequest['webhook_events']>[number];
 export type JobListQuery = NonNullable<paths['/v1/jobs']['get']['parameters']['query']>;
 export type ModelListQuery = NonNullable<paths['/v1/models']['get']['parameters']['query']>;
 
@@ -210,6 +212,19 @@ export function createTabPFNJobsClient(opts: ClientOptions) {
     },
     async webhookSecret(): Promise<WebhookSecret> {
       return unwrap(await api.GET('/v1/webhooks/secret'));
+    },
+    /** A new signing secret; the previous one keeps being sent (a second signature) until `previous_secret_expires_at`. */
+    async rotateWebhookSecret(): Promise<WebhookSecret> {
+      return unwrap(await api.POST('/v1/webhooks/secret/rotate'));
+    },
+    /** A job's webhook deliveries, each with its attempt log. */
+    async webhookDeliveries(jobId: string): Promise<WebhookDelivery[]> {
+      return unwrap(await api.GET('/v1/jobs/{job_id}/webhook-deliveries', { params: { path: { job_id: jobId } } })).data;
+    },
+    /** Sends a job's deliveries (or the one with `deliveryId`) again, with the same `webhook-id` and body. */
+    async redeliverWebhooks(jobId: string, deliveryId?: string): Promise<WebhookDelivery[]> {
+      const body = deliveryId ? { delivery_id: deliveryId } : {};
+      return unwrap(await api.POST('/v1/jobs/{job_id}/webhook-deliveries/redeliver', { params: { path: { job_id: jobId } }, body })).data;
     },
   };
 }

@@ -19,8 +19,9 @@ function header(headers: HeaderSource, name: string): string {
  * as received (not re-serialised JSON). During a secret rotation pass both secrets. Throws
  * `WebhookVerificationError` on a bad signature or a timestamp more than 5 minutes off.
  */
-export function verifyWebhook(rawBody: string | Buffer, headers: HeaderSource, secret: string | string[]): WebhookEvent {
-  const body = typeof rawBody === 'string' ? rawBody : rawBody.toString('utf8');
+export function verifyWebhook(rawBody: string | Uint8Array, headers: HeaderSource, secret: string | string[]): WebhookEvent {
+  // Uint8Array (a Buffer is one) keeps the declared types free of Node's, for bundlers and edge runtimes.
+  const body = typeof rawBody === 'string' ? rawBody : new TextDecoder().decode(rawBody);
   const wanted = {
     'webhook-id': header(headers, 'webhook-id'),
     'webhook-timestamp': header(headers, 'webhook-timestamp'),

@@ -1,44 +1,63 @@
-import { readFile, writeFile } from 'node:fs/promises';
-import { basename } from 'node:path';
-import { type Job, type TabPFNJobsClient, createTabPFNJobsClient, isFinal } from '../client.js';
-import { details, type Output, table } from './output.js';
+import { constants } from 'node:fs';
+import { access, readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, resolve } from 'node:path';
+import { type Job, type TabPFNJobsClient, type WebhookEventType, createTabPFNJobsClient, isFinal } from '../client.js';
+import { type CommandContext, UsageError, arg, positive, str } from './context.js';
+import { details, table } from './output.js';
 import { writeSettings } from './settings.js';
+import { webhookCommands } from './webhook-commands.js';
 
-/** Wrong use of the CLI (exit code 2), as opposed to an API error (exit code 1). */
-export class UsageError extends Error {}
-
-export interface CommandContext {
-  client: TabPFNJobsClient;
-  out: Output;
-  flags: Record<string, string | boolean | undefined>;
-  args: string[];
-  url: string;
-  env: NodeJS.ProcessEnv;
-}
+export { type CommandContext, UsageError };
 
 const JOB_KEYS = ['job_id', 'type', 'status', 'model_id', 'progress', 'error', 'attempts', 'n_rows', 'cached', 'created_at', 'started_at', 'finished_at'];
 const MODEL_KEYS = ['model_id', 'status', 'task', 'model', 'n_samples', 'n_features', 'feature_names', 'classes', 'description', 'error', 'created_at', 'ready_at'];
 
-function arg(ctx: CommandContext, i: number, name: string): string {
-  const v = ctx.args[i];
-  if (!v) throw new UsageError(`missing <${name}>`);
-  return v;
+const REASONS: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'is a directory', EPERM: 'permission denied' };
+
+/** A file that cannot be read is the caller's mistake (exit 2), found before anything is sent. */
+async function csvFile(ctx: CommandContext, path: string) {
+  const full = resolve(ctx.cwd, path);
+  try {
+    if ((await stat(full)).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    return { csv: new Blob([await readFile(full)], { type: 'text/csv' }), filename: basename(full) };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    throw new UsageError(`cannot read ${path}: ${REASONS[code] ?? (err as Error).message}${full !== path ? ` (${full})` : ''}`);
+  }
 }
 
-const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
+/** `--output`: resolved against the caller's directory, and checked before a job is submitted. */
+async function outputPath(ctx: CommandContext): Promise<string | undefined> {
+  const output = str(ctx.flags.output);
+  if (!output) return undefined;
+  const full = resolve(ctx.cwd, output);
+  try {
+    await access(dirname(full), constants.W_OK);
+  } catch {
+    throw new UsageError(`cannot write ${output}: directory ${dirname(full)} does not exist or is not writable`);
+  }
+  return full;
+}
 
-async function csvFile(path: string) {
-  return { csv: new Blob([await readFile(path)], { type: 'text/csv' }), filename: basename(path) };
+/** `--webhook-url` / `--webhook-events` as the API's fields. */
+function webhookFields(ctx: CommandContext): { webhook_url?: string; webhook_events?: WebhookEventType[] } {
+  const url = str(ctx.flags['webhook-url']);
+  const events = str(ctx.flags['webhook-events']);
+  if (events !== undefined && !url) throw new UsageError('--webhook-events needs --webhook-url');
+  if (!url) return {};
+  const list = events?.split(',').map((e) => e.trim()).filter(Boolean);
+  if (events !== undefined && !list?.length) throw new UsageError('--webhook-events needs at least one event');
+  return { webhook_url: url, ...(list ? { webhook_events: list as WebhookEventType[] } : {}) };
 }
 
 /** Waits for the job unless `--no-wait`, showing stage and elapsed time on stderr. */
 async function follow(ctx: CommandContext, job: Job): Promise<Job> {
+  const timeout = positive(ctx, 'timeout');
   if (ctx.flags['no-wait'] || isFinal(job)) return job;
-  const timeout = str(ctx.flags.timeout);
   try {
     return await ctx.client.waitForJob(job.job_id, {
       onProgress: (j, ms) => ctx.out.progress(j, ms),
-      ...(timeout ? { timeoutMs: Number(timeout) * 1000 } : {}),
+      ...(timeout ? { timeoutMs: timeout * 1000 } : {}),
     });
   } finally {
     ctx.out.endProgress();
@@ -72,8 +91,11 @@ export const commands: Record<string, (ctx: CommandContext) => Promise<void>> = 
     const path = arg(ctx, 0, 'csv');
     const target = str(ctx.flags.target);
     if (!target) throw new UsageError('fit needs --target <column>');
+    positive(ctx, 'timeout');
+    const hook = webhookFields(ctx);
     const submitted = await ctx.client.fit({
-      ...(await csvFile(path)),
+      ...(await csvFile(ctx, path)),
+      ...hook,
       target_column: target,
       ...(str(ctx.flags.task) ? { task: str(ctx.flags.task) as 'classification' | 'regression' } : {}),
       ...(str(ctx.flags.model) ? { model: str(ctx.flags.model) } : {}),
@@ -89,7 +111,10 @@ export const commands: Record<string, (ctx: CommandContext) => Promise<void>> = 
     const modelId = arg(ctx, 0, 'model');
     const path = arg(ctx, 1, 'csv');
     const outputType = str(ctx.flags['output-type']);
-    const submitted = await ctx.client.predict(modelId, { ...(await csvFile(path)), ...(outputType ? { output_type: outputType as never } : {}) });
+    positive(ctx, 'timeout');
+    const hook = webhookFields(ctx);
+    const output = await outputPath(ctx);
+    const submitted = await ctx.client.predict(modelId, { ...(await csvFile(ctx, path)), ...hook, ...(outputType ? { output_type: outputType as never } : {}) });
     ctx.out.info(`predict job ${submitted.job_id} queued`);
     const job = await follow(ctx, submitted);
     failIfNotSucceeded(job);
@@ -97,7 +122,6 @@ export const commands: Record<string, (ctx: CommandContext) => Promise<void>> = 
       ctx.out.result(job, () => `predict job ${job.job_id} is ${job.status}`);
       return;
     }
-    const output = str(ctx.flags.output);
     const csv = ctx.out.json && !output ? undefined : await ctx.client.resultCsv(job.job_id);
     if (output) {
       await writeFile(output, csv!);
@@ -107,12 +131,12 @@ export const commands: Record<string, (ctx: CommandContext) => Promise<void>> = 
   },
 
   async 'jobs list'(ctx) {
-    const limit = str(ctx.flags.limit);
+    const limit = positive(ctx, 'limit', true);
     const page = await ctx.client.listJobs({
       ...(str(ctx.flags.status) ? { status: str(ctx.flags.status) as never } : {}),
       ...(str(ctx.flags.type) ? { type: str(ctx.flags.type) as never } : {}),
       ...(str(ctx.flags.model) ? { model_id: str(ctx.flags.model) } : {}),
-      ...(limit ? { limit: Number(limit) } : {}),
+      ...(limit ? { limit } : {}),
     });
     ctx.out.result(page, () => table(page.data.map((j) => ({ ...j, stage: j.progress?.stage })), ['job_id', 'type', 'status', 'stage', 'model_id', 'n_rows', 'created_at']));
   },
@@ -126,10 +150,10 @@ export const commands: Record<string, (ctx: CommandContext) => Promise<void>> = 
   },
 
   async 'models list'(ctx) {
-    const limit = str(ctx.flags.limit);
+    const limit = positive(ctx, 'limit', true);
     const page = await ctx.client.listModels({
       ...(str(ctx.flags.status) ? { status: str(ctx.flags.status) as never } : {}),
-      ...(limit ? { limit: Number(limit) } : {}),
+      ...(limit ? { limit } : {}),
     });
     ctx.out.result(page, () => table(page.data as unknown as Record<string, unknown>[], ['model_id', 'status', 'task', 'n_samples', 'n_features', 'description', 'created_at']));
   },
@@ -158,6 +182,8 @@ export const commands: Record<string, (ctx: CommandContext) => Promise<void>> = 
       ].join('\n');
     });
   },
+
+  ...webhookCommands,
 };
 
 export function clientFor(url: string, apiKey: string | undefined): TabPFNJobsClient {
