@@ -1,4 +1,4 @@
-import { onShutdown, runMain, createLogger, loadDotEnv } from '@tabpfn-jobs/shared';
+import { onShutdown, runMain, createLogger, installCrashNet, loadDotEnv } from '@tabpfn-jobs/shared';
 import { loadWorkerConfig } from './config.js';
 import { startWorkerProcess } from './context.js';
 
@@ -6,6 +6,7 @@ async function main(): Promise<void> {
   loadDotEnv();
   const config = loadWorkerConfig();
   const logger = createLogger({ name: 'worker', level: config.LOG_LEVEL });
+  installCrashNet(logger, { forceExitMs: config.SHUTDOWN_GRACE_MS + 5_000 });
   const worker = await startWorkerProcess(config, logger);
   logger.info({ worker_id: worker.workerId, concurrency: config.WORKER_CONCURRENCY }, 'worker started');
 
