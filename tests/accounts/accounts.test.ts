@@ -143,13 +143,19 @@ describe('malformed setup bodies', () => {
     ['no token', {}, 422, 'tabpfn_token'],
     ['a number', { tabpfn_token: 42 }, 422, 'tabpfn_token'],
     ['an empty string', { tabpfn_token: '  ' }, 422, 'tabpfn_token'],
-    ['a 10 MB string', { tabpfn_token: 'x'.repeat(10 * 1024 * 1024) }, 422, 'tabpfn_token'],
+    ['a 10 KB string', { tabpfn_token: 'x'.repeat(10 * 1024) }, 422, 'tabpfn_token'],
     ['unknown fields', { tabpfn_token: VALID_TOKEN, admin: true }, 422, 'admin'],
   ])('%s → 4xx problem+json naming the field', async (_name, body, status, field) => {
     const res = await anon().post('/v1/auth/setup', body);
     expect(res.status).toBe(status);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
     expect(res.body.errors.map((e: { field: string }) => e.field)).toContain(field);
+  });
+
+  it('a 10 MB body → 413 (setup reads kilobytes), answered without reading it', async () => {
+    const res = await anon().post('/v1/auth/setup', { tabpfn_token: 'x'.repeat(10 * 1024 * 1024) });
+    expect(res.status).toBe(413);
+    expect(res.body.code).toBe('payload_too_large');
   });
 
   it('not JSON → 400 malformed_json; wrong media type → 4xx problem', async () => {

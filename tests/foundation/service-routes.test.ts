@@ -124,7 +124,8 @@ describe('service routes', () => {
   });
 
   it('malformed JSON → 400 problem+json without a stack trace', async () => {
-    const res = await fetch(`${api.url}/nope`, {
+    // Bodies are read per route (an unknown path is a 404 without reading one): setup reads JSON unauthenticated.
+    const res = await fetch(`${api.url}/v1/auth/setup`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: '{"a": ',
@@ -138,7 +139,7 @@ describe('service routes', () => {
   });
 
   it('a body over the limit → 413 problem+json', async () => {
-    const res = await fetch(`${api.url}/nope`, {
+    const res = await fetch(`${api.url}/v1/auth/setup`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ pad: 'x'.repeat(5_000) }),

@@ -4,10 +4,9 @@ import { pinoHttp } from 'pino-http';
 import type { ApiContext } from './context.js';
 import { errorHandler, notFound } from './http/problem.js';
 import { requestId } from './http/request-id.js';
-import { storableJsonBody } from './http/json-guard.js';
+import { createBodyPolicy, noBodyOnBodilessMethods } from './http/body.js';
 import { requireAdmin } from './http/admin-auth.js';
 import { requireAuth } from './http/auth.js';
-import { requireKnownMediaType } from './http/media-type.js';
 import { rateLimit } from './http/rate-limit.js';
 import { accountRoutes } from './routes/account.routes.js';
 import { authRoutes } from './routes/auth.routes.js';
@@ -48,9 +47,15 @@ export function createApp(ctx: ApiContext): Express {
     }),
   );
   app.use(helmet());
-  app.use(express.json({ limit: ctx.config.JSON_BODY_LIMIT, type: ['application/json', 'application/*+json'] }));
-  app.use(storableJsonBody);
-  app.use(requireKnownMediaType);
+  // No body is read here: each route reads its own, after authentication (see http/body.ts).
+  app.use(noBodyOnBodilessMethods);
+  const body = createBodyPolicy({
+    jsonLimit: ctx.config.JSON_BODY_LIMIT,
+    csvLimitBytes: ctx.config.CSV_UPLOAD_LIMIT_BYTES,
+    largeBodyBytes: ctx.config.LARGE_BODY_BYTES,
+    maxLargeBodiesInFlight: ctx.config.MAX_LARGE_BODIES_IN_FLIGHT,
+    idleTimeoutMs: ctx.config.BODY_IDLE_TIMEOUT_MS,
+  });
   if (ctx.config.BENCH_HELLO) app.get('/_bench/hello-stack', (_req, res) => void res.json({ hello: 'world' }));
 
   app.use(serviceRoutes({ health: ctx.health, version: VERSION }));
@@ -77,11 +82,11 @@ export function createApp(ctx: ApiContext): Express {
     key: (req) => req.ip ?? req.socket.remoteAddress ?? 'unknown',
   });
   const authenticated = [requireAuth(ctx.auth), perKeyLimit];
-  app.use(authRoutes({ auth: ctx.auth, authenticated, setupLimit }));
+  app.use(authRoutes({ auth: ctx.auth, authenticated, setupLimit, body }));
   app.use(accountRoutes({ accounts: ctx.accounts, authenticated }));
-  app.use(modelRoutes({ submit: ctx.submit, jobs: ctx.jobs, authenticated, csvMaxBytes: ctx.config.CSV_UPLOAD_LIMIT_BYTES, stopping: ctx.stopping }));
+  app.use(modelRoutes({ submit: ctx.submit, jobs: ctx.jobs, authenticated, body, csvMaxBytes: ctx.config.CSV_UPLOAD_LIMIT_BYTES, stopping: ctx.stopping }));
   app.use(jobRoutes({ jobs: ctx.jobs, authenticated }));
-  app.use(webhookRoutes({ webhooks: ctx.webhooks, authenticated }));
+  app.use(webhookRoutes({ webhooks: ctx.webhooks, authenticated, body }));
 
   app.use('/admin', requireAdmin(ctx.config.ADMIN_PASSWORD_HASH));
   app.use(QUEUE_DASHBOARD_PATH, createQueueDashboard(ctx.queues));

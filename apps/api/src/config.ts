@@ -35,6 +35,19 @@ export const apiEnvSchema = z.object({
   MAX_API_KEYS: envInt(25, 1, 10_000),
   ADMIN_PASSWORD_HASH: z.string().regex(/^\$2[aby]\$\d{2}\$.{53}$/, 'must be a bcrypt hash (pnpm hash-password)').optional(),
   SHUTDOWN_GRACE_MS: envInt(10_000, 0),
+  /**
+   * Bodies larger than this (or of unknown length: chunked) count as large: at most
+   * MAX_LARGE_BODIES_IN_FLIGHT of them are read and processed at once per process; more answer 503.
+   */
+  LARGE_BODY_BYTES: envInt(1024 * 1024, 1024),
+  MAX_LARGE_BODIES_IN_FLIGHT: envInt(4, 1, 1_000),
+  /**
+   * A request body that sends no byte for this long is cut off (408, connection closed). 30 s is
+   * longer than any stall of a live connection (TCP's retransmission backoff reaches ~15 s after a
+   * few lost segments) and short enough that a client trickling bytes holds a slot for seconds, not
+   * for the 5 minutes of the server's overall request timeout. 0 turns it off.
+   */
+  BODY_IDLE_TIMEOUT_MS: envInt(30_000, 0),
   /** Largest CSV file accepted by a multipart upload. */
   CSV_UPLOAD_LIMIT_BYTES: envInt(200 * 1024 * 1024, 1024),
   /** An identical predict within this many seconds is served from the stored result; 0 turns it off. */

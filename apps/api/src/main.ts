@@ -1,4 +1,4 @@
-import { onShutdown, runMain, createLogger, ensureDatabase, loadDotEnv, migrateUp, waitForMigrations } from '@tabpfn-jobs/shared';
+import { onShutdown, runMain, createLogger, ensureDatabase, installCrashNet, loadDotEnv, migrateUp, waitForMigrations } from '@tabpfn-jobs/shared';
 import { createApp } from './app.js';
 import { loadApiConfig } from './config.js';
 import { createApiContext } from './context.js';
@@ -8,6 +8,7 @@ async function main(): Promise<void> {
   loadDotEnv();
   const config = loadApiConfig();
   const logger = createLogger({ name: 'api', level: config.LOG_LEVEL });
+  installCrashNet(logger, { forceExitMs: config.SHUTDOWN_GRACE_MS + 5_000 });
 
   if (config.MIGRATE_ON_START) {
     if (config.NODE_ENV !== 'production' && (await ensureDatabase(config.DATABASE_URL))) {

@@ -1,4 +1,4 @@
-import { onShutdown, runMain, createLogger, loadDotEnv, waitForMigrations } from '@tabpfn-jobs/shared';
+import { onShutdown, runMain, createLogger, installCrashNet, loadDotEnv, waitForMigrations } from '@tabpfn-jobs/shared';
 import { loadWorkerConfig } from './config.js';
 import { startWorkerProcess } from './context.js';
 
@@ -6,6 +6,7 @@ async function main(): Promise<void> {
   loadDotEnv();
   const config = loadWorkerConfig();
   const logger = createLogger({ name: 'worker', level: config.LOG_LEVEL });
+  installCrashNet(logger, { forceExitMs: config.SHUTDOWN_GRACE_MS + 5_000 });
   // Heartbeats and maintenance need the schema: started before it exists they fail and leave failed jobs.
   await waitForMigrations(config.DATABASE_URL, logger);
   const worker = await startWorkerProcess(config, logger);

@@ -19,10 +19,16 @@ export function runMain(app: string, main: () => Promise<void>): void {
   });
 }
 
-/** Runs `stop` once on the first SIGTERM or SIGINT, then exits 0 (1 if stopping failed). */
+/** The registered stop path (`onShutdown`); the crash net goes through it too. */
+let shutdown: ((reason: string, exitCode: number) => void) | undefined;
+
+/**
+ * Runs `stop` once on the first SIGTERM or SIGINT (or crash, see `installCrashNet`), then exits 0
+ * (1 if stopping failed or a crash started it).
+ */
 export function onShutdown(logger: Logger, stop: (signal: string) => Promise<void>): void {
   let stopping = false;
-  const handle = (signal: string) => {
+  const handle = (reason: string, exitCode: number) => {
     if (stopping) return;
     stopping = true;
     // Flush before exiting: log lines written during shutdown (jobs finishing in the grace period)
@@ -33,10 +39,10 @@ export function onShutdown(logger: Logger, stop: (signal: string) => Promise<voi
       setTimeout(() => process.exit(code), 1_000).unref();
       logger.flush(() => process.exit(code));
     };
-    stop(signal).then(
+    stop(reason).then(
       () => {
         logger.info('stopped');
-        exit(0);
+        exit(exitCode);
       },
       (err) => {
         logger.error({ err }, 'shutdown failed');
@@ -44,6 +50,27 @@ export function onShutdown(logger: Logger, stop: (signal: string) => Promise<voi
       },
     );
   };
-  process.on('SIGTERM', () => handle('SIGTERM'));
-  process.on('SIGINT', () => handle('SIGINT'));
+  shutdown = handle;
+  process.on('SIGTERM', () => handle('SIGTERM', 0));
+  process.on('SIGINT', () => handle('SIGINT', 0));
+}
+
+/**
+ * The last-resort net, not the fix: a rejection nobody handled or an exception nobody caught is a
+ * bug, and the process state after it is unknown. Log it at fatal, stop through the same path as
+ * SIGTERM (open requests drain, in-flight jobs finish or go back to the queue), exit 1 so the
+ * supervisor restarts us. If stopping hangs, `forceExitMs` later the process exits anyway.
+ */
+export function installCrashNet(logger: Logger, opts: { forceExitMs?: number } = {}): void {
+  let crashed = false;
+  const crash = (kind: 'unhandledRejection' | 'uncaughtException', err: unknown) => {
+    logger.fatal({ err, kind }, `${kind}: shutting down`);
+    if (crashed) return;
+    crashed = true;
+    setTimeout(() => logger.flush(() => process.exit(1)), opts.forceExitMs ?? 30_000).unref();
+    if (shutdown) shutdown(kind, 1);
+    else logger.flush(() => process.exit(1));
+  };
+  process.on('unhandledRejection', (reason) => crash('unhandledRejection', reason));
+  process.on('uncaughtException', (err) => crash('uncaughtException', err));
 }

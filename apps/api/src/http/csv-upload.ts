@@ -1,14 +1,15 @@
-import { createHash } from 'node:crypto';
-import busboy from 'busboy';
-import { parse as csvParse } from 'csv-parse';
 import type { Request } from 'express';
-import { PayloadTooLargeError, ValidationError } from '@tabpfn-jobs/shared';
-import { assertStorableJson, isStorableString } from './json-guard.js';
+import { ValidationError } from '@tabpfn-jobs/shared';
+import { delimiterField, parseCsvStream } from './csv-stream.js';
+import { assertStorableJson } from './json-guard.js';
+import { readMultipart } from './multipart.js';
 
 export interface CsvUpload {
   fields: Record<string, string>;
   header: string[];
   rows: string[][];
+  /** Row i's CSV line (empty lines are skipped, so rows and lines differ): errors name the line. */
+  lines: Int32Array;
   /** SHA-256 of the raw file part: the request's identity for Idempotency-Key. */
   fileSha256: string;
 }
@@ -19,18 +20,22 @@ export interface CsvColumns {
   header: string[];
   fileSha256: string;
   nRows: number;
+  lines: Int32Array;
   /** Column j's cells, rebuilt from the compact store: materialise one column at a time. */
   column(j: number): string[];
 }
+
+/** Checks the header against the request's fields as soon as it arrives (e.g. that the target column exists). */
+export type HeaderCheck = (header: string[], fields: Readonly<Record<string, string>>) => void;
 
 /**
  * Streams a multipart body: form fields as strings, and the `file` part parsed as CSV while it
  * arrives (header row = column names), so the raw upload is never buffered whole.
  */
-export async function readCsvUpload(req: Request, maxBytes: number): Promise<CsvUpload> {
+export async function readCsvUpload(req: Request, maxBytes: number, checkHeader?: HeaderCheck): Promise<CsvUpload> {
   const rows: string[][] = [];
-  const { fields, header, fileSha256 } = await readCsv(req, maxBytes, (record) => rows.push(record));
-  return { fields, header, rows, fileSha256 };
+  const out = await readCsv(req, maxBytes, checkHeader, (record) => rows.push(record));
+  return { ...out, rows };
 }
 
 /** Cells per stored chunk: big enough to amortise the join, small enough to split quickly. */
@@ -41,13 +46,13 @@ const SEP = '\u0000';
  * Like `readCsvUpload`, for large fits: instead of one string object (and one array) per cell, each
  * column keeps its cells joined into NUL-separated chunks, about one byte per character of the file.
  * 100,000 × 50 cells held as separate strings cost ~13 × the file in RSS; this costs ~1 ×, and the
- * encoder splits one column at a time (readCsv refuses a NUL inside a cell, so it can separate them).
+ * encoder splits one column at a time (the CSV reader refuses a NUL inside a cell, so it can separate them).
  */
-export async function readCsvColumns(req: Request, maxBytes: number): Promise<CsvColumns> {
+export async function readCsvColumns(req: Request, maxBytes: number, checkHeader?: HeaderCheck): Promise<CsvColumns> {
   let chunks: string[][] = [];
   let pending: string[][] = [];
   let nRows = 0;
-  const { fields, header, fileSha256 } = await readCsv(req, maxBytes, (record) => {
+  const out = await readCsv(req, maxBytes, checkHeader, (record) => {
     if (nRows === 0) {
       chunks = record.map(() => []);
       pending = record.map(() => []);
@@ -60,9 +65,7 @@ export async function readCsvColumns(req: Request, maxBytes: number): Promise<Cs
     }
   });
   return {
-    fields,
-    header,
-    fileSha256,
+    ...out,
     nRows,
     column(j) {
       const out: string[] = [];
@@ -73,121 +76,45 @@ export async function readCsvColumns(req: Request, maxBytes: number): Promise<Cs
   };
 }
 
-/** The multipart/CSV reader both shapes share; `onRecord` gets every data row (may throw to refuse it). */
-function readCsv(
-  req: Request,
-  maxBytes: number,
-  onRecord: (record: string[]) => void,
-): Promise<{ fields: Record<string, string>; header: string[]; fileSha256: string }> {
-  return new Promise((resolve, reject) => {
-    let bb: busboy.Busboy;
-    try {
-      bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes, files: 2, fields: 50, fieldSize: 64 * 1024 } });
-    } catch (err) {
-      reject(new ValidationError([{ field: 'body', message: (err as Error).message }]));
-      return;
+/** Row → CSV line, as a growing Int32Array (4 bytes a row, however many rows). */
+class LineTable {
+  private data = new Int32Array(1024);
+  private n = 0;
+  push(line: number): void {
+    if (this.n === this.data.length) {
+      const bigger = new Int32Array(this.data.length * 2);
+      bigger.set(this.data);
+      this.data = bigger;
     }
-    const fields: Record<string, string> = {};
-    let header: string[] | undefined;
-    let sawFile = false;
-    let dataRows = 0;
-    const digest = createHash('sha256');
-    let parsing: Promise<void> = Promise.resolve();
-    let failed = false;
-    const fail = (err: unknown) => {
-      if (failed) return;
-      failed = true;
-      req.unpipe(bb);
-      req.resume();
-      reject(err);
-    };
-
-    const FIELD_MAX = 64 * 1024;
-    bb.on('field', (name, value, info) => {
-      if (info.valueTruncated) return fail(new ValidationError([{ field: name, message: `is longer than ${FIELD_MAX} bytes` }]));
-      if (!isStorableString(name) || !isStorableString(value))
-        return fail(new ValidationError([{ field: isStorableString(name) ? name : 'body', message: 'contains a NUL character' }]));
-      fields[name] = value;
-    });
-    bb.on('filesLimit', () => fail(new ValidationError([{ field: 'file', message: 'send one file part only' }])));
-    bb.on('fieldsLimit', () => fail(new ValidationError([{ field: 'body', message: 'too many form fields' }])));
-    bb.on('file', (name, stream) => {
-      // A part that ends early (the body stops before its boundary) errors the stream, not busboy.
-      stream.on('error', (err) => fail(new ValidationError([{ field: 'body', message: `malformed multipart body: ${err.message}` }])));
-      if (name !== 'file') {
-        stream.resume();
-        return fail(new ValidationError([{ field: name, message: 'is a file part; the CSV goes in a part named "file"' }]));
-      }
-      if (sawFile) {
-        stream.resume();
-        return fail(new ValidationError([{ field: 'file', message: 'send one file part only' }]));
-      }
-      sawFile = true;
-      const parser = csvParse({ bom: true, trim: true, skip_empty_lines: true, relax_column_count: false });
-      parsing = new Promise<void>((done, error) => {
-        parser.on('readable', () => {
-          let record: string[] | null;
-          // biome-ignore lint/suspicious/noAssignInExpressions: stream read loop
-          while ((record = parser.read()) !== null) {
-            if (!header) {
-              try {
-                header = checkHeader(record);
-              } catch (err) {
-                parser.destroy(err as Error);
-                return;
-              }
-            } else {
-              try {
-                // No cell may hold a NUL: Postgres text cannot, and readCsvColumns separates cells with it.
-                for (let j = 0; j < record.length; j++) {
-                  if (record[j]!.includes('\u0000')) throw new ValidationError([{ field: 'file', message: `row ${dataRows + 1} column ${j + 1} contains a NUL character` }]);
-                }
-                dataRows++;
-                onRecord(record);
-              } catch (err) {
-                parser.destroy(err as Error);
-                return;
-              }
-            }
-          }
-        });
-        parser.on('end', done);
-        parser.on('error', (err) =>
-          error(err instanceof ValidationError ? err : new ValidationError([{ field: 'file', message: `not valid CSV: ${err.message}` }])),
-        );
-      });
-      // A refused CSV must not stall the body: once the parser is gone, drain the rest of the file part.
-      parser.once('close', () => stream.resume());
-      stream.on('limit', () => fail(new PayloadTooLargeError(`The CSV file is larger than ${maxBytes} bytes.`)));
-      stream.on('data', (chunk: Buffer) => digest.update(chunk));
-      stream.pipe(parser);
-    });
-    bb.on('error', (err) => fail(new ValidationError([{ field: 'body', message: `malformed multipart body: ${(err as Error).message}` }])));
-    bb.on('close', () => {
-      if (failed) return;
-      parsing.then(
-        () => {
-          if (!sawFile) return fail(new ValidationError([{ field: 'file', message: 'is required (a CSV file part named "file")' }]));
-          if (!header) return fail(new ValidationError([{ field: 'file', message: 'the CSV is empty' }]));
-          resolve({ fields, header, fileSha256: digest.digest('hex') });
-        },
-        (err) => fail(err),
-      );
-    });
-    req.pipe(bb);
-  });
+    this.data[this.n++] = line;
+  }
+  done(): Int32Array {
+    return this.data.slice(0, this.n);
+  }
 }
 
-/** Column names become feature names: each must be storable, and unique so columns can be matched by name. */
-function checkHeader(header: string[]): string[] {
-  const seen = new Set<string>();
-  for (let j = 0; j < header.length; j++) {
-    const name = header[j]!;
-    if (!isStorableString(name)) throw new ValidationError([{ field: 'file', message: `header column ${j + 1} contains a NUL character` }]);
-    if (seen.has(name)) throw new ValidationError([{ field: 'file', message: `header names column "${name}" twice` }]);
-    seen.add(name);
-  }
-  return header;
+/** The multipart/CSV reader both shapes share; `onRecord` gets every data row. */
+async function readCsv(
+  req: Request,
+  maxBytes: number,
+  checkHeader: HeaderCheck | undefined,
+  onRecord: (record: string[]) => void,
+): Promise<{ fields: Record<string, string>; header: string[]; fileSha256: string; lines: Int32Array }> {
+  const lines = new LineTable();
+  const { fields, file, lateFields } = await readMultipart(req, maxBytes, (stream, early) =>
+    parseCsvStream(stream, { delimiter: delimiterField(early.delimiter) }, {
+      onHeader: (header) => checkHeader?.(header, early),
+      onRecord(record, line) {
+        lines.push(line);
+        onRecord(record);
+      },
+    }),
+  );
+  if (!file) throw new ValidationError([{ field: 'file', message: 'is required (a CSV file part named "file")' }]);
+  if (lateFields.includes('delimiter')) throw new ValidationError([{ field: 'delimiter', message: 'must come before the file part' }]);
+  // A header check that needed a field sent after the file runs now.
+  checkHeader?.(file.header, fields);
+  return { fields, header: file.header, fileSha256: file.sha256, lines: lines.done() };
 }
 
 const NUMERIC = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;

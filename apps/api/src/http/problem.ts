@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { AppError, type Logger, isConnectionError, NotFoundError, PayloadTooLargeError } from '@tabpfn-jobs/shared';
 
 const TYPE_BASE = 'https://tabpfn-jobs.dev/problems/';
@@ -15,6 +15,14 @@ export function sendProblem(res: Response, err: AppError, requestId: string): vo
     ...(err.errors ? { errors: err.errors } : {}),
     ...(err.extra ?? {}),
   });
+}
+
+/**
+ * Before answering a request whose body has not been read to its end: close the connection after
+ * the answer, so Node does not read (and discard) the rest of a large body to keep the socket alive.
+ */
+export function closeIfBodyUnread(req: Request, res: Response): void {
+  if (!req.complete && !res.headersSent) res.setHeader('Connection', 'close');
 }
 
 /** Maps what Express, body-parser and the drivers throw onto the error tree. */
@@ -52,10 +60,13 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     const known = toAppError(err);
     if (res.headersSent) {
-      logger.error({ err, request_id: String(req.id) }, 'error after response started');
+      // Known errors here are the request's own end (a body cut off after its 408, a client gone).
+      if (known) logger.debug({ request_id: String(req.id), code: known.code }, 'request failed after its answer');
+      else logger.error({ err, request_id: String(req.id) }, 'error after response started');
       res.destroy();
       return;
     }
+    closeIfBodyUnread(req, res);
     if (known) {
       // Expected errors (the caller's fault or a dependency outage) are warnings, not bugs.
       const level = known.status >= 500 ? 'warn' : 'debug';

@@ -1,6 +1,7 @@
 import { type RequestHandler, Router } from 'express';
 import { NotAcceptableError, toJobResource } from '@tabpfn-jobs/shared';
 import { principal } from '../http/auth.js';
+import { noBody } from '../http/body.js';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
 import { parse } from '../http/validate.js';
 import { resultToCsv } from '../mappers/result-csv.js';
@@ -52,7 +53,7 @@ export function jobRoutes(deps: { jobs: JobService; authenticated: RequestHandle
     res.json(job.result);
   });
 
-  router.post('/v1/jobs/:job_id/cancel', ...deps.authenticated, async (req, res) => {
+  router.post('/v1/jobs/:job_id/cancel', ...deps.authenticated, noBody, async (req, res) => {
     const { job_id } = parse(idParam('job_id'), req.params);
     res.json(toJobResource(await deps.jobs.cancel(principal(res).userId, job_id as string)));
   });

@@ -3,6 +3,7 @@ import { type Request, type RequestHandler, type Response, Router } from 'expres
 import { ValidationError, toJobResource } from '@tabpfn-jobs/shared';
 import { type FeatureColumns, availableModels } from '@tabpfn-jobs/tabpfn';
 import { principal } from '../http/auth.js';
+import type { BodyPolicy } from '../http/body.js';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
 import { jsonField, listField, readCsvColumns, readCsvUpload, typedColumn } from '../http/csv-upload.js';
 import { parse } from '../http/validate.js';
@@ -16,6 +17,7 @@ interface Deps {
   submit: SubmitService;
   jobs: JobService;
   authenticated: RequestHandler[];
+  body: BodyPolicy;
   csvMaxBytes: number;
   /** Aborted at shutdown: a waiting request answers with the job as it is. */
   stopping: AbortSignal;
@@ -30,6 +32,15 @@ function idempotencyKey(req: Request): string | undefined {
   return key;
 }
 
+/** Refuses a fit upload as soon as its header arrives without the target column (not after every row). */
+function targetInHeader(header: string[], fields: Readonly<Record<string, string>>): void {
+  const t = fields.target_column;
+  if (t && !header.includes(t)) {
+    const hint = header.length === 1 && /[;\t|]/.test(header[0]!) ? ' (is the file separated by something else? send a "delimiter" field)' : '';
+    throw new ValidationError([{ field: 'target_column', message: `no column "${t}" in the CSV header${hint}` }]);
+  }
+}
+
 /** Reads a fit request as JSON or as multipart CSV with `target_column`. */
 async function readFit(req: Request, csvMaxBytes: number): Promise<{ input: FitInput; hash: string }> {
   if (!req.is('multipart/form-data')) {
@@ -38,11 +49,10 @@ async function readFit(req: Request, csvMaxBytes: number): Promise<{ input: FitI
     return { input: body, hash: req.get('idempotency-key') ? sha(JSON.stringify(req.body)) : '' };
   }
   // Column-wise and compact: a large CSV fit never holds one string object per cell (see readCsvColumns).
-  const up = await readCsvColumns(req, csvMaxBytes);
-  const { target_column, ...rest } = up.fields;
+  const up = await readCsvColumns(req, csvMaxBytes, targetInHeader);
+  const { target_column, delimiter: _delimiter, ...rest } = up.fields;
   if (!target_column) throw new ValidationError([{ field: 'target_column', message: 'is required with a CSV upload' }]);
   const t = up.header.indexOf(target_column);
-  if (t < 0) throw new ValidationError([{ field: 'target_column', message: `no column "${target_column}" in the CSV header` }]);
   const body = parse(fitBody.omit({ features: true, target: true, feature_names: true }), {
     ...rest,
     config: jsonField(rest, 'config'),
@@ -54,7 +64,7 @@ async function readFit(req: Request, csvMaxBytes: number): Promise<{ input: FitI
   // Feature j is CSV column j, or j + 1 past the target column.
   const features: FeatureColumns = { nRows: up.nRows, names, column: (j) => up.column(j < t ? j : j + 1) };
   return {
-    input: { ...body, features, target, feature_names: names },
+    input: { ...body, features, target, feature_names: names, csv: { lines: up.lines, targetColumn: target_column } },
     hash: sha(JSON.stringify([up.fields, up.fileSha256])),
   };
 }
@@ -65,14 +75,15 @@ async function readPredict(req: Request, csvMaxBytes: number): Promise<{ input: 
     return { input: body, hash: req.get('idempotency-key') ? sha(JSON.stringify(req.body)) : '' };
   }
   const up = await readCsvUpload(req, csvMaxBytes);
+  const { delimiter: _delimiter, ...fields } = up.fields;
   const body = parse(predictBody.omit({ features: true }), {
-    ...up.fields,
+    ...fields,
     quantiles: jsonField(up.fields, 'quantiles'),
     config: jsonField(up.fields, 'config'),
     webhook_events: listField(up.fields, 'webhook_events'),
   });
   return {
-    input: { ...body, features: up.rows, feature_names: up.header },
+    input: { ...body, features: up.rows, feature_names: up.header, csv: { lines: up.lines } },
     hash: sha(JSON.stringify([up.fields, up.fileSha256])),
   };
 }
@@ -104,14 +115,14 @@ export function modelRoutes(deps: Deps): Router {
     res.json({ classification: availableModels('classification'), regression: availableModels('regression') });
   });
 
-  router.post('/v1/models/fit', ...deps.authenticated, async (req, res) => {
+  router.post('/v1/models/fit', ...deps.authenticated, ...deps.body.upload, async (req, res) => {
     const key = idempotencyKey(req);
     const { input, hash } = await readFit(req, deps.csvMaxBytes);
     const out = await deps.submit.submitFit(principal(res).userId, input, { idempotencyKey: key, requestHash: hash });
     await respond(req, res, out);
   });
 
-  router.post('/v1/models/:model_id/predict', ...deps.authenticated, async (req, res) => {
+  router.post('/v1/models/:model_id/predict', ...deps.authenticated, ...deps.body.upload, async (req, res) => {
     const { model_id } = parse(idParam('model_id'), req.params);
     const key = idempotencyKey(req);
     const { input, hash } = await readPredict(req, deps.csvMaxBytes);

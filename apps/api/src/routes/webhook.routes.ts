@@ -2,6 +2,7 @@ import { type RequestHandler, Router } from 'express';
 import { z } from 'zod';
 import type { WebhookAttemptRow, WebhookDeliveryRow, WebhookSecretView } from '@tabpfn-jobs/shared';
 import { principal } from '../http/auth.js';
+import type { BodyPolicy } from '../http/body.js';
 import { parse } from '../http/validate.js';
 import { idParam } from '../schemas/job.schemas.js';
 import type { DeliveryWithAttempts, WebhookService } from '../services/webhook.service.js';
@@ -55,7 +56,7 @@ function deliveryResource(d: WebhookDeliveryRow & { attempt_log?: WebhookAttempt
   };
 }
 
-export function webhookRoutes(deps: { webhooks: WebhookService; authenticated: RequestHandler[] }): Router {
+export function webhookRoutes(deps: { webhooks: WebhookService; authenticated: RequestHandler[]; body: BodyPolicy }): Router {
   const router = Router();
 
   // The secret is a credential: never cached by a proxy or browser.
@@ -64,7 +65,7 @@ export function webhookRoutes(deps: { webhooks: WebhookService; authenticated: R
     res.json(secretResource(await deps.webhooks.secret(principal(res).userId)));
   });
 
-  router.post('/v1/webhooks/secret/rotate', ...deps.authenticated, async (req, res) => {
+  router.post('/v1/webhooks/secret/rotate', ...deps.authenticated, ...deps.body.smallJson, async (req, res) => {
     // Takes no options: an unknown field is a mistake worth telling the caller about.
     parse(z.strictObject({}), req.body ?? {});
     res.set('cache-control', 'no-store');
@@ -77,7 +78,7 @@ export function webhookRoutes(deps: { webhooks: WebhookService; authenticated: R
     res.json({ data: rows.map(deliveryResource) });
   });
 
-  router.post('/v1/jobs/:job_id/webhook-deliveries/redeliver', ...deps.authenticated, async (req, res) => {
+  router.post('/v1/jobs/:job_id/webhook-deliveries/redeliver', ...deps.authenticated, ...deps.body.smallJson, async (req, res) => {
     const { job_id } = parse(idParam('job_id'), req.params);
     const body = parse(redeliverBody, req.body);
     const rows = await deps.webhooks.redeliver(principal(res).userId, job_id as string, body?.delivery_id);

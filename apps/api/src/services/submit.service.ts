@@ -23,6 +23,7 @@ import {
   toJobResource,
 } from '@tabpfn-jobs/shared';
 import { type FeatureColumns, type Settings, modelPath } from '@tabpfn-jobs/tabpfn';
+import { type CsvOrigin, inCsvTerms } from './csv-locations.js';
 import { checkTestLimits, checkTrainLimits, checkTrainShape, encodeTest, encodeTrain, shapeOf } from './dataset-encoding.js';
 import type { Idempotency, StoredResponse } from './idempotency.js';
 import type { TabPFNFor } from './upstream.js';
@@ -33,6 +34,8 @@ export interface FitInput {
   target: unknown[];
   task?: Task;
   feature_names?: string[];
+  /** CSV uploads: where the rows came from, so errors name the line and column. */
+  csv?: CsvOrigin;
   categorical_features?: (number | string)[];
   model?: string;
   config?: Record<string, unknown>;
@@ -45,6 +48,7 @@ export interface PredictInput {
   features: unknown[][];
   /** Column names from a CSV header; JSON rows are positional. */
   feature_names?: string[];
+  csv?: CsvOrigin;
   output_type?: string;
   quantiles?: number[];
   config?: Record<string, unknown>;
@@ -173,7 +177,7 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       const settings = await settingsFor(userId);
       const shape = shapeOf(input.features);
       checkTrainShape(settings, shape.nRows, shape.nCols);
-      const { x, y } = encodeTrain(input.features, input.target, input.feature_names);
+      const { x, y } = inCsvTerms(input.csv, input.feature_names ?? [], () => encodeTrain(input.features, input.target, input.feature_names));
       const task = input.task ?? inferTask(y.type, y.classes);
       if (task === 'regression' && y.type !== 'number') {
         throw new ValidationError([{ field: 'target', message: 'regression needs numeric target values' }]);
@@ -293,7 +297,7 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       }
       const settings = await settingsFor(userId);
       checkTestLimits(settings, shapeOf(rows), model.n_samples, outputType);
-      const x = encodeTest(rows, model.feature_names, model.feature_types);
+      const x = inCsvTerms(input.csv, model.feature_names, () => encodeTest(rows, model.feature_names, model.feature_types));
 
       const quantiles = outputType === 'quantiles' ? (input.quantiles ?? [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]) : undefined;
       const config = input.config ?? {};
