@@ -104,7 +104,9 @@ describe('README walkthrough', () => {
     const receiverPort = await freePort();
     const script = toScript(walkthroughBlocks(readme))
       .replaceAll('http://localhost:3000', stack.api.url)
-      .replaceAll('localhost:4000', `localhost:${receiverPort}`);
+      .replaceAll('localhost:4000', `localhost:${receiverPort}`)
+      .replaceAll('.listen(4000,', `.listen(${receiverPort},`);
+    expect(script).not.toMatch(/\b(3000|4000)\b/);
     // Only what a newcomer's shell has: no project settings, and a HOME of its own so the CLI's saved
     // settings go nowhere real. npm keeps using the machine's package cache.
     const env = {
@@ -115,12 +117,17 @@ describe('README walkthrough', () => {
       npm_config_update_notifier: 'false',
     };
     const { code, out } = await runBash(script, env, 150_000);
-    if (code !== 0) throw new Error(`walkthrough exited ${code}:\n${out}`);
+    if (code !== 0) {
+      // What the script could not print itself: the receiver's log (it sits in the SDK's temp project) and the worker's last lines.
+      const receiverLog = /^DEMO=(.*)$/m.exec(out)?.[1];
+      const worker = stack.worker.output.slice(-40).join('\n');
+      throw new Error(`walkthrough exited ${code}:\n${out}\n--- worker (last 40 lines)\n${worker}${receiverLog ? `\n--- receiver.log\n${receiverLog}` : ''}`);
+    }
     // curl: the predict answered finished, with probabilities; the result as CSV
     expect(out).toMatch(/"status":"succeeded","result":\{"classes":\["setosa","versicolor","virginica"\],"output_type":"probas"/);
     expect(out).toMatch(/prediction/);
     // CLI: predictions written, one line per iris row plus a header
-    expect(out).toMatch(/predictions written to predictions\.csv|wrote predictions\.csv/);
+    expect(out).toMatch(/predictions written to \S*\/predictions\.csv\n/);
     // SDK: progress on stderr, result on stdout
     expect(out).toMatch(/"classes":\["setosa","versicolor","virginica"\]/);
     // webhook: the receiver verified the signature of the event it asked for; the delivery is logged

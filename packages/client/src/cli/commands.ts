@@ -123,10 +123,7 @@ export const commands: Record<string, (ctx: CommandContext) => Promise<void>> = 
       return;
     }
     const csv = ctx.out.json && !output ? undefined : await ctx.client.resultCsv(job.job_id);
-    if (output) {
-      await writeFile(output, csv!);
-      ctx.out.info(`wrote ${output}`);
-    }
+    if (output) await writeFile(output, csv!);
     ctx.out.result({ ...job, ...(output ? { output } : {}) }, () => (output ? `predictions written to ${output}` : csv!.trimEnd()));
   },
 
