@@ -100,7 +100,8 @@ describe('setup and API keys', () => {
 
   it.each([
     ['missing', undefined, 'api_key_missing'],
-    ['malformed', 'Basic abc', 'api_key_invalid'],
+    ['another scheme', 'Basic abc', 'authorization_malformed'],
+    ['malformed', 'Bearer tpk_short', 'api_key_invalid'],
     ['unknown', `Bearer tpk_${'A'.repeat(43)}`, 'api_key_invalid'],
   ])('%s key → 401 problem+json with WWW-Authenticate', async (_name, header, code) => {
     const res = await request(api.url).get('/v1/me', header ? { authorization: header } : {});
@@ -200,6 +201,43 @@ describe('TabPFN token replacement, usage', () => {
     expect(res.status).toBe(503);
     expect(res.body.code).toBe('tabpfn_rate_limited');
     expect(res.headers.get('retry-after')).toBe('7');
+  });
+});
+
+describe('keys only in Authorization: Bearer', () => {
+  it('a key in the query string → 400 naming the parameter, and the request log shows it redacted', async () => {
+    const { api_key } = await setup(VALID_TOKEN);
+    for (const name of ['api_key', 'token', 'access_token']) {
+      const res = await fetch(`${api.url}/v1/jobs?limit=5&${name}=${api_key}`, { headers: { authorization: `Bearer ${api_key}` } });
+      expect(res.status).toBe(400);
+      const problem = (await res.json()) as { code: string; detail: string; errors: { field: string }[] };
+      expect(problem.code).toBe('credentials_in_query');
+      expect(problem.errors[0]!.field).toBe(`query.${name}`);
+      expect(problem.detail).toContain('Authorization: Bearer');
+      expect(problem.detail).not.toContain(api_key);
+    }
+    // Under a name that is not refused, the request is served but the key is still kept out of the log.
+    expect((await fetch(`${api.url}/health?x=${api_key}&signature=abc123`)).status).toBe(200);
+    const logged = api.logs.lines.filter((l) => l.includes('"url":"/v1/jobs?limit=5&') || l.includes('"url":"/health?x='));
+    expect(logged.length).toBeGreaterThanOrEqual(4);
+    for (const line of logged) expect(line).not.toContain(api_key.slice(4));
+    expect(logged.join('\n')).toContain('api_key=[redacted]');
+    expect(logged.join('\n')).toContain('signature=[redacted]');
+  });
+
+  it('a bare key, or another scheme, → 401 that says to use Bearer and never echoes the header', async () => {
+    const { api_key } = await setup(VALID_TOKEN);
+    const bare = await fetch(`${api.url}/v1/me`, { headers: { authorization: api_key } });
+    expect(bare.status).toBe(401);
+    const bareProblem = (await bare.json()) as { code: string; detail: string };
+    expect(bareProblem.code).toBe('authorization_malformed');
+    expect(bareProblem.detail).toContain('bare API key');
+    expect(bareProblem.detail).toContain('Bearer');
+    expect(bareProblem.detail).not.toContain(api_key);
+    const basic = await fetch(`${api.url}/v1/me`, { headers: { authorization: `Basic ${Buffer.from(`x:${api_key}`).toString('base64')}` } });
+    expect(basic.status).toBe(401);
+    expect(((await basic.json()) as { detail: string }).detail).toMatch(/must be "Bearer <API key>", not the Basic scheme/);
+    expect((await fetch(`${api.url}/v1/me`, { headers: { authorization: `bearer   ${api_key}` } })).status).toBe(200);
   });
 });
 

@@ -65,3 +65,38 @@ describe('GET /admin/queues (bull-board)', () => {
     }
   });
 });
+
+describe('admin login throttle', () => {
+  let throttledApi: TestApi;
+  beforeAll(async () => {
+    // Its own api: three wrong passwords per address, and X-Forwarded-For names the address.
+    throttledApi = await startTestApi({
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      QUEUE_PREFIX: `${redis.prefix}:throttle`,
+      TABPFN_API_URL: 'http://127.0.0.1:9',
+      ADMIN_PASSWORD_HASH: bcrypt.hashSync(PASSWORD, 4),
+      ADMIN_LOGIN_MAX_FAILURES: '3',
+      TRUST_PROXY: 'true',
+    });
+  });
+  afterAll(async () => {
+    await throttledApi?.close();
+  });
+  const login = (from: string, password: string) =>
+    fetch(`${throttledApi.url}/admin/queues/api/queues`, { headers: { authorization: basic('admin', password), 'x-forwarded-for': from } });
+
+  it('after the allowed wrong passwords an address gets 429 with Retry-After, even for the right password; other addresses are unaffected', async () => {
+    // Unauthenticated prompts (no header) are not guesses.
+    for (let i = 0; i < 5; i++) expect((await fetch(`${throttledApi.url}/admin/queues`, { headers: { 'x-forwarded-for': '203.0.113.7' } })).status).toBe(401);
+    for (let i = 0; i < 3; i++) expect((await login('203.0.113.7', `guess-${i}`)).status).toBe(401);
+    const refused = await login('203.0.113.7', 'guess-4');
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(800);
+    expect(((await refused.json()) as { code: string }).code).toBe('admin_login_throttled');
+    expect((await login('203.0.113.7', PASSWORD)).status).toBe(429);
+    expect((await login('198.51.100.9', PASSWORD)).status).toBe(200);
+    // The right password remembered from another address does not open the throttled one either.
+    expect((await login('203.0.113.7', PASSWORD)).status).toBe(429);
+  });
+});

@@ -163,6 +163,49 @@ describe('shapes and formats', () => {
     }
   });
 
+  it('numerals that overflow to ±Infinity are refused in JSON and CSV cells, naming the cell; NaN/NA cells are missing values', async () => {
+    const before = await jobCount();
+    for (const spelling of ['1e999', '-1e999', 'Infinity', '-inf']) {
+      const features = X.slice(0, 6).map((r) => [...r]);
+      features[4]![2] = spelling;
+      const json = await a.client.post('/v1/models/fit', { features, target: Y.slice(0, 6) });
+      expect(json.status).toBe(422);
+      expect(json.body.errors).toEqual([{ field: 'features[4][2]', message: 'infinite values are not supported' }]);
+
+      const predict = await a.client.post(`/v1/models/${modelId}/predict`, { features });
+      expect(predict.status).toBe(422);
+      expect(predict.body.errors[0].field).toBe('features[4][2]');
+
+      // CSV: line 6 is the fifth data row (line 1 is the header).
+      const rows = iris.train.slice(0, 6).map((r) => [...r]);
+      rows[4]![2] = spelling;
+      const csv = await multipart(`--XX\r\nContent-Disposition: form-data; name="target_column"\r\n\r\nspecies\r\n--XX\r\nContent-Disposition: form-data; name="file"; filename="x.csv"\r\n\r\n${toCsv(irisHeader, rows)}\r\n--XX--\r\n`);
+      expect(csv.status).toBe(422);
+      const problem = (await csv.json()) as { errors: { field: string; message: string }[] };
+      expect(problem.errors[0]).toEqual({ field: 'file', message: `line 6, column "${irisHeader[2]}": infinite values are not supported` });
+    }
+    expect(await jobCount()).toBe(before);
+
+    // The same NA spellings are missing values whether they arrive as JSON strings or as CSV cells.
+    // Rows spread over the train set, so that every class is present.
+    const pick = <T>(all: T[]) => all.filter((_, i) => i % Math.floor(all.length / 12) === 0);
+    const rows = pick(iris.train).map((r) => [...r]);
+    rows[1]![0] = 'NaN';
+    rows[2]![1] = 'NA';
+    const viaCsv = await multipart(`--XX\r\nContent-Disposition: form-data; name="target_column"\r\n\r\nspecies\r\n--XX\r\nContent-Disposition: form-data; name="file"; filename="x.csv"\r\n\r\n${toCsv(irisHeader, rows)}\r\n--XX--\r\n`);
+    const features = pick(X).map((r) => [...r]);
+    features[1]![0] = 'NaN';
+    features[2]![1] = 'NA';
+    const viaJson = await a.client.post('/v1/models/fit', { features, target: pick(Y), feature_names: irisHeader.slice(0, 4) });
+    expect([viaCsv.status, viaCsv.status === 202 ? "" : await viaCsv.clone().text()]).toEqual([202, ""]);
+    expect(viaJson.status).toBe(202);
+    const datasets = await sql.query('SELECT d.content_hash FROM models m JOIN datasets d ON d.id = m.dataset_id WHERE m.id = ANY($1)', [
+      [((await viaCsv.json()) as { model_id: string }).model_id, viaJson.body.model_id],
+    ]);
+    expect(datasets.rows).toHaveLength(2);
+    expect(datasets.rows[0].content_hash).toBe(datasets.rows[1].content_hash);
+  });
+
   it('paging one job at a time visits every job, also when they were created within one millisecond', async () => {
     await sql.query(
       `UPDATE jobs j SET created_at = timestamptz '2026-01-01 00:00:00.000+00' + make_interval(secs => n.i * 0.000001)

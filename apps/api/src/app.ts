@@ -7,6 +7,7 @@ import { requestId } from './http/request-id.js';
 import { createBodyPolicy, noBodyOnBodilessMethods } from './http/body.js';
 import { requireAdmin } from './http/admin-auth.js';
 import { requireAuth } from './http/auth.js';
+import { redactUrl, refuseCredentialsInQuery } from './http/url-secrets.js';
 import { rateLimit } from './http/rate-limit.js';
 import { accountRoutes } from './routes/account.routes.js';
 import { authRoutes } from './routes/auth.routes.js';
@@ -41,7 +42,8 @@ export function createApp(ctx: ApiContext): Express {
       genReqId: (req) => (req as express.Request).id,
       customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'warn' : 'info'),
       serializers: {
-        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
+        // Query values that look like credentials never reach a log line (see http/url-secrets.ts).
+        req: (req: { id: string; method: string; url: string; originalUrl?: string }) => ({ id: req.id, method: req.method, url: redactUrl(req.originalUrl ?? req.url) }),
         res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
       },
     }),
@@ -49,6 +51,7 @@ export function createApp(ctx: ApiContext): Express {
   app.use(helmet());
   // No body is read here: each route reads its own, after authentication (see http/body.ts).
   app.use(noBodyOnBodilessMethods);
+  app.use(refuseCredentialsInQuery);
   const body = createBodyPolicy({
     jsonLimit: ctx.config.JSON_BODY_LIMIT,
     csvLimitBytes: ctx.config.CSV_UPLOAD_LIMIT_BYTES,
@@ -88,7 +91,16 @@ export function createApp(ctx: ApiContext): Express {
   app.use(jobRoutes({ jobs: ctx.jobs, authenticated }));
   app.use(webhookRoutes({ webhooks: ctx.webhooks, authenticated, body }));
 
-  app.use('/admin', requireAdmin(ctx.config.ADMIN_PASSWORD_HASH));
+  app.use(
+    '/admin',
+    requireAdmin({
+      passwordHash: ctx.config.ADMIN_PASSWORD_HASH,
+      redis: ctx.redis,
+      keyPrefix: `${ctx.config.QUEUE_PREFIX}:rl:admin`,
+      maxFailures: ctx.config.ADMIN_LOGIN_MAX_FAILURES,
+      failureWindowSeconds: ctx.config.ADMIN_LOGIN_WINDOW_SECONDS,
+    }),
+  );
   app.use(QUEUE_DASHBOARD_PATH, createQueueDashboard(ctx.queues));
 
   app.use(methodNotAllowed(openApi));

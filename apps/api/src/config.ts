@@ -34,6 +34,9 @@ export const apiEnvSchema = z.object({
   /** Active API keys per account (each key has its own request budget). */
   MAX_API_KEYS: envInt(25, 1, 10_000),
   ADMIN_PASSWORD_HASH: z.string().regex(/^\$2[aby]\$\d{2}\$.{53}$/, 'must be a bcrypt hash (pnpm hash-password)').optional(),
+  /** Wrong admin passwords allowed per client address per window; then 429 until the window ends. */
+  ADMIN_LOGIN_MAX_FAILURES: envInt(10, 1),
+  ADMIN_LOGIN_WINDOW_SECONDS: envInt(900, 1),
   SHUTDOWN_GRACE_MS: envInt(10_000, 0),
   /**
    * Bodies larger than this (or of unknown length: chunked) count as large: at most

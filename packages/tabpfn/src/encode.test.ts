@@ -65,6 +65,27 @@ describe('encodeFeatures', () => {
     expect(() => encodeFeatures([[1, 2]], ['a', 'a'])).toThrow(expect.objectContaining({ field: 'feature_names' }));
   });
 
+  it('refuses cells that spell an infinite number, in numeric and text columns alike, naming the cell', () => {
+    for (const spelling of ['1e999', '-1e999', '+1E400', 'Infinity', '-Infinity', '+inf', 'INF', ' -inf ']) {
+      // In a numeric column (the neighbours are numbers) and in a text column (the neighbours are words).
+      expect(() => encodeFeatures([[1, 2], [3, spelling]])).toThrow(expect.objectContaining({ field: 'features[1][1]', message: expect.stringMatching(/infinite/) }));
+      expect(() => encodeFeatures([['a', 'b'], ['c', spelling]])).toThrow(expect.objectContaining({ field: 'features[1][1]' }));
+      expect(() => encodeTarget(['x', spelling])).toThrow(expect.objectContaining({ field: 'target[1]' }));
+    }
+    expect(() => encodeTarget([1, -Infinity])).toThrow(expect.objectContaining({ field: 'target[1]' }));
+    // Large but finite numerals, and words that merely contain "inf", are ordinary values.
+    expect(encodeFeatures([['1e308'], ['-1.7e308']]).columns[0]!.type).toBe('number');
+    expect(encodeFeatures([['info'], ['infinite loop']]).columns[0]!.type).toBe('string');
+  });
+
+  it('treats NaN/NA spellings as missing values, the same for JSON and CSV cells', () => {
+    for (const missing of ['NaN', 'nan', 'NA', 'n/a', 'null', 'None', '', ' ', null, Number.NaN]) expect(isMissing(missing)).toBe(true);
+    for (const present of ['0', 'nana', 'NAN1', 'none of these', 0, false]) expect(isMissing(present)).toBe(false);
+    const encoded = encodeFeatures([[1, 'NaN'], [2, 'NA'], [3, 4]]);
+    expect(encoded.columns.map((c) => c.type)).toEqual(['number', 'number']);
+    expect(() => encodeTarget(['a', 'NaN'])).toThrow(expect.objectContaining({ field: 'target[1]', message: expect.stringMatching(/missing/) }));
+  });
+
   it('is deterministic, so upstream dedup sees the same hash for the same data', () => {
     const rows = [
       [1, 'a'],

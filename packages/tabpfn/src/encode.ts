@@ -74,38 +74,60 @@ function checkScalar(value: unknown, field: string): void {
   if (typeof value === 'object' && value !== null) {
     throw new DataError(field, `expected a number, string, boolean or null, got ${Array.isArray(value) ? 'an array' : 'an object'}`);
   }
-  if (typeof value === 'number' && !Number.isFinite(value) && !Number.isNaN(value)) {
-    throw new DataError(field, 'infinite values are not supported');
-  }
+  if (typeof value === 'number' && !Number.isFinite(value) && !Number.isNaN(value)) throw new DataError(field, INFINITE_MESSAGE);
   if (typeof value === 'bigint' || typeof value === 'function' || typeof value === 'symbol') {
     throw new DataError(field, `unsupported value of type ${typeof value}`);
   }
 }
 
-function numericValue(value: unknown): number | undefined {
+const INFINITE_WORD = /^[+-]?inf(?:inity)?$/i;
+const INFINITE_MESSAGE = 'infinite values are not supported';
+
+/**
+ * A cell that spells an infinite number: `inf`/`Infinity` (pandas reads both as float inf) or a numeral
+ * beyond float64 (`1e999`). Upstream cannot take infinities, and turning them into a category named
+ * "Infinity" or into a silent ±Infinity would be a guess, so such cells are refused wherever they appear.
+ */
+function spellsInfinity(s: string): boolean {
+  if (s.length <= 9 && INFINITE_WORD.test(s)) return true;
+  return NUMERIC.test(s) && !Number.isFinite(Number(s));
+}
+
+const cellField = (i: number, j: number) => `features[${i}][${j}]`;
+
+/** Cell (i, j) as a number, or undefined when it is not one; throws for a cell that spells infinity. */
+function numericValue(value: unknown, i: number, j: number): number | undefined {
   if (typeof value === 'number') return value;
   // Booleans are 0/1, as pandas/pyarrow hand a bool column to TabPFN: an ordinal binary feature.
   if (typeof value === 'boolean') return value ? 1 : 0;
   if (typeof value === 'string') {
     const s = value.trim();
-    if (NUMERIC.test(s)) return Number(s);
+    if (NUMERIC.test(s)) {
+      const n = Number(s);
+      if (!Number.isFinite(n)) throw new DataError(cellField(i, j), INFINITE_MESSAGE);
+      return n;
+    }
+    if (s.length <= 9 && INFINITE_WORD.test(s)) throw new DataError(cellField(i, j), INFINITE_MESSAGE);
   }
   return undefined;
 }
 
-function stringValue(value: unknown): string {
-  return cleanText(typeof value === 'string' ? value : String(value));
+function stringValue(value: unknown, i: number, j: number): string {
+  const s = typeof value === 'string' ? value : String(value);
+  if (spellsInfinity(s.trim())) throw new DataError(cellField(i, j), INFINITE_MESSAGE);
+  return cleanText(s);
 }
 
-function inferType(values: readonly unknown[]): ColumnType {
-  for (const v of values) {
-    if (!isMissing(v) && numericValue(v) === undefined) return 'string';
+function inferType(values: readonly unknown[], j: number): ColumnType {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!isMissing(v) && numericValue(v, i, j) === undefined) return 'string';
   }
   return 'number';
 }
 
 /** The column as numbers (null for missing cells), or undefined as soon as one cell is not numeric. */
-function numericCells(values: readonly unknown[]): (number | null)[] | undefined {
+function numericCells(values: readonly unknown[], j: number): (number | null)[] | undefined {
   const out = new Array<number | null>(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
@@ -113,7 +135,7 @@ function numericCells(values: readonly unknown[]): (number | null)[] | undefined
       out[i] = null;
       continue;
     }
-    const n = numericValue(v);
+    const n = numericValue(v, i, j);
     if (n === undefined) return undefined;
     out[i] = n;
   }
@@ -165,12 +187,12 @@ export function encodeFeatureColumns(input: FeatureColumns, options: EncodeFeatu
     const cells = input.column(j);
     // One pass for the common numeric column: infer and convert together (inferType then map read
     // and parsed every cell twice, which dominated encoding a 100k × 50 upload).
-    const numbers = options.columnTypes?.[j] === 'string' ? undefined : numericCells(cells);
-    const type = options.columnTypes?.[j] ?? (numbers ? 'number' : inferType(cells));
+    const numbers = options.columnTypes?.[j] === 'string' ? undefined : numericCells(cells, j);
+    const type = options.columnTypes?.[j] ?? (numbers ? 'number' : inferType(cells, j));
     const data = numbers ?? cells.map((v, i) => {
       if (isMissing(v)) return null;
-      if (type === 'string') return stringValue(v);
-      const n = numericValue(v);
+      if (type === 'string') return stringValue(v, i, j);
+      const n = numericValue(v, i, j);
       if (n === undefined) throw new DataError(`features[${i}][${j}]`, `column "${name}" is numeric but this cell is ${JSON.stringify(v)}`);
       return n;
     });
@@ -202,6 +224,7 @@ export function encodeTarget(values: unknown[]): EncodedTarget {
   let type: TargetType | undefined;
   values.forEach((v, i) => {
     checkScalar(v, `target[${i}]`);
+    if (typeof v === 'string' && spellsInfinity(v.trim())) throw new DataError(`target[${i}]`, INFINITE_MESSAGE);
     if (isMissing(v)) throw new DataError(`target[${i}]`, 'the target must not contain missing values (null, NaN or empty)');
     const t = typeof v as TargetType;
     if (type === undefined) type = t;
