@@ -5,8 +5,9 @@ import { ValidationError } from '../errors.js';
 
 /**
  * SSRF guard for webhook targets. A webhook URL is chosen by the caller, and the worker POSTs to it
- * from inside our network, so a URL must not reach loopback, private ranges, link-local (cloud
- * metadata lives at 169.254.169.254 / fd00:ec2::254), CGNAT, multicast and the like.
+ * from inside our network, so a URL may only reach global unicast addresses: not loopback, private
+ * ranges, link-local (cloud metadata lives at 169.254.169.254 / fd00:ec2::254), CGNAT, multicast,
+ * reserved space, or IPv6 forms that embed an IPv4 address (NAT64, 6to4, Teredo, ::/96).
  *
  * Two checks, because DNS can change between them (rebinding):
  *  - `assertWebhookUrlAllowed` at submit and before every attempt: scheme, credentials, resolution;
@@ -42,15 +43,50 @@ const systemResolve: ResolveFn = (hostname) =>
     dnsLookup(hostname, { all: true, verbatim: true }, (err, addresses) => (err ? reject(err) : resolve(addresses)));
   });
 
+/** IPv6 global unicast (RFC 4291): everything outside it is loopback, local, multicast, reserved or an IPv4 embedding. */
+const GLOBAL_UNICAST_V6 = ipaddr.IPv6.parseCIDR('2000::/3');
+
+/** `::a.b.c.d`, the deprecated IPv4-compatible spelling (glibc prints AAAA records in ::/96 this way). */
+const IPV4_COMPATIBLE_DOTTED = /^::[\d.]+$/;
+
 /**
- * True for addresses a webhook may reach. An allowlist: only ranges ipaddr.js calls `unicast`
- * (ordinary public addresses). IPv4-mapped IPv6 is judged by its IPv4 address; NAT64, 6to4 and
- * Teredo embed IPv4 addresses too and are refused outright.
+ * True for addresses a webhook may reach: the one decision behind both checks below. An allowlist:
+ *  - IPv4: only what ipaddr.js calls `unicast`. It names every block IANA lists as not globally
+ *    reachable (private, loopback, link-local, CGNAT, 0/8, 192.0.0/24, TEST-NETs, 6to4 relay,
+ *    benchmarking, 240/4, broadcast) and a few anycast ones (AS112, AMT) no webhook lives on, so
+ *    what it cannot name is an ordinary public address; the tests pin that.
+ *  - IPv6: only global unicast 2000::/3, minus the blocks ipaddr.js names inside it (6to4, Teredo,
+ *    documentation, benchmarking, ORCHID, ...). ipaddr.js calls all unnamed space `unicast`,
+ *    IPv4-compatible ::/96 and unassigned prefixes included, hence the prefix check.
+ *  - IPv4-mapped ::ffff:a.b.c.d is judged by its IPv4 address; NAT64, 6to4 and Teredo are refused
+ *    whatever they embed, since the translator or relay connects on our behalf.
+ * Callers pass resolved addresses and URL-normalised hosts, so a spelling Node would not accept as
+ * an IP (127.1, 010.0.0.1) is refused here rather than interpreted.
  */
 export function isPublicAddress(address: string): boolean {
-  if (!ipaddr.isValid(address)) return false;
-  // process() turns ::ffff:a.b.c.d into a.b.c.d, so the IPv4 rules apply to it.
-  return ipaddr.process(address).range() === 'unicast';
+  switch (isIP(address)) {
+    case 4:
+      return isPublicIPv4(ipaddr.IPv4.parse(address));
+    case 6:
+      return isPublicIPv6(address);
+    default:
+      return false;
+  }
+}
+
+function isPublicIPv4(addr: ipaddr.IPv4): boolean {
+  return addr.range() === 'unicast';
+}
+
+function isPublicIPv6(address: string): boolean {
+  // A zone id (fe80::1%eth0) scopes an address to a local interface: never a public target.
+  if (address.includes('%')) return false;
+  // ipaddr.js parses ::a.b.c.d as ::ffff:a.b.c.d (IPv4-mapped), which would judge ::8.8.8.8 by
+  // 8.8.8.8; it lies in ::/96, outside 2000::/3, so refuse it before ipaddr.js reinterprets it.
+  if (IPV4_COMPATIBLE_DOTTED.test(address)) return false;
+  const addr = ipaddr.IPv6.parse(address);
+  if (addr.isIPv4MappedAddress()) return isPublicIPv4(addr.toIPv4Address());
+  return addr.match(GLOBAL_UNICAST_V6) && addr.range() === 'unicast';
 }
 
 /** `[::1]` → `::1`; URL keeps the brackets on IPv6 hostnames. */
