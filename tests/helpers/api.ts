@@ -43,7 +43,3 @@ export async function startTestApi(env: Record<string, string | undefined>): Pro
     },
   };
 }
-
-export function uniqueSuffix(): string {
-  return randomBytes(4).toString('hex');
-}

@@ -1,8 +1,6 @@
 import {
   type Logger,
-  type Pool,
   type QueueSet,
-  type Redis,
   closeQueues,
   createApiRedis,
   createPool,
@@ -156,4 +154,3 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
 }
 
 export type ApiContext = ReturnType<typeof createApiContext>;
-export type { Pool, Redis };

@@ -5,6 +5,8 @@ export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancele
 export type ModelStatus = 'pending' | 'ready' | 'failed';
 export type ProgressStage = 'queued' | 'waiting_for_model' | 'uploading' | 'fitting' | 'predicting' | 'done';
 export const FINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
+/** A job in a final status never changes status again. */
+export const isFinalStatus = (status: JobStatus): boolean => FINAL_STATUSES.includes(status);
 export const WEBHOOK_EVENTS = ['job.started', 'job.succeeded', 'job.failed', 'job.canceled'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 export const DEFAULT_WEBHOOK_EVENTS: WebhookEvent[] = ['job.succeeded', 'job.failed', 'job.canceled'];

@@ -3,7 +3,7 @@ import type { RunningEmulator } from '@tabpfn-jobs/tabpfn-emulator';
 import { TabPFNClient } from './client.js';
 import { DataError, UpstreamUnavailableError } from './errors.js';
 import { SettingsCache } from './settings.js';
-import { startTestEmulator, TOKEN, testClient, UNVERIFIED } from './test-support/emulator.js';
+import { startTestEmulator, TOKEN, testClient, UNVERIFIED } from '../../../tests/helpers/tabpfn-client.js';
 
 let emulator: RunningEmulator;
 

@@ -13,7 +13,7 @@ import {
   UploadFailedError,
   UpstreamUnavailableError,
 } from './errors.js';
-import { startTestEmulator, TOKEN, testClient } from './test-support/emulator.js';
+import { startTestEmulator, TOKEN, testClient } from '../../../tests/helpers/tabpfn-client.js';
 
 let emulator: RunningEmulator;
 const x = encodeFeatures([

@@ -3,7 +3,7 @@ import type { RunningEmulator } from '@tabpfn-jobs/tabpfn-emulator';
 import { encodeFeatures, encodeTarget } from './encode.js';
 import { TrainSetNotFoundError } from './errors.js';
 import { accuracy, loadDataset, split } from './test-support/datasets.js';
-import { startTestEmulator, TOKEN, testClient } from './test-support/emulator.js';
+import { startTestEmulator, TOKEN, testClient } from '../../../tests/helpers/tabpfn-client.js';
 
 let emulator: RunningEmulator;
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import type { RecordedRequest, RunningEmulator } from '@tabpfn-jobs/tabpfn-emulator';
 import { encodeFeatures, encodeTarget } from './encode.js';
 import { crc32cBase64 } from './parquet.js';
-import { startTestEmulator, TOKEN, testClient } from './test-support/emulator.js';
+import { startTestEmulator, TOKEN, testClient } from '../../../tests/helpers/tabpfn-client.js';
 
 /** The client's requests, recorded at the emulator, against the wire protocol (generation C). */
 let emulator: RunningEmulator;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
-import { ValidationError, toJobResource } from '@tabpfn-jobs/shared';
+import { ValidationError, isFinalStatus, toJobResource } from '@tabpfn-jobs/shared';
 import { type FeatureColumns, availableModels } from '@tabpfn-jobs/tabpfn';
 import { principal } from '../http/auth.js';
 import type { BodyPolicy } from '../http/body.js';
@@ -100,7 +100,7 @@ export function modelRoutes(deps: Deps): Router {
       res.once('close', () => gone.abort());
       const final = await deps.jobs.waitForFinal(body.job_id, wait, AbortSignal.any([gone.signal, deps.stopping]));
       if (gone.signal.aborted) return;
-      if (final && ['succeeded', 'failed', 'canceled'].includes(final.status)) {
+      if (final && isFinalStatus(final.status)) {
         res.setHeader('Preference-Applied', `wait=${wait}`);
         res.setHeader('Location', `/v1/jobs/${final.id}`);
         res.status(200).json(toJobResource(final));

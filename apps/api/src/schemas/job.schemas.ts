@@ -85,7 +85,6 @@ export const fitBody = z
       feature_names: ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'],
     },
   });
-export type FitBody = z.infer<typeof fitBody>;
 
 export const OUTPUT_TYPES = [...CLASSIFICATION_OUTPUTS, ...REGRESSION_OUTPUTS] as const;
 
@@ -110,7 +109,6 @@ export const predictBody = z
     description: 'Rows to predict with a fitted model. As multipart CSV instead: a `file` part with a header row (columns matched by name), other fields as form fields.',
     example: { features: [[5.9, 3.0, 5.1, 1.8]], output_type: 'probas' },
   });
-export type PredictBody = z.infer<typeof predictBody>;
 
 const idParams = new Map<string, z.ZodObject>();
 const makeIdParam = (name: string) =>

@@ -2,6 +2,7 @@ import {
   ConflictError,
   type DatasetRepository,
   assertOwned,
+  isFinalStatus,
   type JobEventHub,
   type JobRepository,
   type JobRow,
@@ -62,7 +63,7 @@ export function createJobService(deps: JobServiceDeps) {
       const waiter = deps.events.waitForFinish(jobId, seconds * 1000, signal);
       try {
         const now = await deps.jobs.findById(jobId);
-        if (!now || ['succeeded', 'failed', 'canceled'].includes(now.status)) return now;
+        if (!now || isFinalStatus(now.status)) return now;
         await waiter.promise;
         return await deps.jobs.findById(jobId);
       } finally {

@@ -1,3 +1,4 @@
+import { isFinalStatus } from '../domain.js';
 import type { JobRow } from '../repositories/job.repository.js';
 
 /**
@@ -6,7 +7,7 @@ import type { JobRow } from '../repositories/job.repository.js';
  */
 export function toJobResource(row: JobRow, opts: { includeResult?: boolean } = {}) {
   const includeResult = opts.includeResult ?? true;
-  const final = row.status === 'succeeded' || row.status === 'failed' || row.status === 'canceled';
+  const final = isFinalStatus(row.status);
   return {
     job_id: row.id,
     object: 'job' as const,

@@ -60,10 +60,6 @@ export function createDatasetRepository(pool: Queryable) {
       return rows[0];
     },
 
-    /**
-     * Frees the bytes of test sets past retention that no active job still needs. Train sets stay
-     * while their model exists: re-fitting a model upstream has forgotten needs them.
-     */
     /** Deletes those of `ids` no model or job refers to any more. */
     async deleteUnreferenced(ids: string[], tx: Queryable = pool): Promise<number> {
       if (!ids.length) return 0;
@@ -76,6 +72,10 @@ export function createDatasetRepository(pool: Queryable) {
       return rowCount ?? 0;
     },
 
+    /**
+     * Frees the bytes of test sets past retention that no active job still needs. Train sets stay
+     * while their model exists: re-fitting a model upstream has forgotten needs them.
+     */
     async removeExpiredData(olderThanSeconds: number, limit: number, tx: Queryable = pool): Promise<number> {
       const { rowCount } = await tx.query(
         `UPDATE datasets d SET x_bytes = NULL, y_bytes = NULL, data_removed_at = now()

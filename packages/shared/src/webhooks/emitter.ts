@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { ulid } from 'ulidx';
 import type { Pool, Queryable } from '../db/pool.js';
 import { DEFAULT_WEBHOOK_EVENTS, type WebhookEvent } from '../domain.js';
 import { enqueue as enqueueJob, type QueueSet } from '../jobs/queues.js';
@@ -14,30 +14,9 @@ import type { WebhookDeliveryRow, WebhookRepository } from '../repositories/webh
  * when Redis lost it. The Postgres row is the record.
  */
 
-const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-
-/** `msg_` + 26 Crockford base32 chars: 48-bit millisecond time then 80 random bits (ULID layout). */
+/** `msg_` + a ULID: 26 Crockford base32 chars, 48-bit millisecond time then 80 random bits. */
 export function newDeliveryId(now = Date.now()): string {
-  let time = '';
-  let t = now;
-  for (let i = 0; i < 10; i++) {
-    time = CROCKFORD[t % 32] + time;
-    t = Math.floor(t / 32);
-  }
-  const bytes = randomBytes(10);
-  let bits = 0;
-  let acc = 0;
-  let rand = '';
-  for (const b of bytes) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      rand += CROCKFORD[(acc >> (bits - 5)) & 31];
-      bits -= 5;
-    }
-    acc &= (1 << bits) - 1;
-  }
-  return `msg_${time}${rand}`;
+  return `msg_${ulid(now)}`;
 }
 
 /**

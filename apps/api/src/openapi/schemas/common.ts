@@ -18,10 +18,6 @@ export const nullableTimestamp = timestamp.nullable();
 
 export const uuid = (description: string, example: string) => z.uuid().meta({ description, example });
 
-export const cell = z
-  .union([z.number(), z.string(), z.boolean(), z.null()])
-  .meta({ description: 'One value: a number, a string, a boolean, or null for a missing value.', example: 5.1 });
-
 export const label = z
   .union([z.string(), z.number(), z.boolean()])
   .meta({ description: 'A class label, with the type it had in the training target.', example: 'setosa' });

@@ -1,6 +1,8 @@
 import { type EmulatorOptions, type RunningEmulator, startEmulator } from '@tabpfn-jobs/tabpfn-emulator';
-import { TabPFNClient, type TabPFNClientOptions } from '../client.js';
-import { SettingsCache } from '../settings.js';
+import { SettingsCache, TabPFNClient, type TabPFNClientOptions } from '@tabpfn-jobs/tabpfn';
+
+// The packages/tabpfn tests' emulator and client (moved out of packages/tabpfn/src/test-support: a package
+// never imports an app, see .dependency-cruiser.cjs). The cross-app suites use ./emulator.ts instead.
 
 export const TOKEN = 'test-token';
 export const UNVERIFIED = 'unverified-token';
