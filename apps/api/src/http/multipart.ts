@@ -67,8 +67,12 @@ export function readMultipart<R>(
     bb.on('filesLimit', () => fail(new ValidationError([{ field: 'file', message: 'send one file part only' }])));
     bb.on('fieldsLimit', () => fail(new ValidationError([{ field: 'body', message: 'too many form fields' }])));
     bb.on('file', (name, stream) => {
-      // A part that ends early (the body stops before its boundary) errors the stream, not busboy.
-      stream.on('error', malformed);
+      // The part's stream errors in two ways: busboy destroys it when the body ends before the part's
+      // boundary (and then errors itself: `bb.on('error')` below says malformed), and `onFile`'s own
+      // pipeline destroys it when it refuses the file (with its error or an AbortError; its verdict
+      // arrives as its rejection). Neither is the answer here, so this listener only keeps the error
+      // from being unhandled; reading it as "malformed" would hide the consumer's verdict.
+      stream.on('error', () => undefined);
       if (name !== 'file' || fileStream) {
         stream.resume();
         const message = name !== 'file' ? 'is a file part; the CSV goes in a part named "file"' : 'send one file part only';
@@ -77,10 +81,18 @@ export function readMultipart<R>(
       fileStream = stream;
       stream.on('limit', () => fail(new PayloadTooLargeError(`The CSV file is larger than ${maxFileBytes} bytes.`)));
       // Async, so that even a synchronous throw in onFile lands in `fail`, not in busboy's emit.
-      (async () => onFile(stream, { ...fields }))().then((value) => {
-        fileResult = { value };
-        finishIfDone();
-      }, fail);
+      (async () => onFile(stream, { ...fields }))().then(
+        (value) => {
+          fileResult = { value };
+          finishIfDone();
+        },
+        (err: unknown) => {
+          // The consumer's verdict (a ValidationError naming the line…) stands. Anything else while
+          // busboy has failed is the body's fault (it ended early): malformed. Otherwise it is a bug.
+          if (!(err instanceof AppError) && bb.errored) return malformed(bb.errored);
+          fail(err);
+        },
+      );
     });
     bb.on('error', (err) => malformed(err as Error));
     bb.on('close', () => {

@@ -17,12 +17,30 @@ export function sendProblem(res: Response, err: AppError, requestId: string): vo
   });
 }
 
+/** How long a connection whose body was refused keeps draining before it is cut off. */
+const LINGER_MS = 2_000;
+
 /**
  * Before answering a request whose body has not been read to its end: close the connection after
  * the answer, so Node does not read (and discard) the rest of a large body to keep the socket alive.
+ *
+ * The close lingers (RFC 9112 §9.6): the answer is sent and our side of the connection shut, then
+ * what the client is still sending is read and dropped for at most LINGER_MS (memory stays flat; the
+ * bytes go nowhere). Closing at once would leave unread bytes in the kernel's buffer, which makes it
+ * answer the client with a reset, and a client still writing its body then loses our answer with it.
  */
 export function closeIfBodyUnread(req: Request, res: Response): void {
-  if (!req.complete && !res.headersSent) res.setHeader('Connection', 'close');
+  if (req.complete || res.headersSent) return;
+  res.setHeader('Connection', 'close');
+  const socket = req.socket;
+  // Node ends a `Connection: close` response with `destroySoon()`; this socket does it gently.
+  socket.destroySoon = function lingeringClose(this: typeof socket) {
+    this.end();
+    const timer = setTimeout(() => this.destroy(), LINGER_MS);
+    timer.unref();
+    this.once('close', () => clearTimeout(timer));
+    this.resume();
+  };
 }
 
 /** Maps what Express, body-parser and the drivers throw onto the error tree. */
