@@ -33,7 +33,7 @@ describe('reconciler', () => {
     const jobs = createJobRepository(stack.api.ctx.pool);
     const listed = await jobs.listStaleActive(1, 100);
     expect(listed.map((j) => j.id)).not.toContain(parked);
-    const reconcile = createReconciler({ jobs, queues: stack.api.ctx.queues, logger: createLogger({ name: 'test', level: 'silent' }), jobAttempts: 3, minAgeSeconds: 1, batchSize: 2 });
+    const reconcile = createReconciler({ jobs, lifecycle: stack.api.ctx.lifecycle, logger: createLogger({ name: 'test', level: 'silent' }), minAgeSeconds: 1, batchSize: 2 });
     expect(await reconcile()).toEqual({ checked: 2, enqueued: 0 });
     expect(await reconcile()).toEqual({ checked: 2, enqueued: 2 });
     for (const f of fits) expect(await stack.api.ctx.queues.fit.getJob(f.job_id)).toBeTruthy();

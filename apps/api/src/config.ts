@@ -1,19 +1,14 @@
 import { z } from 'zod';
-import { baseEnvShape, envBool, envInt, keyRingError, parseEnv } from '@tabpfn-jobs/shared';
+import { baseEnvShape, envBool, envInt, jobEnvShape, parseEnv } from '@tabpfn-jobs/shared';
 
 export const apiEnvSchema = z.object({
   ...baseEnvShape,
+  ...jobEnvShape,
   PORT: envInt(3000, 0, 65_535),
   HOST: z.string().default('0.0.0.0'),
   MIGRATE_ON_START: envBool(true),
   /** Body limit for JSON requests; CSV uploads have their own, larger limit. */
   JSON_BODY_LIMIT: z.string().default('50mb'),
-  /** `id:base64key,…` — AES-256 keys for TabPFN tokens and webhook secrets; the first one encrypts. */
-  ENCRYPTION_KEYS: z.string().min(1).superRefine((v, ctx) => {
-    const problem = keyRingError(v);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  }),
-  TABPFN_API_URL: z.string().url().default('https://api.priorlabs.ai'),
   /** How long /ready trusts its last upstream reachability probe; 0 leaves upstream out of /ready. */
   UPSTREAM_PROBE_TTL_MS: envInt(10_000, 0),
   /** Timeout of upstream calls on a request path (token checks, usage). */
@@ -55,12 +50,6 @@ export const apiEnvSchema = z.object({
   CSV_UPLOAD_LIMIT_BYTES: envInt(200 * 1024 * 1024, 1024),
   /** An identical predict within this many seconds is served from the stored result; 0 turns it off. */
   PREDICT_CACHE_TTL_SECONDS: envInt(3600, 0),
-  /** BullMQ attempts per fit/predict job (upstream errors that can be retried). */
-  JOB_ATTEMPTS: envInt(6, 1, 100),
-  /** Development and tests only: lets webhook URLs point at loopback and private addresses. */
-  WEBHOOK_ALLOW_PRIVATE: envBool(false),
-  /** Results above this many bytes are not inlined in webhook bodies (the job links to them). */
-  WEBHOOK_MAX_INLINE_BYTES: envInt(262_144, 0),
   /** After a rotation the previous webhook secret keeps signing this long. */
   WEBHOOK_SECRET_OVERLAP_HOURS: envInt(24, 0, 24 * 30),
   /**

@@ -16,6 +16,7 @@ import {
   createJobRepository,
   createModelRepository,
   createUserRepository,
+  createJobLifecycle,
   createWebhookEmitter,
   createWebhookRepository,
   createWebhookSecretStore,
@@ -47,7 +48,7 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
   // Request-path commands fail fast when Redis is down; the queue producer gets its own connection.
   const redis = createApiRedis(config.REDIS_URL, logger);
   const queueRedis = createWorkerRedis(config.REDIS_URL, logger, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-  const queues: QueueSet = createQueues(queueRedis, config.QUEUE_PREFIX);
+  const queues: QueueSet = createQueues(queueRedis, config.QUEUE_PREFIX, { jobAttempts: config.JOB_ATTEMPTS });
   // /ready also says whether the upstream the workers call answers (UPSTREAM_PROBE_TTL_MS=0: not checked).
   const upstream = config.UPSTREAM_PROBE_TTL_MS > 0 ? createUpstreamProbe({ url: config.TABPFN_API_URL, ttlMs: config.UPSTREAM_PROBE_TTL_MS, timeoutMs: 1_500 }) : undefined;
   const health = createHealthService({ pool, redis, upstream });
@@ -79,6 +80,16 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     maxInlineResultBytes: config.WEBHOOK_MAX_INLINE_BYTES,
     logger,
   });
+  const lifecycle = createJobLifecycle({
+    pool,
+    jobs: jobsRepo,
+    models: modelsRepo,
+    queues,
+    publisher: redis,
+    prefix: config.QUEUE_PREFIX,
+    outbox: webhookEmitter,
+    logger,
+  });
   const submit = createSubmitService({
     jobs: jobsRepo,
     models: modelsRepo,
@@ -87,26 +98,18 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     idempotency,
     keyRing,
     tabpfnFor,
-    queues,
-    logger,
+    lifecycle,
     maxInflightJobs: config.MAX_INFLIGHT_JOBS,
     predictCacheTtlSeconds: config.PREDICT_CACHE_TTL_SECONDS,
     checkWebhookUrl: (url) => checkWebhookUrl(url, config),
-    jobAttempts: config.JOB_ATTEMPTS,
-    webhooks: webhookEmitter,
   });
   const jobs = createJobService({
     pool,
     jobs: jobsRepo,
     models: modelsRepo,
     datasets: datasetsRepo,
-    queues,
-    redis,
-    prefix: config.QUEUE_PREFIX,
+    lifecycle,
     events,
-    logger,
-    jobAttempts: config.JOB_ATTEMPTS,
-    webhooks: webhookEmitter,
   });
   const webhooks = createWebhookService({
     pool,
@@ -121,7 +124,7 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     emitter: webhookEmitter,
     logger,
   });
-  const accounts = createAccountService({ pool, users, accounts: accountsRepo, keyRing, tabpfnFor, queues, redis, prefix: config.QUEUE_PREFIX, logger });
+  const accounts = createAccountService({ pool, users, accounts: accountsRepo, keyRing, tabpfnFor, lifecycle, logger });
 
   // Aborted during shutdown, so requests waiting for a job (Prefer: wait) answer before they are cut off.
   const stopping = new AbortController();
@@ -134,6 +137,7 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     pool,
     redis,
     queues,
+    lifecycle,
     health,
     keyRing,
     tabpfnFor,

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseLimitRules } from './upstream/token-limiter.js';
-import { baseEnvShape, envBool, envInt, parseDuration, parseEnv } from '@tabpfn-jobs/shared';
+import { baseEnvShape, envBool, envInt, jobEnvShape, parseDuration, parseEnv } from '@tabpfn-jobs/shared';
 
 /** A duration like "5m" (see parseDuration), as milliseconds. */
 function duration(fallback: string) {
@@ -34,9 +34,7 @@ function durationList(fallback: string) {
 
 export const workerEnvSchema = z.object({
   ...baseEnvShape,
-  /** `id:base64key,…` — decrypts TabPFN tokens and webhook secrets; the first one encrypts. */
-  ENCRYPTION_KEYS: z.string().min(1),
-  TABPFN_API_URL: z.string().url().default('https://api.priorlabs.ai'),
+  ...jobEnvShape,
   WORKER_CONCURRENCY: envInt(8, 1, 1_000),
   WEBHOOK_CONCURRENCY: envInt(16, 1, 1_000),
   HEARTBEAT_INTERVAL_MS: envInt(10_000, 100),
@@ -45,7 +43,6 @@ export const workerEnvSchema = z.object({
   MAINTENANCE_INTERVAL_MS: envInt(30_000, 100),
   /** Per upstream call (fit, predict); uploads and polling have their own limits in the client. */
   TABPFN_TIMEOUT_MS: envInt(900_000, 100),
-  JOB_ATTEMPTS: envInt(6, 1, 100),
   JOB_BACKOFF_BASE_MS: envInt(2_000, 1),
   JOB_BACKOFF_MAX_MS: envInt(120_000, 1),
   /** Reuse an identical earlier fit's upstream fitted set (same account, data, task, model, config). */
@@ -81,10 +78,6 @@ export const workerEnvSchema = z.object({
   WEBHOOK_RETRY_SCHEDULE: durationList('5s,5m,30m,2h,5h,10h,14h,20h,20h'),
   /** A receiver's Retry-After is honoured up to this long. */
   WEBHOOK_RETRY_AFTER_MAX: duration('1h'),
-  /** Development and tests only: lets webhooks reach loopback and private addresses. */
-  WEBHOOK_ALLOW_PRIVATE: envBool(false),
-  /** Results above this many bytes are not inlined in webhook bodies (the job links to them). */
-  WEBHOOK_MAX_INLINE_BYTES: envInt(262_144, 0),
   /** Prometheus `GET /metrics` on this port; 0 turns it off. */
   METRICS_PORT: envInt(9464, 0, 65_535),
   METRICS_HOST: z.string().default('0.0.0.0'),

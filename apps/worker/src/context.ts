@@ -5,11 +5,13 @@ import {
   closeQueues,
   createDatasetRepository,
   createIdempotencyRepository,
+  createJobLifecycle,
   createJobEventHub,
   createJobRepository,
   createModelRepository,
   createPool,
   createQueues,
+  createTokenReader,
   createUserRepository,
   createWebhookEmitter,
   createWebhookRepository,
@@ -23,7 +25,7 @@ import type { WorkerConfig } from './config.js';
 import { createFitHandler } from './handlers/fit.handler.js';
 import type { HandlerMap } from './handlers/handler.js';
 import { createCancelRegistry } from './handlers/cancel-registry.js';
-import { type WebhookSink, createJobRunner, returnRunningJobs } from './handlers/job-runner.js';
+import { createJobRunner, returnRunningJobs } from './handlers/job-runner.js';
 import { createMaintenanceHandler } from './handlers/maintenance.handler.js';
 import { createPredictHandler } from './handlers/predict.handler.js';
 import { createWebhookHandler } from './handlers/webhook.handler.js';
@@ -48,7 +50,7 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
   const connection = createWorkerRedis(config.REDIS_URL, logger);
   const publisher = createWorkerRedis(config.REDIS_URL, logger);
   const hub = createJobEventHub(createWorkerRedis(config.REDIS_URL, logger), config.QUEUE_PREFIX);
-  const queues = createQueues(connection, config.QUEUE_PREFIX);
+  const queues = createQueues(connection, config.QUEUE_PREFIX, { jobAttempts: config.JOB_ATTEMPTS });
   const keyRing = parseKeyRing(config.ENCRYPTION_KEYS);
   const dispatcher = createTabPFNAgent();
   const metrics = createWorkerMetrics();
@@ -72,28 +74,32 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     logger,
     reconcileGraceSeconds: config.RECONCILE_MIN_AGE_SECONDS,
   });
-  const webhooks: WebhookSink = webhookEmitter;
   const webhookSender = createWebhookSender({ allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, timeoutMs: config.WEBHOOK_TIMEOUT_MS });
-  const runner = createJobRunner({
+  const lifecycle = createJobLifecycle({
     pool,
     jobs,
-    users,
-    keyRing,
-    tabpfnFor,
+    models,
     queues,
     publisher,
     prefix: config.QUEUE_PREFIX,
+    outbox: webhookEmitter,
     logger,
-    webhooks,
+    onFinished: (row) => metrics.jobFinalized(row),
+  });
+  const runner = createJobRunner({
+    jobs,
+    lifecycle,
+    tabpfnToken: createTokenReader({ users, keyRing }),
+    tabpfnFor,
+    logger,
     running,
     cancels,
     jobAttempts: config.JOB_ATTEMPTS,
     limiter: createTokenLimiter({ redis: publisher, prefix: config.QUEUE_PREFIX, rules: parseLimitRules(config.UPSTREAM_LIMITS) }),
     breaker: createBreaker({ threshold: config.BREAKER_THRESHOLD, cooldownMs: config.BREAKER_COOLDOWN_MS }),
-    onFinalized: (row) => metrics.jobFinalized(row),
     onRetry: (type) => metrics.jobRetry(type),
   });
-  const reconcile = createReconciler({ jobs, queues, logger, jobAttempts: config.JOB_ATTEMPTS, minAgeSeconds: config.RECONCILE_MIN_AGE_SECONDS });
+  const reconcile = createReconciler({ jobs, lifecycle, logger, minAgeSeconds: config.RECONCILE_MIN_AGE_SECONDS });
   const retention = createRetention({
     jobs,
     webhooks: webhookRepo,
@@ -104,7 +110,7 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
   });
 
   const handlers: HandlerMap = {
-    fit: createFitHandler({ runner, jobs, models, datasets, logger, reuseFits: config.FIT_REUSE }),
+    fit: createFitHandler({ runner, lifecycle, jobs, models, datasets, logger, reuseFits: config.FIT_REUSE }),
     predict: createPredictHandler({ runner, jobs, models, datasets, logger }),
     webhook: createWebhookHandler({
       pool,

@@ -1,11 +1,9 @@
-import type { DatasetRepository, IdempotencyRepository, JobRepository, Logger, QueueSet, WebhookRepository } from '@tabpfn-jobs/shared';
-import { enqueue } from '@tabpfn-jobs/shared';
+import type { DatasetRepository, IdempotencyRepository, JobLifecycle, JobRepository, Logger, WebhookRepository } from '@tabpfn-jobs/shared';
 
 export interface ReconcileDeps {
   jobs: JobRepository;
-  queues: QueueSet;
+  lifecycle: Pick<JobLifecycle, 'requeueIfLost'>;
   logger: Logger;
-  jobAttempts: number;
   /** Only jobs untouched this long are checked, to leave ones being enqueued right now alone. */
   minAgeSeconds: number;
   /** Jobs checked per tick (default 1000). */
@@ -26,18 +24,7 @@ export function createReconciler(deps: ReconcileDeps) {
     const last = stale[stale.length - 1];
     after = stale.length === batch && last ? { pageKey: last.page_key, id: last.id } : undefined;
     let enqueued = 0;
-    for (const j of stale) {
-      const queue = deps.queues[j.type];
-      const existing = await queue.getJob(j.id);
-      if (existing) {
-        const state = await existing.getState();
-        if (state !== 'completed' && state !== 'failed' && state !== 'unknown') continue;
-        await existing.remove().catch(() => undefined);
-      }
-      await enqueue(deps.queues, j.type, { jobId: j.id }, { jobId: j.id, attempts: deps.jobAttempts, backoff: { type: 'upstream' } });
-      await deps.jobs.touch(j.id);
-      enqueued++;
-    }
+    for (const j of stale) if (await deps.lifecycle.requeueIfLost(j)) enqueued++;
     if (enqueued) deps.logger.info({ enqueued, checked: stale.length }, 'reconciler re-enqueued jobs');
     return { checked: stale.length, enqueued };
   };

@@ -1,5 +1,5 @@
-import type { AccountRepository, KeyRing, Logger, Pool, QueueSet, Redis, UserRepository } from '@tabpfn-jobs/shared';
-import { NotFoundError, publishCancel, withTransactionRetry } from '@tabpfn-jobs/shared';
+import type { AccountRepository, JobLifecycle, KeyRing, Logger, Pool, UserRepository } from '@tabpfn-jobs/shared';
+import { NotFoundError, createTokenReader, withTransactionRetry } from '@tabpfn-jobs/shared';
 import type { Usage } from '@tabpfn-jobs/tabpfn';
 import { type TabPFNFor, upstreamToAppError } from './upstream.js';
 
@@ -9,20 +9,19 @@ export interface AccountServiceDeps {
   accounts: AccountRepository;
   keyRing: KeyRing;
   tabpfnFor: TabPFNFor;
-  queues: QueueSet;
-  /** Cancel broadcasts reach the workers running the account's jobs. */
-  redis: Redis;
-  prefix: string;
+  /** Takes the account's active jobs out of the queue and stops running ones. */
+  lifecycle: Pick<JobLifecycle, 'abandon'>;
   logger: Logger;
   /** Upper bound on the best-effort upstream cleanup when an account is deleted. */
   upstreamCleanupMs?: number;
 }
 
 export function createAccountService(deps: AccountServiceDeps) {
+  const readToken = createTokenReader(deps);
   async function tokenOf(userId: string): Promise<string> {
-    const user = await deps.users.findById(userId);
-    if (!user) throw new NotFoundError('account_not_found', 'The account no longer exists.');
-    return deps.keyRing.decrypt(user.tabpfn_token_ciphertext, user.id);
+    const token = await readToken(userId);
+    if (token === undefined) throw new NotFoundError('account_not_found', 'The account no longer exists.');
+    return token;
   }
 
   return {
@@ -59,9 +58,7 @@ export function createAccountService(deps: AccountServiceDeps) {
         return { active, trainSets };
       });
       // Queued jobs leave the queue; running ones are told to stop, so no upstream call keeps using the token.
-      await Promise.allSettled(
-        active.map((j) => (j.status === 'running' ? publishCancel(deps.redis, deps.prefix, j.id) : deps.queues[j.type].remove(j.id))),
-      );
+      await deps.lifecycle.abandon(active);
       if (trainSets.length) {
         const client = deps.tabpfnFor(token);
         const signal = AbortSignal.timeout(deps.upstreamCleanupMs ?? 5_000);

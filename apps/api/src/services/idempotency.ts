@@ -43,14 +43,19 @@ export function createIdempotency(deps: { pool: Pool; idempotency: IdempotencyRe
       return stored && { ...stored, replayed: true };
     },
 
-    /** Callers look for a stored response first (`stored`); this only settles a race for the key. */
-    async run(
+    /**
+     * Callers look for a stored response first (`stored`); this only settles a race for the key.
+     * Returns the response and what `create` made; `created` is undefined when a concurrent first
+     * request won the key (its response is replayed, and what to do after commit is its business).
+     */
+    async run<T>(
       ctx: IdempotencyContext,
-      create: (tx: PoolClient) => Promise<StoredResponse & { afterCommit?: () => Promise<void> }>,
-    ): Promise<StoredResponse & { replayed: boolean; afterCommit?: () => Promise<void> }> {
+      create: (tx: PoolClient) => Promise<{ response: StoredResponse; created: T }>,
+    ): Promise<{ response: StoredResponse & { replayed: boolean }; created?: T }> {
       try {
         const out = await withTransaction(deps.pool, async (tx) => {
-          const res = await create(tx);
+          const made = await create(tx);
+          const res = made.response;
           if (ctx.key) {
             const inserted = await deps.idempotency.insert(
               { userId: ctx.userId, endpoint: ctx.endpoint, key: ctx.key, requestHash: ctx.requestHash, status: res.status, headers: res.headers, body: res.body },
@@ -58,13 +63,13 @@ export function createIdempotency(deps: { pool: Pool; idempotency: IdempotencyRe
             );
             if (!inserted) throw new KeyTaken();
           }
-          return res;
+          return made;
         });
-        return { ...out, replayed: false };
+        return { response: { ...out.response, replayed: false }, created: out.created };
       } catch (err) {
         if (err instanceof KeyTaken && ctx.key) {
           const stored = await replay({ ...ctx, key: ctx.key });
-          if (stored) return { ...stored, replayed: true };
+          if (stored) return { response: { ...stored, replayed: true } };
         }
         throw accountGoneError(err) ?? err;
       }

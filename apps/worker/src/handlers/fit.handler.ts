@@ -1,11 +1,12 @@
 import { DelayedError } from 'bullmq';
-import type { DatasetRepository, JobError, JobRepository, Logger, ModelRepository, ModelRow, PoolClient } from '@tabpfn-jobs/shared';
+import type { DatasetRepository, JobLifecycle, JobRepository, Logger, ModelRepository, ModelRow } from '@tabpfn-jobs/shared';
 import { modelPath } from '@tabpfn-jobs/tabpfn';
 import type { JobHandler } from './handler.js';
 import type { JobRunner } from './job-runner.js';
 
 export interface FitHandlerDeps {
   runner: JobRunner;
+  lifecycle: Pick<JobLifecycle, 'releaseParked'>;
   jobs: JobRepository;
   models: ModelRepository;
   datasets: DatasetRepository;
@@ -27,17 +28,16 @@ export function createFitHandler(deps: FitHandlerDeps): JobHandler<'fit'> {
     const pending = await deps.jobs.findById(jobId);
     if (!pending) return;
     const modelId = pending.model_id;
-    const failModel = (tx: PoolClient, error: JobError) => deps.models.markFailed(modelId, error, tx);
-    const parked = async () => runner.enqueuePredicts(await deps.jobs.queuedPredictsForModel(modelId));
-    // Predicts parked on this model learn its fate (ready or failed) once it is final.
-    const settleParked = async () => {
-      const fresh = await deps.models.findById(modelId);
-      if (fresh && fresh.status !== 'pending') await parked();
-    };
 
     try {
-      const loaded = await runner.load(jobId, pending, failModel);
-      if (!loaded) return await settleParked();
+      const loaded = await runner.load(jobId, pending);
+      if (!loaded) {
+        // Final already (a redelivery): its end released the parked predicts, unless this process
+        // died right after the commit; once the model is settled, releasing again is harmless.
+        const model = await deps.models.findById(modelId);
+        if (model && model.status !== 'pending') await deps.lifecycle.releaseParked(modelId);
+        return;
+      }
       const model = await deps.models.findById(modelId);
       if (!model) return;
       const reusable = deps.reuseFits ? await deps.models.findReusable(model.user_id, model.fit_key, model.id) : undefined;
@@ -60,15 +60,15 @@ export function createFitHandler(deps: FitHandlerDeps): JobHandler<'fit'> {
         upstream = { uploadId: out.trainSetUploadId, fittedId: out.fittedTrainSetId, reused: false };
         runner.upstreamSucceeded();
       }
+      // The model becomes ready in the same transaction; the lifecycle then releases parked predicts.
       await runner.finalize(job.id, { status: 'succeeded', result: { model_id: model.id, reused_fit: upstream.reused } }, async (tx) => {
         await deps.models.markReady(model.id, upstream, tx);
       });
-      await parked();
     } catch (err) {
       // Held back (rate limit, open circuit): not an error, the job waits in the queue.
       if (err instanceof DelayedError) throw err;
-      await runner.handleError(bullJob, jobId, err, failModel);
-      await settleParked();
+      // A fit that ends failed or canceled fails its model (the lifecycle does it with the job).
+      await runner.handleError(bullJob, jobId, err);
     }
   };
 }

@@ -5,38 +5,23 @@ import type { CancelRegistry } from './cancel-registry.js';
 import type { CallKind, TokenLimiter } from '../upstream/token-limiter.js';
 import {
   type JobError,
+  type JobLifecycle,
+  type JobOutcome,
   type JobRepository,
   type JobRow,
-  type KeyRing,
   type Logger,
-  type Pool,
-  type PoolClient,
-  type QueueSet,
-  type Redis,
-  type UserRepository,
-  type WebhookEvent,
-  enqueue,
-  publishJobFinished,
-  withTransaction,
+  type Queryable,
+  type TokenReader,
+  isFinalStatus,
 } from '@tabpfn-jobs/shared';
 
-/** Records webhook deliveries inside a state-change transaction and sends them after commit. */
-export interface WebhookSink {
-  record(tx: PoolClient, job: JobRow, event: WebhookEvent): Promise<string | null>;
-  enqueue(ids: (string | null)[]): Promise<void>;
-}
-
 export interface RunnerDeps {
-  pool: Pool;
   jobs: JobRepository;
-  users: UserRepository;
-  keyRing: KeyRing;
+  /** State changes (start, finish) with their outbox rows, broadcasts and parked predicts. */
+  lifecycle: JobLifecycle;
+  tabpfnToken: TokenReader;
   tabpfnFor: (token: string) => TabPFNClient;
-  queues: QueueSet;
-  publisher: Redis;
-  prefix: string;
   logger: Logger;
-  webhooks: WebhookSink;
   /** Running jobs' abort controllers, so a cancel broadcast can stop the upstream call. */
   running: Map<string, AbortController>;
   /** Cancel broadcasts that found no running call yet (see cancel-registry.ts). */
@@ -44,8 +29,7 @@ export interface RunnerDeps {
   jobAttempts: number;
   limiter: TokenLimiter;
   breaker: Breaker;
-  /** Metrics hooks (worker/src/metrics.ts): a job reached its final status; an attempt will be retried. */
-  onFinalized?: (row: JobRow) => void;
+  /** Metrics hook (worker/src/metrics.ts): an attempt will be retried. */
   onRetry?: (type: string) => void;
 }
 
@@ -94,36 +78,20 @@ export function createJobRunner(deps: RunnerDeps) {
     return next;
   }
 
+  /**
+   * Ends the job (see the lifecycle's `finish`). A success refused because a cancel was requested
+   * (its broadcast did not reach us) ends the job canceled instead.
+   */
   async function finalize(
     jobId: string,
-    outcome: Parameters<JobRepository['finish']>[1],
-    extra?: (tx: PoolClient) => Promise<void>,
-    /** False only when the caller knows the job has no webhook_url; undefined = check in the transaction. */
-    hasWebhook = true,
+    outcome: JobOutcome,
+    extra?: (tx: Queryable) => Promise<void>,
+    known?: Pick<JobRow, 'type' | 'webhook_url'>,
   ): Promise<JobRow | undefined> {
-    const event: WebhookEvent = outcome.status === 'succeeded' ? 'job.succeeded' : outcome.status === 'failed' ? 'job.failed' : 'job.canceled';
-    let delivery: string | null = null;
-    // With nothing else to write in the same transaction, the conditional UPDATE is atomic alone.
-    const row =
-      !extra && !hasWebhook
-        ? await deps.jobs.finish(jobId, outcome)
-        : await withTransaction(deps.pool, async (tx) => {
-            const done = await deps.jobs.finish(jobId, outcome, tx);
-            if (!done) return undefined;
-            await extra?.(tx);
-            delivery = await deps.webhooks.record(tx, done, event);
-            return done;
-          });
+    const row = await deps.lifecycle.finish(jobId, outcome, { extra, known });
     if (!row && outcome.status === 'succeeded') {
-      // Refused because a cancel was requested (its broadcast did not reach us): end it canceled.
       const current = await deps.jobs.findById(jobId);
-      if (current && ['queued', 'running'].includes(current.status) && current.cancel_requested_at) throw new JobCanceled();
-    }
-    if (row) {
-      deps.logger.info({ job_id: row.id, type: row.type, status: row.status, attempts: row.attempts }, 'job finished');
-      deps.onFinalized?.(row);
-      await deps.webhooks.enqueue([delivery]);
-      await publishJobFinished(deps.publisher, deps.prefix, row.id, row.status).catch(() => undefined);
+      if (current && !isFinalStatus(current.status) && current.cancel_requested_at) throw new JobCanceled();
     }
     return row;
   }
@@ -136,20 +104,15 @@ export function createJobRunner(deps: RunnerDeps) {
      * canceled). `known` skips re-reading a job row the handler has just read; `onCanceled` writes what
      * a cancel means for the job's other rows (a fit's model) in the same transaction.
      */
-    async load(
-      jobId: string,
-      known?: JobRow,
-      onCanceled?: (tx: PoolClient, error: JobError) => Promise<void>,
-    ): Promise<{ job: JobRow; client: TabPFNClient; token: string } | undefined> {
+    async load(jobId: string, known?: JobRow): Promise<{ job: JobRow; client: TabPFNClient; token: string } | undefined> {
       const job = known ?? (await deps.jobs.findById(jobId));
-      if (!job || !['queued', 'running'].includes(job.status)) return undefined;
+      if (!job || isFinalStatus(job.status)) return undefined;
       if (job.cancel_requested_at) {
-        await finalize(jobId, { status: 'canceled', error: CANCELED }, onCanceled && ((tx) => onCanceled(tx, CANCELED)));
+        await finalize(jobId, { status: 'canceled', error: CANCELED });
         return undefined;
       }
-      const user = await deps.users.findById(job.user_id);
-      if (!user) return undefined;
-      const token = deps.keyRing.decrypt(user.tabpfn_token_ciphertext, user.id);
+      const token = await deps.tabpfnToken(job.user_id);
+      if (token === undefined) return undefined;
       return { job, client: deps.tabpfnFor(token), token };
     },
 
@@ -170,17 +133,7 @@ export function createJobRunner(deps: RunnerDeps) {
     },
 
     /** Marks the job running (idempotent; `job.started` fires only on the first start). */
-    async start(job: JobRow, stage: string): Promise<JobRow | undefined> {
-      if (!job.webhook_url) return deps.jobs.markRunning(job.id, stage);
-      let delivery: string | null = null;
-      const running = await withTransaction(deps.pool, async (tx) => {
-        const j = await deps.jobs.markRunning(job.id, stage, tx);
-        if (j && job.status === 'queued' && !job.started_at) delivery = await deps.webhooks.record(tx, j, 'job.started');
-        return j;
-      });
-      if (running) await deps.webhooks.enqueue([delivery]);
-      return running;
-    },
+    start: (job: JobRow, stage: string) => deps.lifecycle.start(job, stage),
 
     /** Inside a running job (a re-fit during predict): waits for the token's rate limit in place. */
     async waitForLimit(token: string, kinds: CallKind[], signal: AbortSignal): Promise<void> {
@@ -221,7 +174,7 @@ export function createJobRunner(deps: RunnerDeps) {
      * Decides what an error means: cancel → canceled; non-retryable upstream error → failed at once;
      * retryable → rethrow so BullMQ retries with backoff, unless attempts are used up.
      */
-    async handleError(bullJob: Job, jobId: string, err: unknown, onFailed?: (tx: PoolClient, error: JobError) => Promise<void>): Promise<void> {
+    async handleError(bullJob: Job, jobId: string, err: unknown): Promise<void> {
       // Not a failure and not an attempt: straight back to the queue for another worker (BullMQ's
       // force-close cannot end a close already waiting for the job, so the lock would not lapse).
       if (err instanceof ReturnedToQueue) {
@@ -231,7 +184,7 @@ export function createJobRunner(deps: RunnerDeps) {
       }
       if (err instanceof JobCanceled) {
         deps.breaker.release();
-        await finalize(jobId, { status: 'canceled', error: CANCELED }, async (tx) => onFailed?.(tx, CANCELED));
+        await finalize(jobId, { status: 'canceled', error: CANCELED });
         return;
       }
       const error = toJobError(err);
@@ -243,12 +196,12 @@ export function createJobRunner(deps: RunnerDeps) {
       const attempts = bullJob.opts.attempts ?? deps.jobAttempts;
       const last = bullJob.attemptsMade + 1 >= attempts;
       if (!error.retryable) {
-        await finalize(jobId, { status: 'failed', error }, (tx) => onFailed?.(tx, error) ?? Promise.resolve());
+        await finalize(jobId, { status: 'failed', error });
         return;
       }
       if (last) {
         const exhausted: JobError = { ...error, code: 'retries_exhausted', message: `Gave up after ${attempts} attempts: ${error.message}` };
-        await finalize(jobId, { status: 'failed', error: exhausted }, (tx) => onFailed?.(tx, exhausted) ?? Promise.resolve());
+        await finalize(jobId, { status: 'failed', error: exhausted });
         return;
       }
       if (error.code === 'internal_error') deps.logger.error({ job_id: jobId, err }, 'job attempt failed unexpectedly');
@@ -258,13 +211,6 @@ export function createJobRunner(deps: RunnerDeps) {
       throw err;
     },
 
-    async enqueuePredicts(ids: string[]): Promise<void> {
-      for (const id of ids) {
-        await enqueue(deps.queues, 'predict', { jobId: id }, { jobId: id, attempts: deps.jobAttempts, backoff: { type: 'upstream' } }).catch((err) =>
-          deps.logger.warn({ job_id: id, err: (err as Error).message }, 'could not enqueue parked predict; left for the reconciler'),
-        );
-      }
-    },
   };
 }
 

@@ -1,5 +1,5 @@
 import { DelayedError, type Job } from 'bullmq';
-import type { DatasetRepository, JobRepository, Logger, ModelRepository, ModelRow } from '@tabpfn-jobs/shared';
+import { type DatasetRepository, type JobRepository, type Logger, type ModelRepository, type ModelRow, isFinalStatus } from '@tabpfn-jobs/shared';
 import { type TabPFNClient, TrainSetNotFoundError, modelPath } from '@tabpfn-jobs/tabpfn';
 import { tabpfnConfigOf } from './fit.handler.js';
 import type { JobHandler } from './handler.js';
@@ -60,7 +60,7 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
 
   return async ({ jobId }, bullJob: Job, lockToken?: string) => {
     const pending = await deps.jobs.findById(jobId);
-    if (!pending || !['queued', 'running'].includes(pending.status)) return;
+    if (!pending || isFinalStatus(pending.status)) return;
     try {
       const model = await deps.models.findById(pending.model_id);
       if (!model) return;
@@ -110,7 +110,7 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
         }
       });
       runner.upstreamSucceeded();
-      await runner.finalize(job.id, { status: 'succeeded', result: toResult(model, params, prediction.prediction) }, undefined, Boolean(job.webhook_url));
+      await runner.finalize(job.id, { status: 'succeeded', result: toResult(model, params, prediction.prediction) }, undefined, job);
     } catch (err) {
       // Held back (parked model, rate limit, open circuit): not an error, the job waits in the queue.
       if (err instanceof DelayedError) throw err;

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { keyRingError } from '../crypto/key-ring.js';
+import { DEFAULT_JOB_ATTEMPTS } from '../jobs/catalog.js';
 
 /** Thrown when the environment does not satisfy an app's schema; `main.ts` prints it as one line and exits. */
 export class ConfigError extends Error {
@@ -87,6 +89,29 @@ export const baseEnvShape = {
   QUEUE_PREFIX: z.string().min(1).default('{tabpfn-jobs}'),
   DB_POOL_SIZE: envInt(10, 1, 200),
   DB_STATEMENT_TIMEOUT_MS: envInt(15_000, 100),
+};
+
+/**
+ * Settings the api and the worker must agree on (one encrypts what the other decrypts, one enqueues
+ * with the attempts the other counts, both judge webhook targets and bodies): declared once, so the
+ * two processes cannot validate or default them differently.
+ */
+export const jobEnvShape = {
+  /** `id:base64key,…` — AES-256 keys for TabPFN tokens and webhook secrets; the first one encrypts. */
+  ENCRYPTION_KEYS: z
+    .string()
+    .min(1)
+    .superRefine((v, ctx) => {
+      const problem = keyRingError(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  TABPFN_API_URL: z.string().url().default('https://api.priorlabs.ai'),
+  /** BullMQ attempts per fit/predict job (upstream errors that can be retried). */
+  JOB_ATTEMPTS: envInt(DEFAULT_JOB_ATTEMPTS, 1, 100),
+  /** Development and tests only: lets webhook URLs point at loopback and private addresses. */
+  WEBHOOK_ALLOW_PRIVATE: envBool(false),
+  /** Results above this many bytes are not inlined in webhook bodies (the job links to them). */
+  WEBHOOK_MAX_INLINE_BYTES: envInt(262_144, 0),
 };
 
 /** Reads a positive duration like "500ms", "10s", "5m", "24h", "3d", or plain milliseconds. */

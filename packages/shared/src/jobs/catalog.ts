@@ -7,14 +7,22 @@ import { z } from 'zod';
  */
 const id = z.uuid();
 
+/**
+ * Upstream work is retried by BullMQ: `JOB_ATTEMPTS` attempts (read by both processes, see
+ * config/env.ts), spaced by the worker's `upstream` backoff strategy (which honours Retry-After).
+ */
+const upstreamRetry = { attempts: 'JOB_ATTEMPTS', backoff: { type: 'upstream' } } as const;
+
 export const jobCatalog = {
   fit: {
     payload: z.strictObject({ jobId: id }),
-    options: { attempts: 1, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+    options: { removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+    retry: upstreamRetry,
   },
   predict: {
     payload: z.strictObject({ jobId: id }),
-    options: { attempts: 1, removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+    options: { removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
+    retry: upstreamRetry,
   },
   webhook: {
     payload: z.strictObject({ deliveryId: z.string().min(1).max(100) }),
@@ -24,7 +32,17 @@ export const jobCatalog = {
     payload: z.strictObject({ task: z.enum(['reconcile', 'retention', 'heartbeat']) }),
     options: { attempts: 1, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } },
   },
-} as const satisfies Record<string, { payload: z.ZodType; options: DefaultJobOptions }>;
+} as const satisfies Record<string, { payload: z.ZodType; options: DefaultJobOptions; retry?: typeof upstreamRetry }>;
+
+/** Attempts a job of this kind gets when no configuration says otherwise (JOB_ATTEMPTS' default). */
+export const DEFAULT_JOB_ATTEMPTS = 6;
+
+/** A queue's default job options: the catalog's, plus attempts and backoff for retried kinds. */
+export function jobOptions(name: JobName, jobAttempts = DEFAULT_JOB_ATTEMPTS): DefaultJobOptions {
+  const entry = jobCatalog[name];
+  if (!('retry' in entry)) return entry.options;
+  return { ...entry.options, attempts: jobAttempts, backoff: { ...entry.retry.backoff } };
+}
 
 export type JobName = keyof typeof jobCatalog;
 export type JobPayload<N extends JobName> = z.infer<(typeof jobCatalog)[N]['payload']>;

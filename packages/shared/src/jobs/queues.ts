@@ -1,13 +1,15 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { type JobName, type JobPayload, jobCatalog, parseJobPayload, queueName } from './catalog.js';
+import { type JobName, type JobPayload, jobOptions, parseJobPayload, queueName } from './catalog.js';
 
 export type QueueSet = { [N in JobName]: Queue };
 
-/** The producer side: one Queue per catalog entry, sharing one connection. */
-export function createQueues(connection: Redis, prefix: string): QueueSet {
-  const make = (name: JobName) =>
-    new Queue(queueName(name), { connection, prefix, defaultJobOptions: jobCatalog[name].options });
+/**
+ * The producer side: one Queue per catalog entry, sharing one connection, with the catalog's job
+ * options as defaults (so no caller repeats attempts or backoff). `jobAttempts` is JOB_ATTEMPTS.
+ */
+export function createQueues(connection: Redis, prefix: string, opts: { jobAttempts?: number } = {}): QueueSet {
+  const make = (name: JobName) => new Queue(queueName(name), { connection, prefix, defaultJobOptions: jobOptions(name, opts.jobAttempts) });
   return { fit: make('fit'), predict: make('predict'), webhook: make('webhook'), maintenance: make('maintenance') };
 }
 
@@ -20,6 +22,22 @@ export async function enqueue<N extends JobName>(
 ): Promise<void> {
   const data = parseJobPayload(name, payload);
   await queues[name].add(name, data, opts);
+}
+
+/**
+ * Adds a job unless the queue holds it alive (waiting, delayed, active, waiting on children); a copy
+ * that ended (completed, failed) or that BullMQ cannot place is removed and added again. Returns
+ * whether it added. For reconcilers: Postgres says the work is due, the queue must agree.
+ */
+export async function ensureQueued(queue: Queue, jobId: string, add: () => Promise<void>): Promise<boolean> {
+  const existing = await queue.getJob(jobId);
+  if (existing) {
+    const state = await existing.getState();
+    if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return false;
+    await existing.remove().catch(() => undefined);
+  }
+  await add();
+  return true;
 }
 
 export async function closeQueues(queues: QueueSet): Promise<void> {

@@ -1,7 +1,7 @@
 import { ulid } from 'ulidx';
 import type { Pool, Queryable } from '../db/pool.js';
 import { DEFAULT_WEBHOOK_EVENTS, type WebhookEvent } from '../domain.js';
-import { enqueue as enqueueJob, type QueueSet } from '../jobs/queues.js';
+import { enqueue as enqueueJob, ensureQueued, type QueueSet } from '../jobs/queues.js';
 import type { Logger } from '../logger.js';
 import { toJobResource } from '../mappers/job.mapper.js';
 import type { JobRow } from '../repositories/job.repository.js';
@@ -109,17 +109,9 @@ export function createWebhookEmitter(deps: WebhookEmitterDeps) {
       const overdue = await deps.webhooks.listOverdue(grace, batch);
       let requeued = 0;
       for (const d of overdue) {
-        const jobId = webhookJobId(d);
-        const existing = await deps.queues.webhook.getJob(jobId);
-        if (existing) {
-          const state = await existing.getState();
-          if (state !== 'completed' && state !== 'failed' && state !== 'unknown') continue; // waiting, delayed or running
-          // Ended while the delivery is still at this step (e.g. the handler threw on a DB error).
-          await existing.remove().catch(() => undefined);
-        }
         try {
-          await add(d);
-          requeued++;
+          // A copy that ended while the delivery is still at this step (the handler threw on a DB error) is replaced.
+          if (await ensureQueued(deps.queues.webhook, webhookJobId(d), () => add(d))) requeued++;
         } catch (err) {
           deps.logger?.warn({ delivery_id: d.id, err: (err as Error).message }, 'could not re-enqueue webhook');
         }

@@ -1,0 +1,217 @@
+import type { Redis } from 'ioredis';
+import type { Pool, Queryable } from '../db/pool.js';
+import { withTransaction } from '../db/pool.js';
+import type { JobError, JobType, WebhookEvent } from '../domain.js';
+import type { Logger } from '../logger.js';
+import type { JobRepository, JobRow, NewJob } from '../repositories/job.repository.js';
+import type { ModelRepository } from '../repositories/model.repository.js';
+import { publishCancel, publishJobFinished } from './job-events.js';
+import { type QueueSet, enqueue, ensureQueued } from './queues.js';
+
+/**
+ * One job's life, written in one place. Every state change of a fit or predict goes through here,
+ * and each writes what belongs to it together: the row (Postgres, the record), the webhook outbox row
+ * in the same transaction, then after commit the queue (BullMQ, the transport) and the broadcast.
+ *
+ *   create ──▶ queued ──start──▶ running ──finish──▶ succeeded | failed | canceled
+ *                 │  ▲              │
+ *                 │  └── retry ─────┘   (the worker: BullMQ attempts, backoff from the catalog)
+ *                 └──── cancel ───────────────────▶ canceled   (the api, while still queued)
+ *
+ * A fit that ends any other way than `succeeded` fails its model, and predicts parked on the model
+ * (created while it was pending) are released to learn its fate. The api creates and cancels; the
+ * worker starts and finishes; the reconciler re-enqueues what Redis lost.
+ */
+
+/** The webhook outbox as the lifecycle uses it (webhooks/emitter.ts). */
+export interface JobOutbox {
+  record(tx: Queryable, job: JobRow, event: WebhookEvent): Promise<string | null>;
+  enqueue(deliveryIds: readonly (string | null | undefined)[]): Promise<void>;
+}
+
+export type JobOutcome = Parameters<JobRepository['finish']>[1];
+
+export interface JobLifecycleDeps {
+  pool: Pool;
+  jobs: JobRepository;
+  models: Pick<ModelRepository, 'markFailed'>;
+  queues: QueueSet;
+  /** Publishes finish and cancel broadcasts. */
+  publisher: Redis;
+  prefix: string;
+  outbox: JobOutbox;
+  logger: Logger;
+  /** How long an enqueue may wait for Redis before the job is left to the reconciler (default 2 s). */
+  enqueueTimeoutMs?: number;
+  /** A job reached its final status (metrics). */
+  onFinished?: (row: JobRow) => void;
+}
+
+/** What `create` wrote, as data: the caller stores its response, commits, then calls `submitted`. */
+export interface CreatedJob {
+  job: JobRow;
+  /** Predicts on a model still fitting wait for the fit's end instead of the queue. */
+  parked: boolean;
+  /** Outbox rows of a job born final (a predict served from cache). */
+  deliveries: string[];
+}
+
+const CANCELED: JobError = { code: 'canceled', message: 'Canceled by the user.', retryable: false };
+const eventOf = (status: JobOutcome['status']): WebhookEvent =>
+  status === 'succeeded' ? 'job.succeeded' : status === 'failed' ? 'job.failed' : 'job.canceled';
+/** The error a model keeps when its fit ended without a fitted set. */
+const modelErrorOf = (outcome: JobOutcome): JobError =>
+  outcome.status === 'canceled' ? { code: 'fit_canceled', message: 'The fit was canceled.', retryable: false } : (outcome as { error: JobError }).error;
+
+export function createJobLifecycle(deps: JobLifecycleDeps) {
+  const enqueueTimeoutMs = deps.enqueueTimeoutMs ?? 2_000;
+
+  /**
+   * Adds the job's BullMQ job (attempts and backoff come from the catalog). Never throws: the job is
+   * safe in Postgres, and with Redis down or slow the reconciler enqueues it once Redis answers.
+   */
+  async function enqueueJob(type: JobType, jobId: string): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        enqueue(deps.queues, type, { jobId }, { jobId }),
+        // BullMQ can wait for a connection indefinitely.
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('enqueue timed out')), enqueueTimeoutMs);
+        }),
+      ]);
+      return true;
+    } catch (err) {
+      deps.logger.warn({ job_id: jobId, err: (err as Error).message }, 'enqueue failed; left for the reconciler');
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Predicts parked on a model whose fit has ended: to the queue, where they learn its fate. */
+  async function releaseParked(modelId: string): Promise<void> {
+    for (const id of await deps.jobs.queuedPredictsForModel(modelId)) await enqueueJob('predict', id);
+  }
+
+  /** After a final state committed: the outbox wake-up, the broadcast, and a fit's parked predicts. */
+  async function announceFinished(row: JobRow, deliveries: readonly (string | null)[]): Promise<void> {
+    deps.logger.info({ job_id: row.id, type: row.type, status: row.status, attempts: row.attempts }, 'job finished');
+    deps.onFinished?.(row);
+    await deps.outbox.enqueue(deliveries);
+    await publishJobFinished(deps.publisher, deps.prefix, row.id, row.status).catch(() => undefined);
+    if (row.type === 'fit') await releaseParked(row.model_id);
+  }
+
+  /**
+   * Writes the job's final state once (a conditional update: a job already final, or one whose cancel
+   * was requested when `outcome` is success, is left alone and undefined returned), with its outbox row
+   * and, for a fit that did not succeed, its model's failure. `extra` writes more in the same
+   * transaction (a succeeded fit's model). `from` narrows which statuses may end (the api's cancel
+   * only ends queued jobs). `known`: the caller's view of the job; a predict without a webhook needs
+   * nothing but the conditional UPDATE, which is atomic alone (no transaction round trips).
+   */
+  async function finish(
+    jobId: string,
+    outcome: JobOutcome,
+    opts: {
+      extra?: (tx: Queryable, row: JobRow) => Promise<void>;
+      from?: readonly ('queued' | 'running')[];
+      known?: Pick<JobRow, 'type' | 'webhook_url'>;
+    } = {},
+  ): Promise<JobRow | undefined> {
+    if (opts.known?.type === 'predict' && !opts.known.webhook_url && !opts.extra) {
+      const row = await deps.jobs.finish(jobId, outcome, undefined, opts.from);
+      if (row) await announceFinished(row, []);
+      return row;
+    }
+    let delivery: string | null = null;
+    const row = await withTransaction(deps.pool, async (tx) => {
+      const done = await deps.jobs.finish(jobId, outcome, tx, opts.from);
+      if (!done) return undefined;
+      if (done.type === 'fit' && outcome.status !== 'succeeded') await deps.models.markFailed(done.model_id, modelErrorOf(outcome), tx);
+      await opts.extra?.(tx, done);
+      delivery = await deps.outbox.record(tx, done, eventOf(outcome.status));
+      return done;
+    });
+    if (row) await announceFinished(row, [delivery]);
+    return row;
+  }
+
+  return {
+    enqueue: enqueueJob,
+    releaseParked,
+    finish,
+
+    /**
+     * Inside the submit's transaction: the job row, and for a job born final its outbox row. Nothing
+     * leaves the transaction but data; `submitted` acts on it after commit.
+     */
+    async create(tx: Queryable, input: NewJob & { parked?: boolean }): Promise<CreatedJob> {
+      const { parked = false, ...row } = input;
+      const job = await deps.jobs.insert(row, tx);
+      const born = job.status === 'succeeded' ? await deps.outbox.record(tx, job, 'job.succeeded') : null;
+      return { job, parked, deliveries: born ? [born] : [] };
+    },
+
+    /** After the submit committed: a queued job goes to the queue (unless parked); a final one is announced. */
+    async submitted(created: CreatedJob): Promise<void> {
+      if (created.job.status !== 'queued') await deps.outbox.enqueue(created.deliveries);
+      else if (!created.parked) await enqueueJob(created.job.type, created.job.id);
+    },
+
+    /** Marks the job running (idempotent); `job.started` is recorded only on the first start. */
+    async start(job: JobRow, stage: string): Promise<JobRow | undefined> {
+      if (!job.webhook_url) return deps.jobs.markRunning(job.id, stage);
+      let delivery: string | null = null;
+      const running = await withTransaction(deps.pool, async (tx) => {
+        const j = await deps.jobs.markRunning(job.id, stage, tx);
+        if (j && job.status === 'queued' && !job.started_at) delivery = await deps.outbox.record(tx, j, 'job.started');
+        return j;
+      });
+      if (running) await deps.outbox.enqueue([delivery]);
+      return running;
+    },
+
+    /** The user's cancel: a queued job ends canceled at once; a running one is told to stop (the worker ends it). */
+    async cancel(job: JobRow): Promise<JobRow> {
+      if (job.status === 'queued') {
+        const done = await finish(job.id, { status: 'canceled', error: CANCELED }, { from: ['queued'] });
+        if (done) {
+          await deps.queues[job.type].remove(job.id).catch(() => undefined);
+          return done;
+        }
+        // A worker took it meanwhile (or it finished): treat it as what it is now.
+        job = (await deps.jobs.findById(job.id)) ?? job;
+      }
+      if (job.status === 'running') {
+        await deps.jobs.requestCancel(job.id);
+        await publishCancel(deps.publisher, deps.prefix, job.id).catch((err) =>
+          deps.logger.warn(
+            { job_id: job.id, err: (err as Error).message },
+            'cancel broadcast failed; the job cannot end succeeded, and its next attempt ends it canceled',
+          ),
+        );
+        return (await deps.jobs.findById(job.id)) ?? job;
+      }
+      return job;
+    },
+
+    /** Active jobs whose model is going away: out of the queue, and running ones told to stop. */
+    async abandon(active: readonly { id: string; type: JobType; status: string }[]): Promise<void> {
+      for (const j of active) {
+        await deps.queues[j.type].remove(j.id).catch(() => undefined);
+        if (j.status === 'running') await publishCancel(deps.publisher, deps.prefix, j.id).catch(() => undefined);
+      }
+    },
+
+    /** Reconciler: a job active in Postgres whose BullMQ job Redis lost (or holds as finished) is added again. */
+    async requeueIfLost(job: Pick<JobRow, 'id' | 'type'>): Promise<boolean> {
+      const added = await ensureQueued(deps.queues[job.type], job.id, () => enqueue(deps.queues, job.type, { jobId: job.id }, { jobId: job.id }));
+      if (added) await deps.jobs.touch(job.id);
+      return added;
+    },
+  };
+}
+
+export type JobLifecycle = ReturnType<typeof createJobLifecycle>;
