@@ -9,11 +9,8 @@ import type { SendOutcome, WebhookSender } from './webhooks/webhook-sender.js';
  * The worker's Prometheus metrics. Each worker process counts what it did itself, so sum them
  * across workers in queries. Served on `METRICS_PORT` (see `startMetricsServer`).
  */
-export function createWorkerMetrics() {
-  const registry = new Registry();
-  registry.setDefaultLabels({ service: 'worker' });
-  collectDefaultMetrics({ register: registry });
-
+/** The worker's metric definitions, registered on `registry`. */
+function defineMetrics(registry: Registry) {
   const jobDuration = new Histogram({
     name: 'tabpfn_jobs_job_duration_seconds',
     help: 'Time from a job starting (or being queued, if it never started) to its final state, by type and outcome.',
@@ -59,6 +56,14 @@ export function createWorkerMetrics() {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  return { jobDuration, jobsFinished, jobRetries, upstreamDuration, upstreamErrors, webhookAttempts, webhookDuration };
+}
+
+export function createWorkerMetrics() {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service: 'worker' });
+  collectDefaultMetrics({ register: registry });
+  const { jobDuration, jobsFinished, jobRetries, upstreamDuration, upstreamErrors, webhookAttempts, webhookDuration } = defineMetrics(registry);
 
   return {
     registry,

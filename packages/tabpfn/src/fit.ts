@@ -75,11 +75,13 @@ export function buildFitBody(trainSetUploadId: string, input: FitInput): Record<
   });
 }
 
-export async function runFit(flow: FlowContext, input: FitInput, opts: FitCallOptions = {}): Promise<FitResult> {
-  const { signal, onStage } = opts;
-  if (input.task !== 'classification' && input.task !== 'regression') throw new DataError('task', `unknown task ${String(input.task)}`);
-  const settings = await flow.getSettings(signal);
-
+/** Prepares the train set upload and uploads X and y, unless upstream already holds them (409). */
+async function uploadTrainSet(
+  flow: FlowContext,
+  input: FitInput,
+  signal: AbortSignal | undefined,
+  onStage: FitCallOptions['onStage'],
+): Promise<{ trainSetUploadId: string; uploaded: boolean }> {
   const prepare = await send(flow.http, {
     method: 'POST',
     url: '/tabpfn/prepare_train_set_upload',
@@ -110,6 +112,15 @@ export async function runFit(flow: FlowContext, input: FitInput, opts: FitCallOp
     ]);
     uploaded = true;
   }
+  return { trainSetUploadId, uploaded };
+}
+
+export async function runFit(flow: FlowContext, input: FitInput, opts: FitCallOptions = {}): Promise<FitResult> {
+  const { signal, onStage } = opts;
+  if (input.task !== 'classification' && input.task !== 'regression') throw new DataError('task', `unknown task ${String(input.task)}`);
+  const settings = await flow.getSettings(signal);
+
+  const { trainSetUploadId, uploaded } = await uploadTrainSet(flow, input, signal, onStage);
 
   const fitBody = buildFitBody(trainSetUploadId, input);
   const threshold = flow.asyncThresholdBytes ?? settings?.async_settings?.use_above_trainset_size_bytes ?? DEFAULT_ASYNC_THRESHOLD_BYTES;

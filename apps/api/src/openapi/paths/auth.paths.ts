@@ -1,12 +1,13 @@
-import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { OpenAPIRegistry, RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { createKeyBody, keyIdParam, replaceTokenBody, setupBody } from '../../schemas/auth.schemas.js';
 import { AUTH_PROBLEMS, BEARER, json, problems } from '../registry.js';
 import { apiKey, apiKeyList, createdApiKey, me, setupResponse, usage } from '../schemas/account.js';
 
-/** auth.routes.ts and account.routes.ts. */
-export function registerAuthPaths(registry: OpenAPIRegistry): void {
-  const tags = ['Account'];
-  registry.registerPath({
+const tags = ['Account'];
+
+/** The operations of auth.routes.ts and account.routes.ts. */
+const authPaths: RouteConfig[] = [
+  {
     method: 'post',
     path: '/v1/auth/setup',
     tags,
@@ -16,8 +17,8 @@ export function registerAuthPaths(registry: OpenAPIRegistry): void {
     security: [],
     request: { body: { required: true, content: { 'application/json': { schema: setupBody } } } },
     responses: { 201: json('Account ready; store `api_key`.', setupResponse), ...problems(400, 409, 422, 429, 502, 503) },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'get',
     path: '/v1/auth/keys',
     tags,
@@ -25,8 +26,8 @@ export function registerAuthPaths(registry: OpenAPIRegistry): void {
     description: 'Every key of the account (prefix only), revoked ones included.',
     security: BEARER,
     responses: { 200: json('The keys.', apiKeyList), ...problems(...AUTH_PROBLEMS) },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'post',
     path: '/v1/auth/keys',
     tags,
@@ -35,8 +36,8 @@ export function registerAuthPaths(registry: OpenAPIRegistry): void {
     security: BEARER,
     request: { body: { required: false, content: { 'application/json': { schema: createKeyBody } } } },
     responses: { 201: json('The new key.', createdApiKey), ...problems(...AUTH_PROBLEMS, 409, 422) },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'delete',
     path: '/v1/auth/keys/{key_id}',
     tags,
@@ -45,8 +46,8 @@ export function registerAuthPaths(registry: OpenAPIRegistry): void {
     security: BEARER,
     request: { params: keyIdParam },
     responses: { 200: json('The revoked key.', apiKey), ...problems(...AUTH_PROBLEMS, 403, 404, 422) },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'put',
     path: '/v1/auth/tabpfn-token',
     tags,
@@ -55,8 +56,8 @@ export function registerAuthPaths(registry: OpenAPIRegistry): void {
     security: BEARER,
     request: { body: { required: true, content: { 'application/json': { schema: replaceTokenBody } } } },
     responses: { 204: { description: 'Replaced.' }, ...problems(...AUTH_PROBLEMS, 409, 422, 502) },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'get',
     path: '/v1/me',
     tags,
@@ -64,8 +65,8 @@ export function registerAuthPaths(registry: OpenAPIRegistry): void {
     description: 'The account and the key used for this request.',
     security: BEARER,
     responses: { 200: json('The account.', me), ...problems(...AUTH_PROBLEMS, 404) },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'delete',
     path: '/v1/me',
     tags,
@@ -73,14 +74,18 @@ export function registerAuthPaths(registry: OpenAPIRegistry): void {
     description: 'Revokes every key, cancels queued jobs, and deletes models, datasets and results.',
     security: BEARER,
     responses: { 204: { description: 'Deleted.' }, ...problems(...AUTH_PROBLEMS, 404) },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'get',
     path: '/v1/usage',
     tags,
     summary: 'Usage',
-    description: 'TabPFN\'s usage report for your token (`POST /get_api_usage/` upstream) plus this service\'s job and model counts.',
+    description: "TabPFN's usage report for your token (`POST /get_api_usage/` upstream) plus this service's job and model counts.",
     security: BEARER,
     responses: { 200: json('Usage.', usage), ...problems(...AUTH_PROBLEMS, 502) },
-  });
+  },
+];
+
+export function registerAuthPaths(registry: OpenAPIRegistry): void {
+  for (const path of authPaths) registry.registerPath(path);
 }

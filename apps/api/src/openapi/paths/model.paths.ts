@@ -1,4 +1,4 @@
-import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { OpenAPIRegistry, RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { WEBHOOK_EVENTS } from '@tabpfn-jobs/shared';
 import { fitBody, idParam, modelListQuery, predictBody } from '../../schemas/job.schemas.js';
@@ -14,13 +14,18 @@ const csvFile = z.string().meta({
 const formCommon = {
   config: z.string().optional().meta({ description: 'TabPFN config as a JSON string.', example: '{"n_estimators":8}' }),
   webhook_url: z.string().optional().meta({ description: 'As in the JSON body.', example: 'https://example.com/hooks/tabpfn' }),
-  webhook_events: z.string().optional().meta({ description: 'Comma-separated events.', example: WEBHOOK_EVENTS.slice(1).join(',') }),
+  webhook_events: z
+    .string()
+    .optional()
+    .meta({ description: 'Comma-separated events.', example: WEBHOOK_EVENTS.slice(1).join(',') }),
 };
 
 const fitForm = z
   .object({
     file: csvFile,
-    target_column: z.string().meta({ description: 'The header of the target column; every other column is a feature.', example: 'species' }),
+    target_column: z
+      .string()
+      .meta({ description: 'The header of the target column; every other column is a feature.', example: 'species' }),
     task: z.enum(['classification', 'regression']).optional().meta({ description: 'As in the JSON body.', example: 'classification' }),
     categorical_features: z.string().optional().meta({ description: 'Comma-separated column names or indices.', example: 'island,sex' }),
     model: z.string().optional().meta({ description: 'As in the JSON body.', example: 'default' }),
@@ -36,26 +41,32 @@ const predictForm = z
     quantiles: z.string().optional().meta({ description: 'A JSON array of quantiles.', example: '[0.1,0.5,0.9]' }),
     ...formCommon,
   })
-  .meta({ id: 'PredictForm', description: 'A predict as a multipart CSV upload; columns are matched to the model\'s features by name.' });
+  .meta({ id: 'PredictForm', description: "A predict as a multipart CSV upload; columns are matched to the model's features by name." });
 
 const submitHeaders = idempotencyHeader.extend({
   prefer: z
     .string()
     .optional()
-    .meta({ description: '`wait=N` (N ≤ 60): answer 200 with the finished job if it finishes within N seconds, else the usual 202.', example: 'wait=30' }),
+    .meta({
+      description: '`wait=N` (N ≤ 60): answer 200 with the finished job if it finishes within N seconds, else the usual 202.',
+      example: 'wait=30',
+    }),
 });
 
-const location = z.object({ location: z.string().meta({ description: 'The job\'s URL.', example: '/v1/jobs/c9f0f895-fb98-4b9c-8e3f-1a2b3c4d5e6f' }) });
+const location = z.object({
+  location: z.string().meta({ description: "The job's URL.", example: '/v1/jobs/c9f0f895-fb98-4b9c-8e3f-1a2b3c4d5e6f' }),
+});
 
 const submitResponses = (what: string) => ({
   200: json(`With \`Prefer: wait=N\`: the ${what} job finished in time (succeeded, failed or canceled).`, job, location),
   202: json(`The ${what} job is queued; poll \`GET /v1/jobs/{job_id}\`, wait for a webhook, or use \`Prefer: wait\`.`, job, location),
 });
 
-/** model.routes.ts: fit, predict and the model resources. */
-export function registerModelPaths(registry: OpenAPIRegistry): void {
-  const tags = ['Models'];
-  registry.registerPath({
+const tags = ['Models'];
+
+/** The operations of model.routes.ts: fit, predict and the model resources. */
+const modelPaths: RouteConfig[] = [
+  {
     method: 'get',
     path: '/v1/models/available',
     tags,
@@ -63,8 +74,8 @@ export function registerModelPaths(registry: OpenAPIRegistry): void {
     description: 'Model names accepted in the `model` field of a fit, per task. Needs no API key.',
     security: [],
     responses: { 200: json('Model names.', availableModels) },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'post',
     path: '/v1/models/fit',
     tags,
@@ -77,8 +88,8 @@ export function registerModelPaths(registry: OpenAPIRegistry): void {
       body: { required: true, content: { 'application/json': { schema: fitBody }, 'multipart/form-data': { schema: fitForm } } },
     },
     responses: { ...submitResponses('fit'), ...problems(...AUTH_PROBLEMS, 400, 413, 415, 422) },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'post',
     path: '/v1/models/{model_id}/predict',
     tags,
@@ -92,18 +103,18 @@ export function registerModelPaths(registry: OpenAPIRegistry): void {
       body: { required: true, content: { 'application/json': { schema: predictBody }, 'multipart/form-data': { schema: predictForm } } },
     },
     responses: { ...submitResponses('predict'), ...problems(...AUTH_PROBLEMS, 400, 403, 404, 413, 415, 422) },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'get',
     path: '/v1/models',
     tags,
     summary: 'List models',
-    description: 'The account\'s models, newest first, cursor-paginated.',
+    description: "The account's models, newest first, cursor-paginated.",
     security: BEARER,
     request: { query: modelListQuery },
     responses: { 200: json('A page of models.', modelPage), ...problems(...AUTH_PROBLEMS, 422) },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'get',
     path: '/v1/models/{model_id}',
     tags,
@@ -112,8 +123,8 @@ export function registerModelPaths(registry: OpenAPIRegistry): void {
     security: BEARER,
     request: { params: idParam('model_id') },
     responses: { 200: json('The model.', model), ...problems(...AUTH_PROBLEMS, 403, 404, 422) },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'delete',
     path: '/v1/models/{model_id}',
     tags,
@@ -123,5 +134,9 @@ export function registerModelPaths(registry: OpenAPIRegistry): void {
     security: BEARER,
     request: { params: idParam('model_id') },
     responses: { 204: { description: 'Deleted.' }, ...problems(...AUTH_PROBLEMS, 403, 404, 422) },
-  });
+  },
+];
+
+export function registerModelPaths(registry: OpenAPIRegistry): void {
+  for (const path of modelPaths) registry.registerPath(path);
 }

@@ -1,12 +1,13 @@
-import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { OpenAPIRegistry, RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { ADMIN_BASIC, json, problems } from '../registry.js';
 import { health, ready, serviceIndex } from '../schemas/service.js';
 
-/** Service routes (service.routes.ts), the docs, metrics and the operator dashboard. */
-export function registerServicePaths(registry: OpenAPIRegistry): void {
-  const tags = ['Service'];
-  registry.registerPath({
+const tags = ['Service'];
+
+/** The operations of Service routes (service.routes.ts), the docs, metrics and the operator dashboard. */
+const servicePaths: RouteConfig[] = [
+  {
     method: 'get',
     path: '/',
     tags,
@@ -14,8 +15,8 @@ export function registerServicePaths(registry: OpenAPIRegistry): void {
     description: 'Name, version and links to health, docs, the OpenAPI document and metrics.',
     security: [],
     responses: { 200: json('The service index.', serviceIndex) },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'get',
     path: '/health',
     tags,
@@ -23,17 +24,18 @@ export function registerServicePaths(registry: OpenAPIRegistry): void {
     description: 'Answers 200 while the process runs; checks no dependency (use it for liveness probes).',
     security: [],
     responses: { 200: json('Alive.', health) },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'get',
     path: '/ready',
     tags,
     summary: 'Readiness',
-    description: 'Checks Postgres, Redis, that every migration is applied and that the TabPFN upstream answers (probed at most every UPSTREAM_PROBE_TTL_MS); 503 with the failing checks otherwise (use it for readiness probes).',
+    description:
+      'Checks Postgres, Redis, that every migration is applied and that the TabPFN upstream answers (probed at most every UPSTREAM_PROBE_TTL_MS); 503 with the failing checks otherwise (use it for readiness probes).',
     security: [],
     responses: { 200: json('Ready to serve.', ready), ...problems(503) },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'get',
     path: '/metrics',
     tags,
@@ -47,8 +49,8 @@ export function registerServicePaths(registry: OpenAPIRegistry): void {
         content: { 'text/plain': { schema: z.string().meta({ example: 'tabpfn_jobs_queue_depth{queue="fit",state="waiting"} 0\n' }) } },
       },
     },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'get',
     path: '/openapi.json',
     tags,
@@ -58,26 +60,33 @@ export function registerServicePaths(registry: OpenAPIRegistry): void {
     responses: {
       200: json('The OpenAPI document.', z.record(z.string(), z.unknown()).meta({ example: { openapi: '3.1.0' } })),
     },
-  });
-  registry.registerPath({
+  },
+  {
     method: 'get',
     path: '/docs',
     tags,
     summary: 'Interactive documentation',
     description: 'Swagger UI for this document, served from this service (no CDN).',
     security: [],
-    responses: { 200: { description: 'An HTML page.', content: { 'text/html': { schema: z.string().meta({ example: '<!doctype html>…' }) } } } },
-  });
-  registry.registerPath({
+    responses: {
+      200: { description: 'An HTML page.', content: { 'text/html': { schema: z.string().meta({ example: '<!doctype html>…' }) } } },
+    },
+  },
+  {
     method: 'get',
     path: '/admin/queues',
     tags: ['Admin'],
     summary: 'Queue dashboard',
-    description: 'bull-board dashboard of the fit, predict, webhook and maintenance queues. Needs the operator login; 404 while `ADMIN_PASSWORD_HASH` is unset.',
+    description:
+      'bull-board dashboard of the fit, predict, webhook and maintenance queues. Needs the operator login; 404 while `ADMIN_PASSWORD_HASH` is unset.',
     security: ADMIN_BASIC,
     responses: {
       200: { description: 'The dashboard (HTML).', content: { 'text/html': { schema: z.string().meta({ example: '<!doctype html>…' }) } } },
       ...problems(401, 404),
     },
-  });
+  },
+];
+
+export function registerServicePaths(registry: OpenAPIRegistry): void {
+  for (const path of servicePaths) registry.registerPath(path);
 }

@@ -15,13 +15,20 @@ const redeliverRequest = z
       .optional()
       .meta({ description: 'Only this delivery; every delivery of the job when omitted.', example: EXAMPLE_IDS.delivery }),
   })
-  .meta({ id: 'RedeliverRequest', description: 'Which deliveries to send again (the body may be omitted).', example: { delivery_id: EXAMPLE_IDS.delivery } });
+  .meta({
+    id: 'RedeliverRequest',
+    description: 'Which deliveries to send again (the body may be omitted).',
+    example: { delivery_id: EXAMPLE_IDS.delivery },
+  });
 
 const signatureHeaders = z.object({
-  'webhook-id': z.string().meta({ description: 'Delivery id; the same on every retry (de-duplicate on it).', example: EXAMPLE_IDS.delivery }),
+  'webhook-id': z
+    .string()
+    .meta({ description: 'Delivery id; the same on every retry (de-duplicate on it).', example: EXAMPLE_IDS.delivery }),
   'webhook-timestamp': z.string().meta({ description: 'Unix seconds of this attempt; reject ones far from now.', example: '1736933400' }),
   'webhook-signature': z.string().meta({
-    description: 'Space-separated `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` signatures, keyed with the base64-decoded secret after `whsec_`. Two during a rotation overlap.',
+    description:
+      'Space-separated `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` signatures, keyed with the base64-decoded secret after `whsec_`. Two during a rotation overlap.',
     example: 'v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=',
   }),
 });
@@ -34,7 +41,7 @@ export function registerWebhookPaths(registry: OpenAPIRegistry): void {
     path: '/v1/webhooks/secret',
     tags,
     summary: 'Get the signing secret',
-    description: 'The secret that signs this account\'s webhooks (created on first use).',
+    description: "The secret that signs this account's webhooks (created on first use).",
     security: BEARER,
     responses: { 200: json('The secret.', webhookSecret), ...problems(...AUTH_PROBLEMS) },
   });
@@ -43,7 +50,8 @@ export function registerWebhookPaths(registry: OpenAPIRegistry): void {
     path: '/v1/webhooks/secret/rotate',
     tags,
     summary: 'Rotate the signing secret',
-    description: 'A new secret signs from now on; the previous one keeps signing alongside it for 24 h, so receivers can switch without dropping events.',
+    description:
+      'A new secret signs from now on; the previous one keeps signing alongside it for 24 h, so receivers can switch without dropping events.',
     security: BEARER,
     responses: { 200: json('The new secret.', webhookSecret), ...problems(...AUTH_PROBLEMS) },
   });
@@ -51,8 +59,8 @@ export function registerWebhookPaths(registry: OpenAPIRegistry): void {
     method: 'get',
     path: '/v1/jobs/{job_id}/webhook-deliveries',
     tags,
-    summary: 'List a job\'s webhook deliveries',
-    description: 'Every delivery of the job\'s events, with each attempt\'s status code, duration and error.',
+    summary: "List a job's webhook deliveries",
+    description: "Every delivery of the job's events, with each attempt's status code, duration and error.",
     security: BEARER,
     request: { params: idParam('job_id') },
     responses: { 200: json('The deliveries.', webhookDeliveryList), ...problems(...AUTH_PROBLEMS, 403, 404, 422) },
@@ -62,7 +70,7 @@ export function registerWebhookPaths(registry: OpenAPIRegistry): void {
     path: '/v1/jobs/{job_id}/webhook-deliveries/redeliver',
     tags,
     summary: 'Send webhooks again',
-    description: 'Queues the job\'s deliveries (or one of them) again, with the same `webhook-id` and body.',
+    description: "Queues the job's deliveries (or one of them) again, with the same `webhook-id` and body.",
     security: BEARER,
     request: { params: idParam('job_id'), body: { required: false, content: { 'application/json': { schema: redeliverRequest } } } },
     responses: { 202: json('The deliveries queued again.', webhookDeliveryList), ...problems(...AUTH_PROBLEMS, 403, 404, 422) },
