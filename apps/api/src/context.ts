@@ -1,27 +1,4 @@
-import {
-  type Logger,
-  type QueueSet,
-  closeQueues,
-  createApiRedis,
-  createPool,
-  createQueues,
-  createWorkerRedis,
-} from '@tabpfn-jobs/shared';
-import {
-  createAccountRepository,
-  createApiKeyRepository,
-  createDatasetRepository,
-  createIdempotencyRepository,
-  createJobEventHub,
-  createJobRepository,
-  createModelRepository,
-  createUserRepository,
-  createJobLifecycle,
-  createWebhookEmitter,
-  createWebhookRepository,
-  createWebhookSecretStore,
-  parseKeyRing,
-} from '@tabpfn-jobs/shared';
+import { type Logger, createApiRedis, createCoreContext, createWebhookSecretStore, createWorkerRedis } from '@tabpfn-jobs/shared';
 import { createWebhookService } from './services/webhook.service.js';
 import { createIdempotency } from './services/idempotency.js';
 import { createJobService } from './services/job.service.js';
@@ -34,29 +11,21 @@ import { createHealthService, createUpstreamProbe } from './services/health.serv
 import { createTabPFNFactory } from './services/upstream.js';
 
 /**
- * Everything the API needs, built from config. Tests build the same thing against their own
- * database and Redis prefix, so they exercise the real wiring.
+ * Everything the API needs, built from config: the core both processes share (shared/src/core.ts)
+ * and the api's services. Tests build the same thing against their own database and Redis prefix,
+ * so they exercise the real wiring.
  */
 export function createApiContext(config: ApiConfig, logger: Logger) {
-  const pool = createPool({
-    connectionString: config.DATABASE_URL,
-    max: config.DB_POOL_SIZE,
-    statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
-    applicationName: 'tabpfn-jobs-api',
-    logger,
-  });
   // Request-path commands fail fast when Redis is down; the queue producer gets its own connection.
   const redis = createApiRedis(config.REDIS_URL, logger);
   const queueRedis = createWorkerRedis(config.REDIS_URL, logger, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-  const queues: QueueSet = createQueues(queueRedis, config.QUEUE_PREFIX, { jobAttempts: config.JOB_ATTEMPTS });
+  const core = createCoreContext(config, { logger, applicationName: 'tabpfn-jobs-api', queueConnection: queueRedis, publisher: redis });
+  const { pool, queues, keyRing, lifecycle, events, webhookEmitter } = core;
+  const { users, apiKeys, accounts: accountsRepo, jobs: jobsRepo, models: modelsRepo, datasets: datasetsRepo, webhooks: webhookRepo } = core.repositories;
   // /ready also says whether the upstream the workers call answers (UPSTREAM_PROBE_TTL_MS=0: not checked).
   const upstream = config.UPSTREAM_PROBE_TTL_MS > 0 ? createUpstreamProbe({ url: config.TABPFN_API_URL, ttlMs: config.UPSTREAM_PROBE_TTL_MS, timeoutMs: 1_500 }) : undefined;
   const health = createHealthService({ pool, redis, upstream });
-  const keyRing = parseKeyRing(config.ENCRYPTION_KEYS);
   const tabpfnFor = createTabPFNFactory({ baseUrl: config.TABPFN_API_URL, timeoutMs: config.TABPFN_TIMEOUT_MS, logger });
-  const users = createUserRepository(pool);
-  const apiKeys = createApiKeyRepository(pool);
-  const accountsRepo = createAccountRepository(pool);
   const auth = createAuthService({
     pool,
     users,
@@ -66,36 +35,12 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     maxApiKeys: config.MAX_API_KEYS,
     onTouchError: (err) => logger.warn({ err: (err as Error).message }, 'could not record key use'),
   });
-  const jobsRepo = createJobRepository(pool);
-  const modelsRepo = createModelRepository(pool);
-  const datasetsRepo = createDatasetRepository(pool);
-  const events = createJobEventHub(createWorkerRedis(config.REDIS_URL, logger), config.QUEUE_PREFIX);
-  const idempotency = createIdempotency({ pool, idempotency: createIdempotencyRepository(pool) });
-  const webhookRepo = createWebhookRepository(pool);
-  // The API records deliveries itself for jobs born final (a predict served from cache).
-  const webhookEmitter = createWebhookEmitter({
-    pool,
-    queues,
-    webhooks: webhookRepo,
-    maxInlineResultBytes: config.WEBHOOK_MAX_INLINE_BYTES,
-    logger,
-  });
-  const lifecycle = createJobLifecycle({
-    pool,
-    jobs: jobsRepo,
-    models: modelsRepo,
-    queues,
-    publisher: redis,
-    prefix: config.QUEUE_PREFIX,
-    outbox: webhookEmitter,
-    logger,
-  });
   const submit = createSubmitService({
     jobs: jobsRepo,
     models: modelsRepo,
     datasets: datasetsRepo,
     users,
-    idempotency,
+    idempotency: createIdempotency({ pool, idempotency: core.repositories.idempotency }),
     keyRing,
     tabpfnFor,
     lifecycle,
@@ -103,24 +48,12 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     predictCacheTtlSeconds: config.PREDICT_CACHE_TTL_SECONDS,
     checkWebhookUrl: (url) => checkWebhookUrl(url, config),
   });
-  const jobs = createJobService({
-    pool,
-    jobs: jobsRepo,
-    models: modelsRepo,
-    datasets: datasetsRepo,
-    lifecycle,
-    events,
-  });
+  const jobs = createJobService({ pool, jobs: jobsRepo, models: modelsRepo, datasets: datasetsRepo, lifecycle, events });
   const webhooks = createWebhookService({
     pool,
     jobs: jobsRepo,
     webhooks: webhookRepo,
-    secrets: createWebhookSecretStore({
-      pool,
-      webhooks: webhookRepo,
-      keyRing,
-      overlapSeconds: config.WEBHOOK_SECRET_OVERLAP_HOURS * 3600,
-    }),
+    secrets: createWebhookSecretStore({ pool, webhooks: webhookRepo, keyRing, overlapSeconds: config.WEBHOOK_SECRET_OVERLAP_HOURS * 3600 }),
     emitter: webhookEmitter,
     logger,
   });
@@ -148,11 +81,9 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     webhookEmitter,
     webhooks,
     async close(): Promise<void> {
-      await events.close();
-      await closeQueues(queues).catch(() => undefined);
+      await core.close();
       queueRedis.disconnect();
       redis.disconnect();
-      await pool.end().catch(() => undefined);
     },
   };
 }

@@ -1,24 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import {
-  type Logger,
-  closeQueues,
-  createDatasetRepository,
-  createIdempotencyRepository,
-  createJobLifecycle,
-  createJobEventHub,
-  createJobRepository,
-  createModelRepository,
-  createPool,
-  createQueues,
-  createTokenReader,
-  createUserRepository,
-  createWebhookEmitter,
-  createWebhookRepository,
-  createWebhookSecretStore,
-  createWorkerRedis,
-  parseKeyRing,
-} from '@tabpfn-jobs/shared';
+import { type Logger, createCoreContext, createWebhookSecretStore, createWorkerRedis } from '@tabpfn-jobs/shared';
 import { TabPFNClient, createTabPFNAgent } from '@tabpfn-jobs/tabpfn';
 import { createUpstreamBackoff } from './backoff.js';
 import type { WorkerConfig } from './config.js';
@@ -40,56 +22,32 @@ import { createWorkerMetrics, instrumentTabPFN, instrumentWebhookSender, startMe
 /** Builds and starts the worker process's parts; `stop()` shuts them down in order. */
 export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const pool = createPool({
-    connectionString: config.DATABASE_URL,
-    max: config.DB_POOL_SIZE,
-    statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
-    applicationName: 'tabpfn-jobs-worker',
-    logger,
-  });
   const connection = createWorkerRedis(config.REDIS_URL, logger);
   const publisher = createWorkerRedis(config.REDIS_URL, logger);
-  const hub = createJobEventHub(createWorkerRedis(config.REDIS_URL, logger), config.QUEUE_PREFIX);
-  const queues = createQueues(connection, config.QUEUE_PREFIX, { jobAttempts: config.JOB_ATTEMPTS });
-  const keyRing = parseKeyRing(config.ENCRYPTION_KEYS);
-  const dispatcher = createTabPFNAgent();
   const metrics = createWorkerMetrics();
+  const core = createCoreContext(config, {
+    logger,
+    applicationName: 'tabpfn-jobs-worker',
+    queueConnection: connection,
+    publisher,
+    webhookReconcileGraceSeconds: config.RECONCILE_MIN_AGE_SECONDS,
+    onJobFinished: (row) => metrics.jobFinalized(row),
+  });
+  const { pool, queues, keyRing, lifecycle, events: hub, webhookEmitter } = core;
+  const { jobs, models, datasets, webhooks: webhookRepo } = core.repositories;
+  const dispatcher = createTabPFNAgent();
   const tabpfnFor = (token: string) =>
     instrumentTabPFN(new TabPFNClient({ token, baseUrl: config.TABPFN_API_URL, timeoutMs: config.TABPFN_TIMEOUT_MS, dispatcher, logger }), metrics);
 
-  const jobs = createJobRepository(pool);
-  const models = createModelRepository(pool);
-  const datasets = createDatasetRepository(pool);
-  const users = createUserRepository(pool);
   const running = new Map<string, AbortController>();
   const cancels = createCancelRegistry(running);
   hub.onCancel((jobId) => cancels.onBroadcast(jobId));
 
-  const webhookRepo = createWebhookRepository(pool);
-  const webhookEmitter = createWebhookEmitter({
-    pool,
-    queues,
-    webhooks: webhookRepo,
-    maxInlineResultBytes: config.WEBHOOK_MAX_INLINE_BYTES,
-    logger,
-    reconcileGraceSeconds: config.RECONCILE_MIN_AGE_SECONDS,
-  });
   const webhookSender = createWebhookSender({ allowPrivate: config.WEBHOOK_ALLOW_PRIVATE, timeoutMs: config.WEBHOOK_TIMEOUT_MS });
-  const lifecycle = createJobLifecycle({
-    pool,
-    jobs,
-    models,
-    queues,
-    publisher,
-    prefix: config.QUEUE_PREFIX,
-    outbox: webhookEmitter,
-    logger,
-    onFinished: (row) => metrics.jobFinalized(row),
-  });
   const runner = createJobRunner({
     jobs,
     lifecycle,
-    tabpfnToken: createTokenReader({ users, keyRing }),
+    tabpfnToken: core.tabpfnToken,
     tabpfnFor,
     logger,
     running,
@@ -104,7 +62,7 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     jobs,
     webhooks: webhookRepo,
     datasets,
-    idempotency: createIdempotencyRepository(pool),
+    idempotency: core.repositories.idempotency,
     resultRetentionSeconds: config.RESULT_RETENTION_SECONDS,
     datasetRetentionSeconds: config.DATASET_RETENTION_SECONDS,
   });
@@ -176,12 +134,10 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
       await workerSet.close(graceMs, () => returnRunningJobs(running));
       await heartbeat.stop();
       await metricsServer?.close();
-      await closeQueues(queues);
       await webhookSender.close().catch(() => undefined);
-      await hub.close();
+      await core.close();
       publisher.disconnect();
       connection.disconnect();
-      await pool.end().catch(() => undefined);
     },
   };
 }

@@ -27,3 +27,4 @@ export * from './process.js';
 export * from './ownership.js';
 export * from './parent-watch.js';
 export * from './jobs/lifecycle.js';
+export * from './core.js';
