@@ -1,10 +1,9 @@
 // The walls between layers, checked by `pnpm lint` (`depcruise apps packages --config .dependency-cruiser.cjs --output-type err-long`).
 //
-// Imports of workspace packages ('@tabpfn-jobs/shared' ...) resolve through their package.json `exports`
-// with the `development` condition, i.e. to the TypeScript sources (packages/shared/src/index.ts), so the
-// rules below see real files. A rule on paths sees files, not imported names: a route that takes a
-// repository out of the '@tabpfn-jobs/shared' barrel is caught by biome instead (noRestrictedImports on
-// apps/api/src/routes/** in biome.json), and a deep import of a repository file is caught here.
+// Imports of workspace packages resolve through their package.json `exports` with the `development`
+// condition, i.e. to the TypeScript sources, so the rules below see real files. packages/shared has no
+// barrel: each layer is its own entry (`@tabpfn-jobs/shared/repositories`, `/db`, `/jobs`, `/errors`, …),
+// so a route reaching a repository is an import of packages/shared/src/repositories/ and is caught here.
 
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -14,7 +13,7 @@ module.exports = {
       severity: 'error',
       comment: 'HTTP routes talk to services (apps/api/src/services); only services and the context touch repositories.',
       from: { path: '^apps/api/src/routes/' },
-      to: { path: '^packages/shared/src/repositories/' },
+      to: { path: ['^packages/shared/src/repositories/', '^packages/shared/src/db/', '^packages/shared/src/core\\.ts$'] },
     },
     {
       name: 'app-not-to-other-app',

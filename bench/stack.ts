@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { migrateUp } from '@tabpfn-jobs/shared';
+import { migrateUp } from '@tabpfn-jobs/shared/db';
 import { type Service, freePort, startService, waitForLog } from './processes.js';
 
 /** The bench's own database and Redis prefix: never the developer's `tabpfn_jobs`. */

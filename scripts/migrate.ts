@@ -1,4 +1,6 @@
-import { ConfigError, createLogger, ensureDatabase, loadDotEnv, migrateUp, parseEnv } from '@tabpfn-jobs/shared';
+import { ConfigError, loadDotEnv, parseEnv } from '@tabpfn-jobs/shared/config';
+import { ensureDatabase, migrateUp } from '@tabpfn-jobs/shared/db';
+import { createLogger } from '@tabpfn-jobs/shared/logger';
 import { z } from 'zod';
 
 /** `pnpm migrate`: creates the database if missing (not in production) and applies pending migrations. */

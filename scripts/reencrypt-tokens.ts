@@ -1,13 +1,8 @@
-import {
-  ConfigError,
-  createLogger,
-  createPool,
-  createUserRepository,
-  keyRingError,
-  loadDotEnv,
-  parseEnv,
-  parseKeyRing,
-} from '@tabpfn-jobs/shared';
+import { ConfigError, loadDotEnv, parseEnv } from '@tabpfn-jobs/shared/config';
+import { keyRingError, parseKeyRing } from '@tabpfn-jobs/shared/crypto';
+import { createPool } from '@tabpfn-jobs/shared/db';
+import { createLogger } from '@tabpfn-jobs/shared/logger';
+import { createUserRepository } from '@tabpfn-jobs/shared/repositories';
 import { z } from 'zod';
 
 /**

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createLogger, watchParent } from '@tabpfn-jobs/shared';
+import { createLogger } from '@tabpfn-jobs/shared/logger';
+import { watchParent } from '@tabpfn-jobs/shared/process';
 import pretty from 'pino-pretty';
 import { watchAncestors } from './start/ancestors.js';
 import { banner } from './start/banner.js';

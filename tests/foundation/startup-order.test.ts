@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { closeQueues, createQueues } from '@tabpfn-jobs/shared';
+import { closeQueues, createQueues } from '@tabpfn-jobs/shared/jobs';
 import { TEST_ENCRYPTION_KEYS } from '../helpers/api.js';
 import { ROOT, TSX, spawnApp, testEnv } from '../helpers/processes.js';
 import { createTestRedis } from '../helpers/redis.js';

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createLogger } from '@tabpfn-jobs/shared';
+import { createLogger } from '@tabpfn-jobs/shared/logger';
 import { type ApiConfig, createApiContext, createApp, listen, loadApiConfig } from '@tabpfn-jobs/api';
 import { LogCapture } from './log-capture.js';
 

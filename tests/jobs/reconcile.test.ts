@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createJobRepository, createLogger } from '@tabpfn-jobs/shared';
+import { createLogger } from '@tabpfn-jobs/shared/logger';
+import { createJobRepository } from '@tabpfn-jobs/shared/repositories';
 import { createReconciler } from '@tabpfn-jobs/worker';
 import { jsonCells, loadDataset, split } from '../helpers/datasets.js';
 import { VALID_TOKEN } from '../helpers/emulator.js';

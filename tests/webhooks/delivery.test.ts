@@ -1,15 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import {
-  type QueueSet,
-  type WebhookEmitter,
-  closeQueues,
-  createLogger,
-  createQueues,
-  createWebhookEmitter,
-  createWebhookRepository,
-  createWorkerRedis,
-} from '@tabpfn-jobs/shared';
+import { type QueueSet, closeQueues, createQueues } from '@tabpfn-jobs/shared/jobs';
+import { createLogger } from '@tabpfn-jobs/shared/logger';
+import { createWorkerRedis } from '@tabpfn-jobs/shared/redis';
+import { createWebhookRepository } from '@tabpfn-jobs/shared/repositories';
+import { type WebhookEmitter, createWebhookEmitter } from '@tabpfn-jobs/shared/webhooks';
 import { type WorkerProcess, loadWorkerConfig, startWorkerProcess } from '@tabpfn-jobs/worker';
 import { TEST_ENCRYPTION_KEYS, type TestApi, startTestApi } from '../helpers/api.js';
 import { type TestDatabase, createTestDatabase } from '../helpers/database.js';

@@ -8,7 +8,10 @@ import { type IncomingHttpHeaders, type Server, type ServerResponse, createServe
 import type { AddressInfo } from 'node:net';
 import type pg from 'pg';
 import { Webhook } from 'standardwebhooks';
-import { type JobRow, type WebhookEmitter, type WebhookEvent, withTransaction } from '@tabpfn-jobs/shared';
+import { withTransaction } from '@tabpfn-jobs/shared/db';
+import type { WebhookEvent } from '@tabpfn-jobs/shared/domain';
+import type { JobRow } from '@tabpfn-jobs/shared/repositories';
+import type { WebhookEmitter } from '@tabpfn-jobs/shared/webhooks';
 
 export interface ReceivedRequest {
   path: string;

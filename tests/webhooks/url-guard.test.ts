@@ -1,14 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { LookupAddress } from 'node:dns';
-import {
-  type UrlGuardOptions,
-  ValidationError,
-  type WebhookUrlError,
-  type WebhookUrlRefusal,
-  assertWebhookUrlAllowed,
-  createGuardedLookup,
-  isPublicAddress,
-} from '@tabpfn-jobs/shared';
+import { ValidationError } from '@tabpfn-jobs/shared/errors';
+import { type UrlGuardOptions, type WebhookUrlError, type WebhookUrlRefusal, assertWebhookUrlAllowed, createGuardedLookup, isPublicAddress } from '@tabpfn-jobs/shared/webhooks';
 import { createWebhookSender } from '../../apps/worker/src/webhooks/webhook-sender.js';
 import { type TestApi, startTestApi } from '../helpers/api.js';
 import { type TestDatabase, createTestDatabase } from '../helpers/database.js';

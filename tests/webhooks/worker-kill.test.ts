@@ -1,15 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
-import {
-  type QueueSet,
-  closeQueues,
-  createQueues,
-  createWebhookEmitter,
-  createWebhookRepository,
-  createWebhookSecretStore,
-  createWorkerRedis,
-  parseKeyRing,
-} from '@tabpfn-jobs/shared';
+import { parseKeyRing } from '@tabpfn-jobs/shared/crypto';
+import { type QueueSet, closeQueues, createQueues } from '@tabpfn-jobs/shared/jobs';
+import { createWorkerRedis } from '@tabpfn-jobs/shared/redis';
+import { createWebhookRepository } from '@tabpfn-jobs/shared/repositories';
+import { createWebhookEmitter, createWebhookSecretStore } from '@tabpfn-jobs/shared/webhooks';
 import { TEST_ENCRYPTION_KEYS } from '../helpers/api.js';
 import { type TestDatabase, createTestDatabase } from '../helpers/database.js';
 import { type AppProcess, spawnApp } from '../helpers/processes.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { baseEnvShape, envBool, envInt, jobEnvShape, parseEnv } from '@tabpfn-jobs/shared';
+import { baseEnvShape, envBool, envInt, jobEnvShape, parseEnv } from '@tabpfn-jobs/shared/config';
 
 export const apiEnvSchema = z.object({
   ...baseEnvShape,

@@ -1,4 +1,7 @@
-import { type Logger, createApiRedis, createCoreContext, createWebhookSecretStore, createWorkerRedis } from '@tabpfn-jobs/shared';
+import { createCoreContext } from '@tabpfn-jobs/shared/core';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
+import { createApiRedis, createWorkerRedis } from '@tabpfn-jobs/shared/redis';
+import { createWebhookSecretStore } from '@tabpfn-jobs/shared/webhooks';
 import { createWebhookService } from './services/webhook.service.js';
 import { createIdempotency } from './services/idempotency.js';
 import { createJobService } from './services/job.service.js';

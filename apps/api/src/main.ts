@@ -1,4 +1,7 @@
-import { onShutdown, runMain, createLogger, ensureDatabase, installCrashNet, loadDotEnv, migrateUp, waitForMigrations } from '@tabpfn-jobs/shared';
+import { loadDotEnv } from '@tabpfn-jobs/shared/config';
+import { ensureDatabase, migrateUp, waitForMigrations } from '@tabpfn-jobs/shared/db';
+import { createLogger } from '@tabpfn-jobs/shared/logger';
+import { onShutdown, runMain, installCrashNet } from '@tabpfn-jobs/shared/process';
 import { createApp } from './app.js';
 import { loadApiConfig } from './config.js';
 import { createApiContext } from './context.js';

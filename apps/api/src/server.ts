@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { Express } from 'express';
-import type { Logger } from '@tabpfn-jobs/shared';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
 
 export interface RunningServer {
   server: Server;

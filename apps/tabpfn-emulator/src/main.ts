@@ -1,4 +1,6 @@
-import { onShutdown, runMain, createLogger, envBool, envInt, loadDotEnv, parseEnv } from '@tabpfn-jobs/shared';
+import { envBool, envInt, loadDotEnv, parseEnv } from '@tabpfn-jobs/shared/config';
+import { createLogger } from '@tabpfn-jobs/shared/logger';
+import { onShutdown, runMain } from '@tabpfn-jobs/shared/process';
 import { z } from 'zod';
 import { startEmulator } from './server.js';
 

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseLimitRules } from './upstream/token-limiter.js';
-import { baseEnvShape, envBool, envInt, jobEnvShape, parseDuration, parseEnv } from '@tabpfn-jobs/shared';
+import { baseEnvShape, envBool, envInt, jobEnvShape, parseDuration, parseEnv } from '@tabpfn-jobs/shared/config';
 
 /** A duration like "5m" (see parseDuration), as milliseconds. */
 function duration(fallback: string) {

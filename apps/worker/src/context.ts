@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { type Logger, createCoreContext, createWebhookSecretStore, createWorkerRedis } from '@tabpfn-jobs/shared';
+import { createCoreContext } from '@tabpfn-jobs/shared/core';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
+import { createWorkerRedis } from '@tabpfn-jobs/shared/redis';
+import { createWebhookSecretStore } from '@tabpfn-jobs/shared/webhooks';
 import { TabPFNClient, createTabPFNAgent } from '@tabpfn-jobs/tabpfn';
 import { createUpstreamBackoff } from './backoff.js';
 import type { WorkerConfig } from './config.js';

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
-import type { Logger, Queryable } from '@tabpfn-jobs/shared';
+import type { Queryable } from '@tabpfn-jobs/shared/db';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
 
 /** Records that this worker process is alive; the reconciler uses it to find dead workers' jobs. */
 export function startHeartbeat(deps: { db: Queryable; logger: Logger; workerId: string; intervalMs: number }) {

@@ -1,4 +1,7 @@
-import { onShutdown, runMain, createLogger, installCrashNet, loadDotEnv, waitForMigrations } from '@tabpfn-jobs/shared';
+import { loadDotEnv } from '@tabpfn-jobs/shared/config';
+import { waitForMigrations } from '@tabpfn-jobs/shared/db';
+import { createLogger } from '@tabpfn-jobs/shared/logger';
+import { onShutdown, runMain, installCrashNet } from '@tabpfn-jobs/shared/process';
 import { loadWorkerConfig } from './config.js';
 import { startWorkerProcess } from './context.js';
 

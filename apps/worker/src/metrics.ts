@@ -1,7 +1,8 @@
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { JobRow, Logger } from '@tabpfn-jobs/shared';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
+import type { JobRow } from '@tabpfn-jobs/shared/repositories';
 import { TabPFNError, type TabPFNClient } from '@tabpfn-jobs/tabpfn';
 import type { SendOutcome, WebhookSender } from './webhooks/webhook-sender.js';
 

@@ -1,4 +1,6 @@
-import type { DatasetRepository, IdempotencyRepository, JobLifecycle, JobRepository, Logger, WebhookRepository } from '@tabpfn-jobs/shared';
+import type { JobLifecycle } from '@tabpfn-jobs/shared/jobs';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
+import type { DatasetRepository, IdempotencyRepository, JobRepository, WebhookRepository } from '@tabpfn-jobs/shared/repositories';
 
 export interface ReconcileDeps {
   jobs: JobRepository;

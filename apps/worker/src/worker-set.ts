@@ -1,5 +1,7 @@
 import { type Job, Worker } from 'bullmq';
-import { type JobName, JOB_NAMES, type Logger, type Redis, parseJobPayload, queueName } from '@tabpfn-jobs/shared';
+import { type JobName, JOB_NAMES, parseJobPayload, queueName } from '@tabpfn-jobs/shared/jobs';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
+import type { Redis } from '@tabpfn-jobs/shared/redis';
 import type { HandlerMap } from './handlers/handler.js';
 
 export interface WorkerSetOptions {

@@ -29,3 +29,6 @@ export interface JobProgress {
   retry_in_seconds?: number;
   message?: string;
 }
+
+// Ownership is a domain rule (a resource belongs to one account), reachable from the same entry.
+export * from './ownership.js';

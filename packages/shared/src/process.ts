@@ -74,3 +74,6 @@ export function installCrashNet(logger: Logger, opts: { forceExitMs?: number } =
   process.on('unhandledRejection', (reason) => crash('unhandledRejection', reason));
   process.on('uncaughtException', (err) => crash('uncaughtException', err));
 }
+
+// Watching the parent is part of a process's lifetime, reachable from the same entry.
+export * from './parent-watch.js';

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import type { RequestHandler } from 'express';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
-import { AppError, NotFoundError, RateLimitedError, type Redis } from '@tabpfn-jobs/shared';
+import { AppError, NotFoundError, RateLimitedError } from '@tabpfn-jobs/shared/errors';
+import type { Redis } from '@tabpfn-jobs/shared/redis';
 
 const REALM = 'Basic realm="tabpfn-jobs admin", charset="UTF-8"';
 

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { UnauthorizedError } from '@tabpfn-jobs/shared';
+import { UnauthorizedError } from '@tabpfn-jobs/shared/errors';
 import type { AuthService, Principal } from '../services/auth.service.js';
 
 /** The authenticated caller, set by `requireAuth`. */

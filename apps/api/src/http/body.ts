@@ -1,6 +1,6 @@
 import bytes from 'bytes';
 import express, { type Request, type RequestHandler } from 'express';
-import { AppError, PayloadTooLargeError, ServiceUnavailableError, UnsupportedMediaTypeError } from '@tabpfn-jobs/shared';
+import { AppError, PayloadTooLargeError, ServiceUnavailableError, UnsupportedMediaTypeError } from '@tabpfn-jobs/shared/errors';
 import { storableJsonBody } from './json-guard.js';
 import { sendProblem } from './problem.js';
 

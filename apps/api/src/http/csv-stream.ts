@@ -3,7 +3,7 @@ import { type Hash, createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CsvError, parse as csvParse } from 'csv-parse';
-import { ValidationError } from '@tabpfn-jobs/shared';
+import { ValidationError } from '@tabpfn-jobs/shared/errors';
 import { isStorableString } from './json-guard.js';
 
 /** What a CSV file may be separated by; `tab` is accepted as a spelling of `\t` in the form field. */

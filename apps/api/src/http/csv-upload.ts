@@ -1,5 +1,5 @@
 import type { Request } from 'express';
-import { ValidationError } from '@tabpfn-jobs/shared';
+import { ValidationError } from '@tabpfn-jobs/shared/errors';
 import { delimiterField, parseCsvStream } from './csv-stream.js';
 import { assertStorableJson } from './json-guard.js';
 import { readMultipart } from './multipart.js';

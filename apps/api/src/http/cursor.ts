@@ -1,4 +1,4 @@
-import { ValidationError } from '@tabpfn-jobs/shared';
+import { ValidationError } from '@tabpfn-jobs/shared/errors';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** UTC, 3 to 6 fractional digits: Postgres keeps microseconds, and a cursor must too, or rows inside the page's last millisecond are skipped. */

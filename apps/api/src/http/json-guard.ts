@@ -1,12 +1,17 @@
 import type { RequestHandler } from 'express';
-import { ValidationError } from '@tabpfn-jobs/shared';
+import { ValidationError } from '@tabpfn-jobs/shared/errors';
 
 /** Deeper than any request this API reads (rows are 3 levels, configs a few more). */
 export const MAX_JSON_DEPTH = 32;
 
-/** Postgres text and jsonb cannot hold NUL, and a lone UTF-16 surrogate is not text at all. */
+/**
+ * Postgres text and jsonb cannot hold NUL, and a lone UTF-16 surrogate is not text at all. Not a
+ * string is not storable text either: parsers pass on what the wire gave them (busboy names a form
+ * part whose Content-Disposition has no plain `name` parameter `undefined`), and a throw here, inside
+ * a parser's event, would be an uncaught exception that stops the process.
+ */
 export function isStorableString(s: string): boolean {
-  return !s.includes('\u0000') && s.isWellFormed();
+  return typeof s === 'string' && !s.includes('\u0000') && s.isWellFormed();
 }
 
 function ok(v: unknown, depth: number): boolean {
@@ -23,7 +28,8 @@ function ok(v: unknown, depth: number): boolean {
 
 /** The first offending place, as a field path (`config.inference_config.k`, `features[3][1]`). */
 function locate(v: unknown, depth: number, path: string): { field: string; message: string } | undefined {
-  if (typeof v === 'string') return isStorableString(v) ? undefined : { field: path, message: 'contains a NUL character or invalid Unicode' };
+  if (typeof v === 'string')
+    return isStorableString(v) ? undefined : { field: path, message: 'contains a NUL character or invalid Unicode' };
   if (v === null || typeof v !== 'object') return undefined;
   if (depth >= MAX_JSON_DEPTH) return { field: path, message: `is nested deeper than ${MAX_JSON_DEPTH} levels` };
   if (Array.isArray(v)) {

@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { AppError } from '@tabpfn-jobs/shared';
+import { AppError } from '@tabpfn-jobs/shared/errors';
 import type { OpenApiDocument } from '../openapi/document.js';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];

@@ -1,6 +1,8 @@
 import type { Request, RequestHandler } from 'express';
 import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Logger, Pool, QueueSet } from '@tabpfn-jobs/shared';
+import type { Pool } from '@tabpfn-jobs/shared/db';
+import type { QueueSet } from '@tabpfn-jobs/shared/jobs';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
 
 const QUEUE_DEPTH_TIMEOUT_MS = 2_000;
 

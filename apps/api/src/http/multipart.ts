@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import busboy from 'busboy';
 import type { Request } from 'express';
-import { AppError, PayloadTooLargeError, ValidationError } from '@tabpfn-jobs/shared';
+import { AppError, PayloadTooLargeError, ValidationError } from '@tabpfn-jobs/shared/errors';
 import { isStorableString } from './json-guard.js';
 
 const FIELD_MAX = 64 * 1024;

@@ -1,5 +1,7 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
-import { AppError, type Logger, isConnectionError, NotFoundError, PayloadTooLargeError } from '@tabpfn-jobs/shared';
+import { isConnectionError } from '@tabpfn-jobs/shared/db';
+import { AppError, NotFoundError, PayloadTooLargeError } from '@tabpfn-jobs/shared/errors';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
 
 const TYPE_BASE = 'https://tabpfn-jobs.dev/problems/';
 

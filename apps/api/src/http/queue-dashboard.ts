@@ -2,7 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Router } from 'express';
-import type { QueueSet } from '@tabpfn-jobs/shared';
+import type { QueueSet } from '@tabpfn-jobs/shared/jobs';
 
 export const QUEUE_DASHBOARD_PATH = '/admin/queues';
 

@@ -1,6 +1,7 @@
 import type { RequestHandler, Response } from 'express';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { RateLimitedError, type Redis } from '@tabpfn-jobs/shared';
+import { RateLimitedError } from '@tabpfn-jobs/shared/errors';
+import type { Redis } from '@tabpfn-jobs/shared/redis';
 
 export interface RateLimitOptions {
   redis: Redis;

@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { BadRequestError } from '@tabpfn-jobs/shared';
+import { BadRequestError } from '@tabpfn-jobs/shared/errors';
 
 /** Query parameters that carry credentials in other APIs; this one takes keys only in `Authorization`. */
 const CREDENTIAL_PARAMS = new Set(['api_key', 'apikey', 'api-key', 'key', 'access_token', 'token', 'tabpfn_token', 'authorization', 'auth']);

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { type FieldError, ValidationError } from '@tabpfn-jobs/shared';
+import { type FieldError, ValidationError } from '@tabpfn-jobs/shared/errors';
 
 function fieldName(base: string, path: PropertyKey[]): string {
   let out = base;

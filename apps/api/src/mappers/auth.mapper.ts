@@ -1,4 +1,4 @@
-import type { ApiKeyRow } from '@tabpfn-jobs/shared';
+import type { ApiKeyRow } from '@tabpfn-jobs/shared/repositories';
 
 /** Public shape of an API key: never the digest, and the raw key only at creation. */
 export function toApiKey(row: ApiKeyRow) {

@@ -1,4 +1,4 @@
-import type { ModelRow } from '@tabpfn-jobs/shared';
+import type { ModelRow } from '@tabpfn-jobs/shared/repositories';
 
 export function toModel(row: ModelRow) {
   return {

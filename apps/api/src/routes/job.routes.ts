@@ -1,5 +1,6 @@
 import { type RequestHandler, Router } from 'express';
-import { NotAcceptableError, toJobResource } from '@tabpfn-jobs/shared';
+import { NotAcceptableError } from '@tabpfn-jobs/shared/errors';
+import { toJobResource } from '@tabpfn-jobs/shared/mappers';
 import { principal } from '../http/auth.js';
 import { noBody } from '../http/body.js';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';

@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import { type Request, type RequestHandler, type Response, Router } from 'express';
-import { ValidationError, isFinalStatus, toJobResource } from '@tabpfn-jobs/shared';
+import { isFinalStatus } from '@tabpfn-jobs/shared/domain';
+import { ValidationError } from '@tabpfn-jobs/shared/errors';
+import { toJobResource } from '@tabpfn-jobs/shared/mappers';
 import { type FeatureColumns, availableModels } from '@tabpfn-jobs/tabpfn';
 import { principal } from '../http/auth.js';
 import type { BodyPolicy } from '../http/body.js';

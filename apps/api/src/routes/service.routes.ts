@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { AppError } from '@tabpfn-jobs/shared';
+import { AppError } from '@tabpfn-jobs/shared/errors';
 import type { HealthService } from '../services/health.service.js';
 import { sendProblem } from '../http/problem.js';
 

@@ -1,11 +1,11 @@
 import { type RequestHandler, Router } from 'express';
 import { z } from 'zod';
-import type { WebhookAttemptRow, WebhookDeliveryRow, WebhookSecretView } from '@tabpfn-jobs/shared';
+import type { WebhookSecretView } from '@tabpfn-jobs/shared/webhooks';
 import { principal } from '../http/auth.js';
 import type { BodyPolicy } from '../http/body.js';
 import { parse } from '../http/validate.js';
 import { idParam } from '../schemas/job.schemas.js';
-import type { DeliveryWithAttempts, WebhookService } from '../services/webhook.service.js';
+import type { DeliveryWithAttempts, WebhookAttempt, WebhookDelivery, WebhookService } from '../services/webhook.service.js';
 
 const redeliverBody = z
   .strictObject({
@@ -26,7 +26,7 @@ function secretResource(v: WebhookSecretView) {
   };
 }
 
-function attemptResource(a: WebhookAttemptRow) {
+function attemptResource(a: WebhookAttempt) {
   return {
     attempt: a.attempt,
     status_code: a.status_code,
@@ -37,7 +37,7 @@ function attemptResource(a: WebhookAttemptRow) {
 }
 
 /** The public shape of a delivery: the payload is shown as sent (it is the job resource). */
-function deliveryResource(d: WebhookDeliveryRow & { attempt_log?: WebhookAttemptRow[] }) {
+function deliveryResource(d: WebhookDelivery & { attempt_log?: WebhookAttempt[] }) {
   return {
     id: d.id,
     object: 'webhook_delivery' as const,

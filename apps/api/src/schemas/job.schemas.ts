@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CLASSIFICATION_OUTPUTS, REGRESSION_OUTPUTS, WEBHOOK_EVENTS } from '@tabpfn-jobs/shared';
+import { CLASSIFICATION_OUTPUTS, REGRESSION_OUTPUTS, WEBHOOK_EVENTS } from '@tabpfn-jobs/shared/domain';
 
 /** Rows are checked cell by cell by the encoder (fast path for large inputs), not by zod. */
 const table = (what: string) =>

@@ -1,5 +1,11 @@
-import type { AccountRepository, JobLifecycle, KeyRing, Logger, Pool, UserRepository } from '@tabpfn-jobs/shared';
-import { NotFoundError, createTokenReader, withTransactionRetry } from '@tabpfn-jobs/shared';
+import type { KeyRing } from '@tabpfn-jobs/shared/crypto';
+import type { Pool } from '@tabpfn-jobs/shared/db';
+import type { JobLifecycle } from '@tabpfn-jobs/shared/jobs';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
+import type { AccountRepository, UserRepository } from '@tabpfn-jobs/shared/repositories';
+import { createTokenReader } from '@tabpfn-jobs/shared/crypto';
+import { withTransactionRetry } from '@tabpfn-jobs/shared/db';
+import { NotFoundError } from '@tabpfn-jobs/shared/errors';
 import type { Usage } from '@tabpfn-jobs/tabpfn';
 import { type TabPFNFor, upstreamToAppError } from './upstream.js';
 

@@ -1,20 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import {
-  type ApiKeyRepository,
-  ConflictError,
-  assertOwned,
-  type KeyRing,
-  type Pool,
-  type PoolClient,
-  UnauthorizedError,
-  UnprocessableError,
-  accountGoneError,
-  type UserRepository,
-  generateApiKey,
-  isWellFormedApiKey,
-  sha256,
-  withTransaction,
-} from '@tabpfn-jobs/shared';
+import { type KeyRing, generateApiKey, isWellFormedApiKey, sha256 } from '@tabpfn-jobs/shared/crypto';
+import { type Pool, type PoolClient, withTransaction } from '@tabpfn-jobs/shared/db';
+import { assertOwned } from '@tabpfn-jobs/shared/domain';
+import { ConflictError, UnauthorizedError, UnprocessableError, accountGoneError } from '@tabpfn-jobs/shared/errors';
+import type { ApiKeyRepository, UserRepository } from '@tabpfn-jobs/shared/repositories';
 import type { TabPFNFor } from './upstream.js';
 import { upstreamToAppError } from './upstream.js';
 
@@ -58,7 +47,10 @@ export function createAuthService(deps: AuthServiceDeps) {
     } catch (err) {
       throw upstreamToAppError(err);
     }
-    if (status === 'invalid') throw new UnprocessableError('tabpfn_token_invalid', 'TabPFN rejected this token.', { errors: [{ field: 'tabpfn_token', message: 'rejected by TabPFN' }] });
+    if (status === 'invalid')
+      throw new UnprocessableError('tabpfn_token_invalid', 'TabPFN rejected this token.', {
+        errors: [{ field: 'tabpfn_token', message: 'rejected by TabPFN' }],
+      });
     if (status === 'unverified') {
       throw new UnprocessableError('tabpfn_email_unverified', 'The TabPFN account behind this token has not verified its email address.', {
         errors: [{ field: 'tabpfn_token', message: 'email address not verified' }],
@@ -71,12 +63,23 @@ export function createAuthService(deps: AuthServiceDeps) {
     async setup(token: string, keyName?: string) {
       await verifyUpstream(token);
       const digest = sha256(token);
-      const id = randomUUID();
-      return withTransaction(deps.pool, async (tx) => {
-        const { row, created } = await deps.users.insertOrGet({ id, tokenCiphertext: deps.keyRing.encrypt(token, id), tokenDigest: digest }, tx);
-        const key = await issueKey(row.id, keyName ?? null, tx);
-        return { userId: row.id, created, apiKey: key.apiKey, apiKeyRow: key.row };
-      });
+      for (let attempt = 1; ; attempt++) {
+        const id = randomUUID();
+        try {
+          return await withTransaction(deps.pool, async (tx) => {
+            const { row, created } = await deps.users.insertOrGet(
+              { id, tokenCiphertext: deps.keyRing.encrypt(token, id), tokenDigest: digest },
+              tx,
+            );
+            const key = await issueKey(row.id, keyName ?? null, tx);
+            return { userId: row.id, created, apiKey: key.apiKey, apiKeyRow: key.row };
+          });
+        } catch (err) {
+          // The token's account was deleted (DELETE /v1/me) after it was found and before its new key
+          // was written: the key's foreign key fails. The token is valid, so start over: a new account.
+          if (attempt >= 3 || !accountGoneError(err)) throw err;
+        }
+      }
     },
 
     async authenticate(rawKey: string | undefined): Promise<Principal> {
@@ -109,10 +112,12 @@ export function createAuthService(deps: AuthServiceDeps) {
       await verifyUpstream(token);
       const digest = sha256(token);
       const owner = await deps.users.findByTokenDigest(digest);
-      if (owner && owner.id !== userId) throw new ConflictError('tabpfn_token_in_use', 'This TabPFN token already belongs to another account.');
+      if (owner && owner.id !== userId)
+        throw new ConflictError('tabpfn_token_in_use', 'This TabPFN token already belongs to another account.');
       await deps.users.updateToken(userId, deps.keyRing.encrypt(token, userId), digest).catch((err) => {
         // Another account took the same token between the check and the write (unique digest index).
-        if ((err as { code?: string }).code === '23505') throw new ConflictError('tabpfn_token_in_use', 'This TabPFN token already belongs to another account.');
+        if ((err as { code?: string }).code === '23505')
+          throw new ConflictError('tabpfn_token_in_use', 'This TabPFN token already belongs to another account.');
         throw err;
       });
     },

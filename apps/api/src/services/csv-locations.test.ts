@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { ValidationError } from '@tabpfn-jobs/shared';
+import { ValidationError } from '@tabpfn-jobs/shared/errors';
 import { inCsvTerms, toCsvTerms } from './csv-locations.js';
 
 const origin = { lines: Int32Array.from([2, 3, 5, 9]), targetColumn: 'species' };

@@ -1,4 +1,4 @@
-import { type FieldError, ValidationError } from '@tabpfn-jobs/shared';
+import { type FieldError, ValidationError } from '@tabpfn-jobs/shared/errors';
 
 /** Where a CSV upload's rows came from, so errors about them can name the file's line and column. */
 export interface CsvOrigin {

@@ -1,5 +1,5 @@
 import { DataError, type EncodedFeatures, type EncodedTarget, type FeatureColumns, type Settings, encodeFeatureColumns, encodeFeatures, encodeTarget } from '@tabpfn-jobs/tabpfn';
-import { type FieldError, ValidationError } from '@tabpfn-jobs/shared';
+import { type FieldError, ValidationError } from '@tabpfn-jobs/shared/errors';
 
 /** Runs an encoder and turns its DataError (which names the cell) into a 422. */
 function guard<T>(fn: () => T): T {

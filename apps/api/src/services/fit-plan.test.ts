@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { type FieldError, ValidationError, sha256Hex } from '@tabpfn-jobs/shared';
+import { sha256Hex } from '@tabpfn-jobs/shared/crypto';
+import { type FieldError, ValidationError } from '@tabpfn-jobs/shared/errors';
 import { type ModelLimit, type Settings, encodeFeatures, encodeTarget } from '@tabpfn-jobs/tabpfn';
 import { type FitInput, inferTask, planFit } from './fit-plan.js';
 

@@ -1,4 +1,7 @@
-import { type NewDataset, type NewModel, type Task, ValidationError, sha256Hex } from '@tabpfn-jobs/shared';
+import { sha256Hex } from '@tabpfn-jobs/shared/crypto';
+import type { Task } from '@tabpfn-jobs/shared/domain';
+import { ValidationError } from '@tabpfn-jobs/shared/errors';
+import type { NewDataset, NewModel } from '@tabpfn-jobs/shared/repositories';
 import { type EncodedTarget, type FeatureColumns, type Settings, modelPath } from '@tabpfn-jobs/tabpfn';
 import { type CsvOrigin, inCsvTerms } from './csv-locations.js';
 import { checkTrainLimits, checkTrainShape, encodeTrain, shapeOf } from './dataset-encoding.js';

@@ -1,4 +1,5 @@
-import { type Pool, type Redis, pendingMigrations, pingPostgres, pingRedis } from '@tabpfn-jobs/shared';
+import { type Pool, pendingMigrations, pingPostgres } from '@tabpfn-jobs/shared/db';
+import { type Redis, pingRedis } from '@tabpfn-jobs/shared/redis';
 
 interface Check {
   ok: boolean;

@@ -1,4 +1,6 @@
-import { type IdempotencyRepository, type Pool, type PoolClient, UnprocessableError, accountGoneError, withTransaction } from '@tabpfn-jobs/shared';
+import { type Pool, type PoolClient, withTransaction } from '@tabpfn-jobs/shared/db';
+import { UnprocessableError, accountGoneError } from '@tabpfn-jobs/shared/errors';
+import type { IdempotencyRepository } from '@tabpfn-jobs/shared/repositories';
 
 export interface StoredResponse {
   status: number;

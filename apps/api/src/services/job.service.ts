@@ -1,16 +1,8 @@
-import {
-  ConflictError,
-  type DatasetRepository,
-  assertOwned,
-  isFinalStatus,
-  type JobEventHub,
-  type JobLifecycle,
-  type JobRepository,
-  type JobRow,
-  type ModelRepository,
-  type Pool,
-  withTransactionRetry,
-} from '@tabpfn-jobs/shared';
+import { type Pool, withTransactionRetry } from '@tabpfn-jobs/shared/db';
+import { assertOwned, isFinalStatus } from '@tabpfn-jobs/shared/domain';
+import { ConflictError } from '@tabpfn-jobs/shared/errors';
+import type { JobEventHub, JobLifecycle } from '@tabpfn-jobs/shared/jobs';
+import type { DatasetRepository, JobRepository, JobRow, ModelRepository } from '@tabpfn-jobs/shared/repositories';
 
 export interface JobServiceDeps {
   pool: Pool;

@@ -1,4 +1,6 @@
-import { type Task, ValidationError, sha256Hex } from '@tabpfn-jobs/shared';
+import { sha256Hex } from '@tabpfn-jobs/shared/crypto';
+import type { Task } from '@tabpfn-jobs/shared/domain';
+import { ValidationError } from '@tabpfn-jobs/shared/errors';
 
 /** JSON with every object's keys sorted, so equal values give equal text whatever order their keys came in. */
 const canonical = (v: unknown) =>

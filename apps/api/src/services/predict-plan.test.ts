@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { type FieldError, ValidationError, sha256Hex } from '@tabpfn-jobs/shared';
+import { sha256Hex } from '@tabpfn-jobs/shared/crypto';
+import { type FieldError, ValidationError } from '@tabpfn-jobs/shared/errors';
 import { type ModelLimit, type Settings, encodeFeatures } from '@tabpfn-jobs/tabpfn';
 import { planFit } from './fit-plan.js';
 import { type PredictInput, type PredictModel, checkPredictRequest, planPredict } from './predict-plan.js';

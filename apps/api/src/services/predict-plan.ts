@@ -1,4 +1,6 @@
-import { CLASSIFICATION_OUTPUTS, type ModelRow, type NewDataset, REGRESSION_OUTPUTS, ValidationError } from '@tabpfn-jobs/shared';
+import { CLASSIFICATION_OUTPUTS, REGRESSION_OUTPUTS } from '@tabpfn-jobs/shared/domain';
+import { ValidationError } from '@tabpfn-jobs/shared/errors';
+import type { ModelRow, NewDataset } from '@tabpfn-jobs/shared/repositories';
 import type { Settings } from '@tabpfn-jobs/tabpfn';
 import { type CsvOrigin, inCsvTerms } from './csv-locations.js';
 import { checkTestLimits, encodeTest, shapeOf } from './dataset-encoding.js';

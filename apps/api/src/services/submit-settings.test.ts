@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { UnauthorizedError, parseKeyRing } from '@tabpfn-jobs/shared';
+import { parseKeyRing } from '@tabpfn-jobs/shared/crypto';
+import { UnauthorizedError } from '@tabpfn-jobs/shared/errors';
 import { createSettingsReader } from './submit-settings.js';
 import { createTabPFNFactory } from './upstream.js';
 

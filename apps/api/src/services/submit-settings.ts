@@ -1,4 +1,6 @@
-import { type KeyRing, UnauthorizedError, type UserRepository, createTokenReader } from '@tabpfn-jobs/shared';
+import { type KeyRing, createTokenReader } from '@tabpfn-jobs/shared/crypto';
+import { UnauthorizedError } from '@tabpfn-jobs/shared/errors';
+import type { UserRepository } from '@tabpfn-jobs/shared/repositories';
 import type { Settings } from '@tabpfn-jobs/tabpfn';
 import type { TabPFNFor } from './upstream.js';
 

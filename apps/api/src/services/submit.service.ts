@@ -1,22 +1,10 @@
-import {
-  type CreatedJob,
-  type DatasetRepository,
-  DEFAULT_WEBHOOK_EVENTS,
-  assertOwned,
-  type JobRepository,
-  type JobLifecycle,
-  type JobRow,
-  type PoolClient,
-  type KeyRing,
-  type ModelRepository,
-  type ModelRow,
-  NotFoundError,
-  RateLimitedError,
-  UnprocessableError,
-  type UserRepository,
-  ValidationError,
-  toJobResource,
-} from '@tabpfn-jobs/shared';
+import type { KeyRing } from '@tabpfn-jobs/shared/crypto';
+import type { PoolClient } from '@tabpfn-jobs/shared/db';
+import { DEFAULT_WEBHOOK_EVENTS, assertOwned } from '@tabpfn-jobs/shared/domain';
+import { NotFoundError, RateLimitedError, UnprocessableError, ValidationError } from '@tabpfn-jobs/shared/errors';
+import type { CreatedJob, JobLifecycle } from '@tabpfn-jobs/shared/jobs';
+import { toJobResource } from '@tabpfn-jobs/shared/mappers';
+import type { DatasetRepository, JobRepository, JobRow, ModelRepository, ModelRow, UserRepository } from '@tabpfn-jobs/shared/repositories';
 import { type FitInput, type FitPlan, planFit } from './fit-plan.js';
 import type { Idempotency, StoredResponse } from './idempotency.js';
 import { type PredictInput, type PredictPlan, checkPredictRequest, planPredict } from './predict-plan.js';

@@ -1,5 +1,5 @@
 import { TabPFNClient, TabPFNError, createTabPFNAgent, defaultSettingsCache, type ClientLogger, type Settings } from '@tabpfn-jobs/tabpfn';
-import { AppError, ServiceUnavailableError } from '@tabpfn-jobs/shared';
+import { AppError, ServiceUnavailableError } from '@tabpfn-jobs/shared/errors';
 
 /** Builds a TabPFN client for one user's token; all clients share one keep-alive agent and one settings cache. */
 export interface TabPFNFor {

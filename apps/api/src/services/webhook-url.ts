@@ -1,4 +1,4 @@
-import { assertWebhookUrlAllowed } from '@tabpfn-jobs/shared';
+import { assertWebhookUrlAllowed } from '@tabpfn-jobs/shared/webhooks';
 
 /**
  * Checks a webhook target at submit: http(s) only, no credentials, the host resolves, and (unless

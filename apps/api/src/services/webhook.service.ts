@@ -1,17 +1,9 @@
-import {
-  assertOwned,
-  type JobRepository,
-  type Logger,
-  NotFoundError,
-  type Pool,
-  ServiceUnavailableError,
-  type WebhookAttemptRow,
-  type WebhookDeliveryRow,
-  type WebhookEmitter,
-  type WebhookRepository,
-  type WebhookSecretStore,
-  withTransaction,
-} from '@tabpfn-jobs/shared';
+import { type Pool, withTransaction } from '@tabpfn-jobs/shared/db';
+import { assertOwned } from '@tabpfn-jobs/shared/domain';
+import { NotFoundError, ServiceUnavailableError } from '@tabpfn-jobs/shared/errors';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
+import type { JobRepository, WebhookAttemptRow, WebhookDeliveryRow, WebhookRepository } from '@tabpfn-jobs/shared/repositories';
+import type { WebhookEmitter, WebhookSecretStore } from '@tabpfn-jobs/shared/webhooks';
 
 /**
  * Webhook rules for the API: the account's signing secret (lazy create, rotate with overlap), a
@@ -27,6 +19,9 @@ export interface WebhookServiceDeps {
   logger: Logger;
 }
 
+/** What routes may know of deliveries and attempts (routes never reach repositories themselves). */
+export type WebhookDelivery = WebhookDeliveryRow;
+export type WebhookAttempt = WebhookAttemptRow;
 export type DeliveryWithAttempts = WebhookDeliveryRow & { attempt_log: WebhookAttemptRow[] };
 
 export function createWebhookService(deps: WebhookServiceDeps) {

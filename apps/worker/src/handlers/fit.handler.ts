@@ -1,5 +1,7 @@
 import { DelayedError } from 'bullmq';
-import type { DatasetRepository, JobLifecycle, JobRepository, Logger, ModelRepository, ModelRow } from '@tabpfn-jobs/shared';
+import type { JobLifecycle } from '@tabpfn-jobs/shared/jobs';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
+import type { DatasetRepository, JobRepository, ModelRepository, ModelRow } from '@tabpfn-jobs/shared/repositories';
 import { modelPath } from '@tabpfn-jobs/tabpfn';
 import type { JobHandler } from './handler.js';
 import type { JobRunner } from './job-runner.js';

@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import type { JobName, JobPayload } from '@tabpfn-jobs/shared';
+import type { JobName, JobPayload } from '@tabpfn-jobs/shared/jobs';
 
 /** `token` is BullMQ's lock token, needed to move the job (e.g. to delayed). */
 export type JobHandler<N extends JobName> = (payload: JobPayload<N>, job: Job, token?: string) => Promise<void>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { JobRepository } from '@tabpfn-jobs/shared';
+import type { JobRepository } from '@tabpfn-jobs/shared/repositories';
 import { type RunnerDeps, createJobRunner } from './job-runner.js';
 
 /** A job row whose progress writes take as long as the test says, like pool connections under load. */

@@ -3,17 +3,12 @@ import { TabPFNError, type TabPFNClient } from '@tabpfn-jobs/tabpfn';
 import type { Breaker } from '../upstream/breaker.js';
 import type { CancelRegistry } from './cancel-registry.js';
 import type { CallKind, TokenLimiter } from '../upstream/token-limiter.js';
-import {
-  type JobError,
-  type JobLifecycle,
-  type JobOutcome,
-  type JobRepository,
-  type JobRow,
-  type Logger,
-  type Queryable,
-  type TokenReader,
-  isFinalStatus,
-} from '@tabpfn-jobs/shared';
+import type { TokenReader } from '@tabpfn-jobs/shared/crypto';
+import type { Queryable } from '@tabpfn-jobs/shared/db';
+import { type JobError, isFinalStatus } from '@tabpfn-jobs/shared/domain';
+import type { JobLifecycle, JobOutcome } from '@tabpfn-jobs/shared/jobs';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
+import type { JobRepository, JobRow } from '@tabpfn-jobs/shared/repositories';
 
 export interface RunnerDeps {
   jobs: JobRepository;

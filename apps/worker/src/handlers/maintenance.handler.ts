@@ -1,4 +1,4 @@
-import type { Logger } from '@tabpfn-jobs/shared';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
 import type { JobHandler } from './handler.js';
 
 export interface MaintenanceDeps {

@@ -1,5 +1,7 @@
 import { DelayedError, type Job } from 'bullmq';
-import { type DatasetRepository, type JobRepository, type Logger, type ModelRepository, type ModelRow, isFinalStatus } from '@tabpfn-jobs/shared';
+import { isFinalStatus } from '@tabpfn-jobs/shared/domain';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
+import type { DatasetRepository, JobRepository, ModelRepository, ModelRow } from '@tabpfn-jobs/shared/repositories';
 import { type TabPFNClient, TrainSetNotFoundError, modelPath } from '@tabpfn-jobs/tabpfn';
 import { tabpfnConfigOf } from './fit.handler.js';
 import type { JobHandler } from './handler.js';

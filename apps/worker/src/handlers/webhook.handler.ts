@@ -1,14 +1,8 @@
-import {
-  type Logger,
-  type Pool,
-  type QueueSet,
-  type WebhookDeliveryRow,
-  type WebhookRepository,
-  type WebhookSecretStore,
-  enqueue,
-  webhookJobId,
-  withTransaction,
-} from '@tabpfn-jobs/shared';
+import { type Pool, withTransaction } from '@tabpfn-jobs/shared/db';
+import { type QueueSet, enqueue } from '@tabpfn-jobs/shared/jobs';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
+import type { WebhookDeliveryRow, WebhookRepository } from '@tabpfn-jobs/shared/repositories';
+import { type WebhookSecretStore, webhookJobId } from '@tabpfn-jobs/shared/webhooks';
 import { Webhook } from 'standardwebhooks';
 import { type RetryPolicy, nextRetryDelay } from '../webhooks/retry-policy.js';
 import type { WebhookSender } from '../webhooks/webhook-sender.js';

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { parseDuration } from '@tabpfn-jobs/shared';
+import { parseDuration } from '@tabpfn-jobs/shared/config';
 
 export type CallKind = 'fit' | 'predict' | 'upload';
 

@@ -1,4 +1,4 @@
-import { type ResolveFn, WebhookUrlError, assertWebhookUrlAllowed, createGuardedLookup } from '@tabpfn-jobs/shared';
+import { type ResolveFn, WebhookUrlError, assertWebhookUrlAllowed, createGuardedLookup } from '@tabpfn-jobs/shared/webhooks';
 import { Agent, type Dispatcher, request } from 'undici';
 import { parseRetryAfter } from './retry-policy.js';
 

@@ -18,10 +18,7 @@ export function createUserRepository(pool: Queryable) {
     },
 
     async findById(id: string, tx: Queryable = pool): Promise<UserRow | undefined> {
-      const { rows } = await tx.query<UserRow>(
-        'SELECT id, tabpfn_token_ciphertext, created_at, updated_at FROM users WHERE id = $1',
-        [id],
-      );
+      const { rows } = await tx.query<UserRow>('SELECT id, tabpfn_token_ciphertext, created_at, updated_at FROM users WHERE id = $1', [id]);
       return rows[0];
     },
 
@@ -33,30 +30,40 @@ export function createUserRepository(pool: Queryable) {
       user: { id: string; tokenCiphertext: string; tokenDigest: Buffer },
       tx: Queryable = pool,
     ): Promise<{ row: UserRow; created: boolean }> {
-      const { rows } = await tx.query<UserRow>(
-        `INSERT INTO users (id, tabpfn_token_ciphertext, tabpfn_token_digest) VALUES ($1, $2, $3)
-         ON CONFLICT (tabpfn_token_digest) DO NOTHING
-         RETURNING id, tabpfn_token_ciphertext, created_at, updated_at`,
-        [user.id, user.tokenCiphertext, user.tokenDigest],
-      );
-      if (rows[0]) return { row: rows[0], created: true };
-      const existing = await this.findByTokenDigest(user.tokenDigest, tx);
-      if (!existing) throw new Error('user vanished between insert and select');
-      return { row: existing, created: false };
+      // The account that owns the digest can be deleted between the insert and the select (DELETE
+      // /v1/me racing a setup with the same token); each statement sees what has committed, so the
+      // insert goes through on the next try.
+      for (let attempt = 1; ; attempt++) {
+        const { rows } = await tx.query<UserRow>(
+          `INSERT INTO users (id, tabpfn_token_ciphertext, tabpfn_token_digest) VALUES ($1, $2, $3)
+           ON CONFLICT (tabpfn_token_digest) DO NOTHING
+           RETURNING id, tabpfn_token_ciphertext, created_at, updated_at`,
+          [user.id, user.tokenCiphertext, user.tokenDigest],
+        );
+        if (rows[0]) return { row: rows[0], created: true };
+        const existing = await this.findByTokenDigest(user.tokenDigest, tx);
+        if (existing) return { row: existing, created: false };
+        if (attempt >= 3) throw new Error('user vanished between insert and select');
+      }
     },
 
     async updateToken(id: string, tokenCiphertext: string, tokenDigest: Buffer, tx: Queryable = pool): Promise<void> {
-      await tx.query(
-        'UPDATE users SET tabpfn_token_ciphertext = $2, tabpfn_token_digest = $3, updated_at = now() WHERE id = $1',
-        [id, tokenCiphertext, tokenDigest],
-      );
+      await tx.query('UPDATE users SET tabpfn_token_ciphertext = $2, tabpfn_token_digest = $3, updated_at = now() WHERE id = $1', [
+        id,
+        tokenCiphertext,
+        tokenDigest,
+      ]);
     },
 
     async updateCiphertext(id: string, tokenCiphertext: string, tx: Queryable = pool): Promise<void> {
       await tx.query('UPDATE users SET tabpfn_token_ciphertext = $2 WHERE id = $1', [id, tokenCiphertext]);
     },
 
-    async listCiphertexts(afterId: string | null, limit: number, tx: Queryable = pool): Promise<Pick<UserRow, 'id' | 'tabpfn_token_ciphertext'>[]> {
+    async listCiphertexts(
+      afterId: string | null,
+      limit: number,
+      tx: Queryable = pool,
+    ): Promise<Pick<UserRow, 'id' | 'tabpfn_token_ciphertext'>[]> {
       const { rows } = await tx.query(
         `SELECT id, tabpfn_token_ciphertext FROM users WHERE ($1::uuid IS NULL OR id > $1) ORDER BY id LIMIT $2`,
         [afterId, limit],

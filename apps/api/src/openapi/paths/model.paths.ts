@@ -1,6 +1,6 @@
 import type { OpenAPIRegistry, RouteConfig } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { WEBHOOK_EVENTS } from '@tabpfn-jobs/shared';
+import { WEBHOOK_EVENTS } from '@tabpfn-jobs/shared/domain';
 import { fitBody, idParam, modelListQuery, predictBody } from '../../schemas/job.schemas.js';
 import { AUTH_PROBLEMS, BEARER, idempotencyHeader, json, problems } from '../registry.js';
 import { availableModels, job, model, modelPage } from '../schemas/resources.js';

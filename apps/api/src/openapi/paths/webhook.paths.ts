@@ -1,6 +1,6 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
-import { WEBHOOK_EVENTS } from '@tabpfn-jobs/shared';
+import { WEBHOOK_EVENTS } from '@tabpfn-jobs/shared/domain';
 import { idParam } from '../../schemas/job.schemas.js';
 import { AUTH_PROBLEMS, BEARER, json, problems } from '../registry.js';
 import { EXAMPLE_IDS } from '../schemas/common.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { WEBHOOK_EVENTS } from '@tabpfn-jobs/shared';
+import { WEBHOOK_EVENTS } from '@tabpfn-jobs/shared/domain';
 import { EXAMPLE_IDS, jobError, label, nullableTimestamp, pageOf, timestamp, uuid } from './common.js';
 
 /** Response shapes of jobs and models, matching `toJobResource` (shared) and `toModel` (api mappers). */

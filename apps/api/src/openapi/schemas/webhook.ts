@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { WEBHOOK_EVENTS } from '@tabpfn-jobs/shared';
+import { WEBHOOK_EVENTS } from '@tabpfn-jobs/shared/domain';
 import { EXAMPLE_IDS, nullableTimestamp, timestamp, uuid } from './common.js';
 import { job } from './resources.js';
 

@@ -1,0 +1,3 @@
+export * from './key-ring.js';
+export * from './secrets.js';
+export * from './tabpfn-token.js';
