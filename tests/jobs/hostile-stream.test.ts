@@ -8,6 +8,8 @@ import { type TestEmulator, VALID_TOKEN, startTestEmulator } from '../helpers/em
 import { request } from '../helpers/http.js';
 import { type AppProcess, alive, spawnApp } from '../helpers/processes.js';
 import { createTestRedis } from '../helpers/redis.js';
+// A seeded PRNG (mulberry32), so a failing chunking can be replayed from its seed.
+import { seededRandom } from '@tabpfn-jobs/tabpfn-emulator';
 
 /**
  * Hostile bodies against a real api PROCESS, arriving the way they do over a network: raw HTTP/1.1
@@ -49,17 +51,6 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   }
 }
 
-/** A small deterministic PRNG (mulberry32), so a failing chunking can be replayed from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface RawResponse {
   status: number;
@@ -408,7 +399,7 @@ const rowsOf = (n: number, from = 0) => {
   return out.join('\n');
 };
 const garbage = (() => {
-  const rnd = prng(0xbad);
+  const rnd = seededRandom(0xbad);
   const b = Buffer.alloc(300 * 1024);
   for (let i = 0; i < b.length; i++) b[i] = Math.floor(rnd() * 256);
   return b;
@@ -570,7 +561,7 @@ describe('hostile CSV uploads, streamed in small chunks with pauses, to a real a
             method: 'POST',
             path,
             headers: { Authorization: `Bearer ${apiKey}`, 'Content-Type': `multipart/form-data; boundary=${BOUNDARY}` },
-            chunks: smallChunks(body, prng(seed)),
+            chunks: smallChunks(body, seededRandom(seed)),
             contentLength: chunked ? undefined : body.length,
             pause: smallPause,
           }),

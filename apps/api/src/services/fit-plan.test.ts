@@ -1,29 +1,10 @@
 import { describe, expect, it } from '@jest/globals';
 import { sha256Hex } from '@tabpfn-jobs/shared/crypto';
-import { type FieldError, ValidationError } from '@tabpfn-jobs/shared/errors';
-import { type ModelLimit, type Settings, encodeFeatures, encodeTarget } from '@tabpfn-jobs/tabpfn';
+import { encodeFeatures, encodeTarget } from '@tabpfn-jobs/tabpfn';
 import { type FitInput, inferTask, planFit } from './fit-plan.js';
+import { fieldErrors, settingsWith } from '../../../../tests/helpers/upstream-settings.js';
 
 // No database, no upstream: the plan is plain data, from the real encoders.
-
-const LIMIT: ModelLimit = {
-  train_set_max_rows: 1_000,
-  train_set_max_cells: 10_000,
-  test_set_max_rows: 1_000,
-  test_set_max_cells: 10_000,
-  max_classes: 10,
-  max_cols: 50,
-  test_set_max_rows_w_full_regression_output: 100,
-};
-
-function settingsWith(limit: Partial<ModelLimit> = {}, datasetMaxBytes = 10_000_000): Settings {
-  return {
-    default_model_version: 'v2.5',
-    max_model_limit: { ...LIMIT, ...limit },
-    model_limits: {},
-    dataset_max_size_bytes: datasetMaxBytes,
-  };
-}
 
 const X = [
   [1.5, 'red', 3],
@@ -33,17 +14,6 @@ const X = [
 ];
 
 const fit = (over: Partial<FitInput> = {}): FitInput => ({ features: X, target: ['a', 'b', 'a', 'b'], ...over });
-
-/** The field errors a ValidationError carries; fails the test when `fn` does not throw one. */
-function fieldErrors(fn: () => unknown): FieldError[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ValidationError) return err.errors ?? [];
-    throw err;
-  }
-  throw new Error('expected a ValidationError');
-}
 
 describe('planFit: task inference', () => {
   it('string targets classify, with the sorted classes kept on the model', () => {
@@ -260,7 +230,7 @@ describe('planFit: upstream limits', () => {
   });
 
   it('an in-memory size over the server limit', () => {
-    const errors = fieldErrors(() => planFit(fit(), settingsWith({}, 100)));
+    const errors = fieldErrors(() => planFit(fit(), settingsWith({}, { datasetMaxBytes: 100 })));
     expect(errors[0]?.field).toBe('features');
     expect(errors[0]?.message).toMatch(/^In-memory size of x_train \(\d+ bytes\) exceeds the server limit of 100 bytes\.$/);
   });

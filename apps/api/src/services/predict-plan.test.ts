@@ -1,30 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { sha256Hex } from '@tabpfn-jobs/shared/crypto';
-import { type FieldError, ValidationError } from '@tabpfn-jobs/shared/errors';
-import { type ModelLimit, type Settings, encodeFeatures } from '@tabpfn-jobs/tabpfn';
+import { encodeFeatures } from '@tabpfn-jobs/tabpfn';
 import { planFit } from './fit-plan.js';
 import { type PredictInput, type PredictModel, checkPredictRequest, planPredict } from './predict-plan.js';
+import { SMALL_LIMIT, fieldErrors, settingsWith } from '../../../../tests/helpers/upstream-settings.js';
 
 // No database, no upstream: models come from real fit plans, test sets from the real encoders.
-
-const LIMIT: ModelLimit = {
-  train_set_max_rows: 1_000,
-  train_set_max_cells: 10_000,
-  test_set_max_rows: 1_000,
-  test_set_max_cells: 10_000,
-  max_classes: 10,
-  max_cols: 50,
-  test_set_max_rows_w_full_regression_output: 100,
-};
-
-function settingsWith(limit: Partial<ModelLimit> = {}, modelLimits: Settings['model_limits'] = {}): Settings {
-  return {
-    default_model_version: 'v2.5',
-    max_model_limit: { ...LIMIT, ...limit },
-    model_limits: modelLimits,
-    dataset_max_size_bytes: 10_000_000,
-  };
-}
 
 const NAMES = ['size', 'color', 'count'];
 const TRAIN = [
@@ -53,17 +34,6 @@ const ROWS = [
   [3.0, 'blue', 1],
 ];
 const req = (over: Partial<PredictInput> = {}): PredictInput => ({ features: ROWS, ...over });
-
-/** The field errors a ValidationError carries; fails the test when `fn` does not throw one. */
-function fieldErrors(fn: () => unknown): FieldError[] {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ValidationError) return err.errors ?? [];
-    throw err;
-  }
-  throw new Error('expected a ValidationError');
-}
 
 describe('planPredict: output type', () => {
   it('defaults to preds for a classifier and mean for a regressor', () => {
@@ -207,7 +177,7 @@ describe('planPredict: upstream limits', () => {
     // 4 training rows, a budget of 8 pairs: at most 2 test rows.
     const budget = settingsWith({ predict_row_pairs_budget: 8 });
     expect(fieldErrors(() => planPredict(classifier, req({ features: rows(3) }), budget))[0]?.message).toMatch(/maximum of 2\./);
-    const perVersion = settingsWith({}, { 'v2.5': { ...LIMIT, test_set_max_rows: 1 } });
+    const perVersion = settingsWith({}, { modelLimits: { 'v2.5': { ...SMALL_LIMIT, test_set_max_rows: 1 } } });
     expect(fieldErrors(() => planPredict(classifier, req({ features: rows(2) }), perVersion))[0]?.message).toMatch(/maximum of 1\./);
   });
 });

@@ -6,20 +6,12 @@ import { parseKeyRing } from '@tabpfn-jobs/shared/crypto';
 import { UnauthorizedError } from '@tabpfn-jobs/shared/errors';
 import { createSettingsReader } from './submit-settings.js';
 import { createTabPFNFactory } from './upstream.js';
+import { settingsWith } from '../../../../tests/helpers/upstream-settings.js';
 
 // The real factory and TabPFN client (and its process-wide settings cache) against a local HTTP
 // server standing in for upstream; each test uses its own base URL path, so its own cache entry.
 
-const LIMIT = {
-  train_set_max_rows: 1_000,
-  train_set_max_cells: 10_000,
-  test_set_max_rows: 1_000,
-  test_set_max_cells: 10_000,
-  max_classes: 10,
-  max_cols: 50,
-  test_set_max_rows_w_full_regression_output: 100,
-};
-const SETTINGS = { default_model_version: 'v2.5', max_model_limit: LIMIT, model_limits: {}, dataset_max_size_bytes: 1_000_000 };
+const SETTINGS = settingsWith({}, { datasetMaxBytes: 1_000_000 });
 
 type Mode = 'ok' | 'fail' | 'hang';
 const modes = new Map<string, Mode>();
