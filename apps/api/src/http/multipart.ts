@@ -57,7 +57,12 @@ export function readMultipart<R>(
     };
     const malformed = (err: Error) => fail(new ValidationError([{ field: 'body', message: `malformed multipart body: ${err.message}` }]));
 
+    // A part whose Content-Disposition has no plain `name` parameter reaches us with name undefined.
+    const unnamed = (name: string | undefined) =>
+      typeof name !== 'string' ? new ValidationError([{ field: 'body', message: 'a form part has no name (Content-Disposition: form-data; name="…")' }]) : undefined;
     bb.on('field', (name, value, info) => {
+      const noName = unnamed(name);
+      if (noName) return fail(noName);
       if (info.valueTruncated) return fail(new ValidationError([{ field: name, message: `is longer than ${FIELD_MAX} bytes` }]));
       if (!isStorableString(name) || !isStorableString(value))
         return fail(new ValidationError([{ field: isStorableString(name) ? name : 'body', message: 'contains a NUL character' }]));
@@ -73,6 +78,11 @@ export function readMultipart<R>(
       // arrives as its rejection). Neither is the answer here, so this listener only keeps the error
       // from being unhandled; reading it as "malformed" would hide the consumer's verdict.
       stream.on('error', () => undefined);
+      const noName = unnamed(name);
+      if (noName) {
+        stream.resume();
+        return fail(noName);
+      }
       if (name !== 'file' || fileStream) {
         stream.resume();
         const message = name !== 'file' ? 'is a file part; the CSV goes in a part named "file"' : 'send one file part only';
