@@ -1,6 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { type JobName, type JobPayload, jobOptions, parseJobPayload, queueName } from './catalog.js';
+import { JOB_NAMES, type JobName, type JobPayload, jobOptions, parseJobPayload, queueName } from './catalog.js';
 
 export type QueueSet = { [N in JobName]: Queue };
 
@@ -10,7 +10,7 @@ export type QueueSet = { [N in JobName]: Queue };
  */
 export function createQueues(connection: Redis, prefix: string, opts: { jobAttempts?: number } = {}): QueueSet {
   const make = (name: JobName) => new Queue(queueName(name), { connection, prefix, defaultJobOptions: jobOptions(name, opts.jobAttempts) });
-  return { fit: make('fit'), predict: make('predict'), webhook: make('webhook'), maintenance: make('maintenance') };
+  return Object.fromEntries(JOB_NAMES.map((name) => [name, make(name)])) as QueueSet;
 }
 
 /** Adds a job after validating its payload against the catalog; `jobId` makes the add idempotent. */
