@@ -5,11 +5,13 @@ import { requestContext } from './middleware.js';
 import type { EmulatorLogger, EmulatorOptions } from './options.js';
 import { silentLogger } from './options.js';
 import { accountRoutes } from './routes/account.js';
+import { authRoutes } from './routes/auth.js';
 import { controlRoutes } from './routes/control.js';
 import { dataRoutes } from './routes/data.js';
 import { fitRoutes } from './routes/fit.js';
 import { predictRoutes } from './routes/predict.js';
 import { uploadRoutes } from './routes/uploads.js';
+import { userDataRoutes } from './routes/user-data.js';
 
 export interface EmulatorApp {
   app: Express;
@@ -46,15 +48,22 @@ export function createEmulatorApp(options: EmulatorOptions = {}): EmulatorApp {
   app.set('trust proxy', false);
 
   app.use(requestContext(state));
-  // Any content type is read as JSON, as FastAPI does; upload PUTs take raw bytes instead.
+  // Any content type is read as JSON, as FastAPI does, except forms (the client's OAuth2 login posts one);
+  // upload PUTs take raw bytes instead.
   const json = express.json({ type: () => true, limit: '10mb' });
-  app.use((req, res, next) => (req.path.startsWith('/_upload/') ? next() : json(req, res, next)));
+  const form = express.urlencoded({ extended: false, limit: '1mb' });
+  app.use((req, res, next) => {
+    if (req.path.startsWith('/_upload/')) return next();
+    return req.is('application/x-www-form-urlencoded') ? form(req, res, next) : json(req, res, next);
+  });
 
   app.use(accountRoutes(state));
+  app.use(authRoutes(state));
   app.use(uploadRoutes(state));
   app.use(fitRoutes(state));
   app.use(predictRoutes(state));
   app.use(dataRoutes(state));
+  app.use(userDataRoutes(state));
   if (options.control) app.use(controlRoutes(state));
 
   app.use((_req, res) => sendError(res, 404, 'Not Found', 'NOT_FOUND', { detail: 'Not Found' }));

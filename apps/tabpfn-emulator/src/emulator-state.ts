@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { AccountBook } from './accounts.js';
 import type { Table } from './dataset-reader.js';
 import { type Fault, FaultBook, type FaultSpec, type RouteName, seededRandom } from './faults.js';
 import type { KnnClassifier, KnnRegressor } from './knn-model.js';
@@ -118,6 +119,9 @@ export class EmulatorState {
   readonly faults: FaultBook;
   readonly usage: UsageMeter;
   readonly rateLimiter = new RateLimiter();
+  readonly accounts: AccountBook;
+  /** Tokens `/auth/register/` handed out; a reset forgets them. */
+  private readonly registeredTokens = new Set<string>();
   readonly signingSecret = randomBytes(32);
   /** Base of signed upload URLs; undefined = the origin of the prepare request. */
   readonly publicUrl: string | undefined;
@@ -126,11 +130,50 @@ export class EmulatorState {
 
   constructor(private readonly options: EmulatorOptions = {}) {
     this.publicUrl = options.publicUrl?.replace(/\/+$/, '');
-    this.validTokens = new Set(options.tokens ?? ['dev-token']);
-    this.unverifiedTokens = new Set(options.unverifiedTokens ?? []);
+    this.validTokens = new Set();
+    this.unverifiedTokens = new Set();
+    this.accounts = new AccountBook(options.users ?? []);
+    this.seedTokens();
     this.config = runtimeConfigFrom(options);
     this.faults = new FaultBook(seededRandom(options.seed ?? 42));
     this.usage = new UsageMeter(() => ({ daily: this.config.dailyTokenLimit, monthly: this.config.monthlyTokenLimit }));
+  }
+
+  /** The tokens of the options; idempotent, so tokens added at runtime through `/_emulator/tokens` stay. */
+  private seedTokens(): void {
+    for (const t of this.options.tokens ?? ['dev-token']) this.validTokens.add(t);
+    for (const t of this.options.users ?? []) this.validTokens.add(t.token);
+    for (const t of this.options.unverifiedTokens ?? []) {
+      this.unverifiedTokens.add(t);
+      // Undoes a verify_email since the last reset.
+      if (!(this.options.tokens ?? ['dev-token']).includes(t)) this.validTokens.delete(t);
+    }
+  }
+
+  /** A registered account starts unverified, as upstream's does until its email is verified. */
+  addRegisteredToken(token: string): void {
+    this.registeredTokens.add(token);
+    this.unverifiedTokens.add(token);
+  }
+
+  verifyToken(token: string): boolean {
+    if (!this.unverifiedTokens.delete(token)) return false;
+    this.validTokens.add(token);
+    return true;
+  }
+
+  /**
+   * Forgets everything the token owns and the token itself: afterwards it is an unknown token (401
+   * everywhere, and `GET /protected/` 401 makes the client drop its cached token), and the account's
+   * email/password no longer log in. Counters and recorded requests stay, for tests to inspect.
+   */
+  deleteAccount(token: string): void {
+    for (const [id, f] of this.fitted) if (f.token === token) this.fitted.delete(id);
+    for (const [id, u] of this.uploads) if (u.token === token) this.deleteUpload(id);
+    this.usage.forget(token);
+    this.validTokens.delete(token);
+    this.unverifiedTokens.delete(token);
+    this.accounts.removeToken(token);
   }
 
   tokenStatus(token: string | undefined): 'valid' | 'unverified' | 'invalid' {
@@ -233,6 +276,13 @@ export class EmulatorState {
     this.rateLimiter.clear();
     this.counterMap.clear();
     this.requests = [];
+    for (const t of this.registeredTokens) {
+      this.validTokens.delete(t);
+      this.unverifiedTokens.delete(t);
+    }
+    this.registeredTokens.clear();
+    this.seedTokens();
+    this.accounts.reset();
     this.config = runtimeConfigFrom(this.options);
   }
 

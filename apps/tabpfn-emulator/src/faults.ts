@@ -21,6 +21,9 @@ export const ROUTES = [
   'delete_dataset',
   'delete_all_datasets',
   'get_data_summary',
+  'download_all_data',
+  'delete_user_account',
+  'auth',
 ] as const;
 export type RouteName = (typeof ROUTES)[number];
 

@@ -2,7 +2,9 @@ import { envBool, envInt, loadDotEnv, parseEnv } from '@tabpfn-jobs/shared/confi
 import { createLogger } from '@tabpfn-jobs/shared/logger';
 import { onShutdown, runMain } from '@tabpfn-jobs/shared/process';
 import { z } from 'zod';
+import type { UserAccount } from './accounts.js';
 import { startEmulator } from './server.js';
+import { V3_COST_MODELS } from './usage-meter.js';
 
 const list = z
   .string()
@@ -14,6 +16,14 @@ const list = z
       .filter(Boolean),
   );
 
+// Colons separate the fields, so a password cannot contain one.
+const USER_ENTRY = /^([^:]+):([^:]+):([^:]+)$/;
+
+function parseUser(entry: string): UserAccount {
+  const [, email, password, token] = USER_ENTRY.exec(entry) as RegExpExecArray;
+  return { email: email as string, password: password as string, token: token as string };
+}
+
 const envSchema = z.object({
   EMULATOR_PORT: envInt(8089, 0, 65_535),
   EMULATOR_HOST: z.string().min(1).default('127.0.0.1'),
@@ -23,6 +33,12 @@ const envSchema = z.object({
   EMULATOR_FIT_LATENCY_MS: envInt(0),
   EMULATOR_PREDICT_LATENCY_MS: envInt(0),
   EMULATOR_DAILY_TOKEN_LIMIT: z.coerce.number().int().default(50_000_000),
+  // How v3 jobs are metered; `usage-meter.ts` says what each model assumes.
+  EMULATOR_V3_COST_MODEL: z.enum(V3_COST_MODELS).default('sublinear'),
+  // `email:password:token,...`: accounts the interactive `POST /auth/login/` accepts.
+  EMULATOR_USERS: list
+    .refine((v) => v.every((e) => USER_ENTRY.test(e)), 'each entry must be email:password:token')
+    .transform((v) => v.map(parseUser)),
   EMULATOR_ASYNC_THRESHOLD_BYTES: envInt(52_428_800),
   EMULATOR_PUBLIC_URL: z.string().url().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -40,6 +56,8 @@ async function main(): Promise<void> {
     control: env.EMULATOR_CONTROL,
     latencyMs: { fit: env.EMULATOR_FIT_LATENCY_MS, predict: env.EMULATOR_PREDICT_LATENCY_MS },
     dailyTokenLimit: env.EMULATOR_DAILY_TOKEN_LIMIT,
+    v3CostModel: env.EMULATOR_V3_COST_MODEL,
+    users: env.EMULATOR_USERS,
     asyncThresholdBytes: env.EMULATOR_ASYNC_THRESHOLD_BYTES,
     ...(env.EMULATOR_PUBLIC_URL ? { publicUrl: env.EMULATOR_PUBLIC_URL } : {}),
     logger,

@@ -1,3 +1,6 @@
+import type { UserAccount } from './accounts.js';
+import type { V3CostModel } from './usage-meter.js';
+
 export interface EmulatorLogger {
   info(obj: object, msg?: string): void;
   warn(obj: object, msg?: string): void;
@@ -27,6 +30,10 @@ export interface EmulatorOptions {
   dailyTokenLimit?: number;
   /** Monthly token pool per token; a negative value means unlimited. Default 200 000 000. */
   monthlyTokenLimit?: number;
+  /** How v3 jobs are metered (see `usage-meter.ts`). Default `sublinear`. */
+  v3CostModel?: V3CostModel;
+  /** Email/password accounts `POST /auth/login/` accepts; each token is also a valid token. Default none. */
+  users?: UserAccount[];
   /** `async_settings.use_above_trainset_size_bytes`. Default 52 428 800. */
   asyncThresholdBytes?: number;
   /** `async_settings.poll_timeout_secs`. Default 7200. */
@@ -57,6 +64,7 @@ export interface RuntimeConfig {
   predictLatencyMs: number;
   dailyTokenLimit: number;
   monthlyTokenLimit: number;
+  v3CostModel: V3CostModel;
   asyncThresholdBytes: number;
   pollTimeoutSecs: number;
   uploadUrlTtlMs: number;
@@ -75,6 +83,7 @@ export function runtimeConfigFrom(o: EmulatorOptions): RuntimeConfig {
     predictLatencyMs: o.latencyMs?.predict ?? 0,
     dailyTokenLimit: o.dailyTokenLimit ?? 50_000_000,
     monthlyTokenLimit: o.monthlyTokenLimit ?? 200_000_000,
+    v3CostModel: o.v3CostModel ?? 'sublinear',
     asyncThresholdBytes: o.asyncThresholdBytes ?? 52_428_800,
     pollTimeoutSecs: o.pollTimeoutSecs ?? 7200,
     uploadUrlTtlMs: o.uploadUrlTtlMs ?? 15 * 60_000,

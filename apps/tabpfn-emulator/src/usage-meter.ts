@@ -4,6 +4,8 @@ export interface CostInput {
   columns: number;
   nEstimators?: number | undefined;
   modelVersion?: string | undefined;
+  /** Default `sublinear`. */
+  v3CostModel?: V3CostModel | undefined;
 }
 
 export interface CostEstimate {
@@ -12,14 +14,34 @@ export interface CostEstimate {
 }
 
 /**
+ * How v3 jobs are metered. The docs say v3 is charged by a sublinear function of the linear v2 units but
+ * do not publish it, so both models here are assumptions:
+ * - `linear`: the v2 formula with the v3 minimum. It overcharges large jobs: one 800k-row × 9-column
+ *   predict (57.6M units) costs more than the whole 50M daily pool, so such a job is refused on an empty pool.
+ * - `sublinear` (default): linear up to V3_KNEE units, then `V3_KNEE × sqrt(units / V3_KNEE)`. Small jobs
+ *   cost what they did under `linear`; the knee is chosen so the largest job the v3 limits allow
+ *   (1M rows × 200 columns × 8 estimators = 1.6e9 units → 40M tokens) still fits one daily pool.
+ * Option `v3CostModel`, env `EMULATOR_V3_COST_MODEL`.
+ */
+export type V3CostModel = 'linear' | 'sublinear';
+export const V3_COST_MODELS = ['linear', 'sublinear'] as const;
+const V3_KNEE = 1_000_000;
+
+function v3Units(linear: number, model: V3CostModel): number {
+  if (model === 'linear' || linear <= V3_KNEE) return linear;
+  return Math.round(V3_KNEE * Math.sqrt(linear / V3_KNEE));
+}
+
+/**
  * The metering docs' formula: `max(min, (train_rows + test_rows) × columns × n_estimators)`, n_estimators
- * defaulting to 8, with a 5 000 minimum for v2.x models and 10 000 for v3 (whose exact sublinear curve is
- * not public, so the emulator applies the linear one with the v3 minimum).
+ * defaulting to 8, with a 5 000 minimum for v2.x models and 10 000 for v3, whose units go through the
+ * configured v3 cost model.
  */
 export function estimateCost(input: CostInput): CostEstimate {
   const v3 = !input.modelVersion || input.modelVersion.startsWith('v3');
   const raw = (input.trainRows + input.testRows) * input.columns * (input.nEstimators ?? 8);
-  return { tokens: Math.max(v3 ? 10_000 : 5_000, raw), pricingVersion: v3 ? 'quota_v3' : 'legacy_v2' };
+  if (!v3) return { tokens: Math.max(5_000, raw), pricingVersion: 'legacy_v2' };
+  return { tokens: Math.max(10_000, v3Units(raw, input.v3CostModel ?? 'sublinear')), pricingVersion: 'quota_v3' };
 }
 
 interface Pools {
@@ -113,6 +135,11 @@ export class UsageMeter {
       daily_reset_time: nextMidnightUtc(now).toISOString(),
       monthly_reset_time: nextMonthUtc(now).toISOString(),
     };
+  }
+
+  /** Drops one token's pools (its account was deleted). */
+  forget(token: string): void {
+    this.pools.delete(token);
   }
 
   clear(): void {

@@ -118,6 +118,7 @@ export function accountRoutes(state: EmulatorState): Router {
       columns: b.raw_columns,
       nEstimators: b.n_estimators,
       modelVersion: version,
+      v3CostModel: state.config.v3CostModel,
     });
     res.json({
       estimated_cost: cost.tokens,

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { EmulatorState } from '../emulator-state.js';
 import { faultSpecSchema } from '../faults.js';
 import { EmulatorHttpError } from '../http-helpers.js';
+import { V3_COST_MODELS } from '../usage-meter.js';
 import { parseBody } from './validation.js';
 
 const limit = z.number().int().min(1).nullable().optional();
@@ -14,6 +15,7 @@ const configSchema = z
     predictLatencyMs: z.number().int().min(0),
     dailyTokenLimit: z.number().int(),
     monthlyTokenLimit: z.number().int(),
+    v3CostModel: z.enum(V3_COST_MODELS),
     asyncThresholdBytes: z.number().int().min(0),
     pollTimeoutSecs: z.number().min(0),
     uploadUrlTtlMs: z.number().int(),

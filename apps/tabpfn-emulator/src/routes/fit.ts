@@ -140,6 +140,11 @@ export function fitRoutes(state: EmulatorState): Router {
     rateLimit(state, 'fit'),
     async (req, res) => {
       const fitted = await createFit(state, req, res);
+      // Gen B's `async_mode: true`: answer `pending` at once, as submit_fit_job does, and let the client poll.
+      if ((req.body as { async_mode?: boolean }).async_mode === true) {
+        state.countersFor(fitted.token).asyncFits += 1;
+        return res.json({ fitted_train_set_id: fitted.id, status: 'pending' });
+      }
       state.countersFor(fitted.token).syncFits += 1;
       await answerSyncFit(state, res, fitted);
     },

@@ -116,6 +116,7 @@ export function predictRoutes(state: EmulatorState): Router {
         columns: fitted.nCols,
         nEstimators: Number.isInteger(n) && n > 0 ? n : undefined,
         modelVersion: modelVersion(tabpfnConfig),
+        v3CostModel: state.config.v3CostModel,
       });
       const refusal = state.usage.check(token, cost.tokens);
       if (refusal)
