@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image for api, worker and emulator; the compose file picks the command.
+# One image for api, worker and emulator (the default target); the compose file picks the command.
+# `--target emulator` builds the same image set up to run only the TabPFN emulator.
 # Build stage: full workspace install, tsc build, then `pnpm deploy --prod` of each app (its
 # production dependencies only). Runtime stage: node + those folders, as the unprivileged `node` user.
 # Node as package.json `engines` says (>=20.19); keep the two in step (tests/ecosystem/node-version.test.ts).
@@ -41,3 +42,16 @@ EXPOSE 3000 8089 9464
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s CMD ["node", "-e", "fetch(process.env.HEALTHCHECK_URL||'http://127.0.0.1:'+(process.env.PORT||3000)+'/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "apps/api/dist/main.js"]
+
+# The offline TabPFN server alone: `docker build --target emulator -t tabpfn-emulator .` then
+# `docker run -p 8089:8089 tabpfn-emulator`. It must listen on all interfaces inside the container;
+# EMULATOR_TOKENS, EMULATOR_CONTROL, EMULATOR_SEED, ... are passed with `docker run -e`.
+FROM runtime AS emulator
+ENV EMULATOR_HOST=0.0.0.0 EMULATOR_PORT=8089
+EXPOSE 8089
+# `GET /` is the client's own reachability check; it needs no token.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.EMULATOR_PORT||8089)+'/').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["node", "apps/tabpfn-emulator/dist/main.js"]
+
+# Last, so a plain `docker build` (and compose's `build: .`) still gives the all-roles image above.
+FROM runtime AS all-roles

@@ -246,7 +246,7 @@ describe('control endpoints', () => {
     const recorded = (await call('GET', '/_emulator/requests?route=fit')).json?.requests as unknown[];
     expect(recorded).toHaveLength(1);
 
-    expect((await call('POST', '/_emulator/reset')).json).toEqual({ reset: true });
+    expect((await call('POST', '/_emulator/reset')).json).toEqual({ reset: true, seed: 42 });
     expect((await call('GET', `/_emulator/counters?token=${TOKEN}`)).json).toMatchObject({ uploads: 0, fits: 0 });
     expect((await call('GET', '/_emulator/state')).json).toMatchObject({ uploads: 0, fittedTrainSets: 0, config: { fitLatencyMs: 0 } });
   });

@@ -127,15 +127,18 @@ export class EmulatorState {
   readonly publicUrl: string | undefined;
   requests: RecordedRequest[] = [];
   private readonly counterMap = new Map<string, Counters>();
+  /** Seed of the fault dice; a reset may change it (`POST /_emulator/reset {seed}`). */
+  seed: number;
 
   constructor(private readonly options: EmulatorOptions = {}) {
+    this.seed = options.seed ?? 42;
     this.publicUrl = options.publicUrl?.replace(/\/+$/, '');
     this.validTokens = new Set();
     this.unverifiedTokens = new Set();
     this.accounts = new AccountBook(options.users ?? []);
     this.seedTokens();
     this.config = runtimeConfigFrom(options);
-    this.faults = new FaultBook(seededRandom(options.seed ?? 42));
+    this.faults = new FaultBook(seededRandom(this.seed));
     this.usage = new UsageMeter(() => ({ daily: this.config.dailyTokenLimit, monthly: this.config.monthlyTokenLimit }));
   }
 
@@ -265,13 +268,17 @@ export class EmulatorState {
     if (u.dedupKey && this.dedup.get(u.dedupKey) === id) this.dedup.delete(u.dedupKey);
   }
 
-  /** Back to the state right after start: no data, faults, counters, usage or recorded requests. */
-  reset(): void {
+  /**
+   * Back to the state right after start: no data, faults, counters, usage or recorded requests, and the
+   * fault dice rewound, so the same requests meet the same faults again. `seed` replaces the start seed.
+   */
+  reset(seed?: number): void {
+    if (seed !== undefined) this.seed = seed;
     this.uploads.clear();
     this.dedup.clear();
     this.fitted.clear();
     this.faults.clear();
-    this.faults.reseed(seededRandom(this.options.seed ?? 42));
+    this.faults.reseed(seededRandom(this.seed));
     this.usage.clear();
     this.rateLimiter.clear();
     this.counterMap.clear();
@@ -293,6 +300,7 @@ export class EmulatorState {
       faults: this.faults.list(),
       config: { ...this.config, syncFitMaxWaitMs: Number.isFinite(this.config.syncFitMaxWaitMs) ? this.config.syncFitMaxWaitMs : null },
       recordedRequests: this.requests.length,
+      seed: this.seed,
     };
   }
 }

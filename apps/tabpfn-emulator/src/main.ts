@@ -41,12 +41,26 @@ const envSchema = z.object({
     .transform((v) => v.map(parseUser)),
   EMULATOR_ASYNC_THRESHOLD_BYTES: envInt(52_428_800),
   EMULATOR_PUBLIC_URL: z.string().url().optional(),
+  // Seed of the fault dice (probabilistic faults); `--seed` on the command line wins.
+  EMULATOR_SEED: envInt(42),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
+
+/** `--seed N` or `--seed=N`: the same run can be repeated from a log line without editing the environment. */
+function seedFromArgs(argv: readonly string[]): number | undefined {
+  const i = argv.findIndex((a) => a === '--seed' || a.startsWith('--seed='));
+  if (i === -1) return undefined;
+  const arg = argv[i] as string;
+  const raw = arg.includes('=') ? arg.slice('--seed='.length) : argv[i + 1];
+  const seed = Number(raw);
+  if (!Number.isInteger(seed)) throw new Error(`--seed needs an integer, got ${raw ?? 'nothing'}`);
+  return seed;
+}
 
 async function main(): Promise<void> {
   loadDotEnv();
   const env = parseEnv(envSchema);
+  const seed = seedFromArgs(process.argv.slice(2)) ?? env.EMULATOR_SEED;
   const logger = createLogger({ name: 'tabpfn-emulator', level: env.LOG_LEVEL });
   const emulator = await startEmulator({
     port: env.EMULATOR_PORT,
@@ -59,10 +73,11 @@ async function main(): Promise<void> {
     v3CostModel: env.EMULATOR_V3_COST_MODEL,
     users: env.EMULATOR_USERS,
     asyncThresholdBytes: env.EMULATOR_ASYNC_THRESHOLD_BYTES,
+    seed,
     ...(env.EMULATOR_PUBLIC_URL ? { publicUrl: env.EMULATOR_PUBLIC_URL } : {}),
     logger,
   });
-  logger.info({ url: emulator.url, tokens: env.EMULATOR_TOKENS.length, control: env.EMULATOR_CONTROL }, 'TabPFN emulator listening');
+  logger.info({ url: emulator.url, tokens: env.EMULATOR_TOKENS.length, control: env.EMULATOR_CONTROL, seed }, 'TabPFN emulator listening');
 
   onShutdown(logger, async (signal) => {
     logger.info({ signal }, 'shutting down');

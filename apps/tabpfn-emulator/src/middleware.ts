@@ -3,6 +3,7 @@ import type { EmulatorState, RecordedRequest } from './emulator-state.js';
 import type { RouteName } from './faults.js';
 import { bearerToken, type Handler, locals, newTraceId, sendError, wait } from './http-helpers.js';
 import type { RouteClass } from './rate-limiter.js';
+import { redactSecrets } from './redact.js';
 
 /** Trace id, abort signal, counters and the request record, for every request. */
 export function requestContext(state: EmulatorState): Handler {
@@ -35,11 +36,12 @@ export function tagRoute(state: EmulatorState, route: RouteName): Handler {
       at: new Date().toISOString(),
       method: req.method,
       path: req.path,
-      query: { ...req.query },
+      query: redactSecrets({ ...req.query }) as Record<string, unknown>,
       route,
       token: l.token,
       headers: { ...req.headers },
-      body: Buffer.isBuffer(req.body) ? { bytes: req.body.byteLength } : req.body,
+      // A copy: the handler still reads the real password from req.body.
+      body: Buffer.isBuffer(req.body) ? { bytes: req.body.byteLength } : redactSecrets(req.body),
       status: 0,
       aborted: false,
     };

@@ -36,6 +36,7 @@ const usageSchema = z
     monthly_tokens_used: z.number().int().min(0).optional(),
   })
   .strict();
+const resetSchema = z.object({ seed: z.number().int().optional() }).strict();
 const tokensSchema = z.object({ valid: z.array(z.string().min(1)).optional(), unverified: z.array(z.string().min(1)).optional() }).strict();
 
 /** `/_emulator/*`: fault injection, latency, rate limits, counters, recorded requests, reset. Mounted only with `control: true`. */
@@ -123,9 +124,10 @@ export function controlRoutes(state: EmulatorState): Router {
     res.json({ valid: state.validTokens.size, unverified: state.unverifiedTokens.size });
   });
 
-  router.post('/_emulator/reset', (_req, res) => {
-    state.reset();
-    res.json({ reset: true });
+  router.post('/_emulator/reset', (req, res) => {
+    const b = parseBody(resetSchema, req.body);
+    state.reset(b.seed);
+    res.json({ reset: true, seed: state.seed });
   });
 
   return router;
