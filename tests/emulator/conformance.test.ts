@@ -36,8 +36,8 @@ afterEach(async () => {
 });
 
 interface Row {
-  /** Wire generation (§0); `all` = unchanged since Gen A, `newer` = after bea03a3. */
-  gen: 'all' | 'A' | 'B' | 'C' | 'newer';
+  /** Wire generation (§0); `all` = unchanged since Gen A, `newer` = after bea03a3, `L` = legacy (§12). */
+  gen: 'all' | 'A' | 'B' | 'C' | 'L' | 'newer';
   /** As the doc writes it. */
   route: string;
   /** What the client's handling relies on (the doc's last column). */
@@ -454,18 +454,123 @@ const DATA: Row[] = [
   },
 ];
 
-const ROWS = [...GREETING_AND_ACCOUNT, ...AUTH, ...SETTINGS, ...UPLOAD, ...FIT, ...PREDICT, ...DATA];
+// Gen L, as docs/tabpfn-protocol.md §12 (the source for these rows) describes `client.py@e6b16eb`:
+// CSV with a header row (`to_csv(index=False)`) as multipart files, JSON strings in the query string.
+const X_TRAIN_CSV = '0,1\n1,0\n2,1\n3,0\n10,5\n11,6\n12,5\n';
+const Y_TRAIN_CSV = '0\na\na\na\nb\nb\nb\n';
+const X_TEST_CSV = '0,1\n2,1\n11,5\n';
+
+function legacyQuery(params: Record<string, unknown>): string {
+  const q = Object.entries(params).map(([k, v]): [string, string] => [k, typeof v === 'string' ? v : JSON.stringify(v)]);
+  return new URLSearchParams(q).toString();
+}
+
+async function legacyPost(
+  path: string,
+  query: Record<string, unknown>,
+  form?: FormData,
+): Promise<{ status: number; type: string; text: string }> {
+  const res = await fetch(`${base}${path}?${legacyQuery(query)}`, {
+    method: 'POST',
+    headers: { 'client-version': '0.2.9', authorization: `Bearer ${TOKEN}` },
+    ...(form ? { body: form } : {}),
+  });
+  return { status: res.status, type: res.headers.get('content-type') ?? '', text: await res.text() };
+}
+
+/** `ServiceClient.fit@e6b16eb`: reads NDJSON lines until one is complete (or carries train_set_uid) or an error. */
+async function legacyFit(path: string, y = Y_TRAIN_CSV): Promise<Record<string, unknown>[]> {
+  const form = new FormData();
+  form.append('x_file', new Blob([X_TRAIN_CSV], { type: 'text/csv' }), 'x_train_filename');
+  form.append('y_file', new Blob([y], { type: 'text/csv' }), 'y_train_filename');
+  form.append('desc', 'conformance');
+  if (path.startsWith('/beta/')) form.append('tabpfnr_params', JSON.stringify({ effort: 'medium' }));
+  const systems = path.startsWith('/beta/') ? ['preprocessing', 'text', 'thinking'] : ['preprocessing', 'text'];
+  const r = await legacyPost(path, { tabpfn_systems: systems, tabpfn_config: CLASSIFIER_CONFIG, task: 'classification' }, form);
+  expect([r.status, r.type]).toEqual([200, expect.stringContaining('application/x-ndjson')]);
+  return r.text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** `ServiceClient.predict@e6b16eb`: the SSE events' `data` JSON, in order. */
+async function legacyPredict(path: string, query: Record<string, unknown>, xCsv?: string): Promise<Record<string, unknown>[]> {
+  const form = xCsv === undefined ? undefined : new FormData();
+  form?.append('x_file', new Blob([xCsv ?? ''], { type: 'text/csv' }), 'x_test_filename');
+  const full = {
+    task: 'classification',
+    predict_params: { output_type: 'preds' },
+    tabpfn_systems: ['preprocessing', 'text'],
+    tabpfn_config: CLASSIFIER_CONFIG,
+    ...query,
+  };
+  const r = await legacyPost(path, full, form);
+  expect([r.status, r.type]).toEqual([200, expect.stringContaining('text/event-stream')]);
+  return r.text
+    .split('\n\n')
+    .map((e) => e.trim())
+    .filter((e) => e.startsWith('data:'))
+    .map((e) => JSON.parse(e.slice('data:'.length)) as Record<string, unknown>);
+}
+
+function legacyFitRow(route: string): Row {
+  const path = route.split(' ')[1] as string;
+  return {
+    gen: 'L',
+    route,
+    relies: 'streamed NDJSON: in_progress lines, then {status: complete, train_set_uid}; bad input → {status: error, message}',
+    check: async () => {
+      const lines = await legacyFit(path);
+      expect(lines.slice(0, -1).every((l) => l.status === 'in_progress' && typeof l.current_step === 'number')).toBe(true);
+      expect(lines.length).toBeGreaterThan(1);
+      expect(lines.at(-1)).toEqual({ status: 'complete', train_set_uid: expect.any(String) });
+      const bad = await legacyFit(path, '0\na\n');
+      expect(bad.at(-1)).toEqual({ status: 'error', message: expect.stringMatching(/same number of samples/) });
+    },
+  };
+}
+
+function legacyPredictRow(route: string): Row {
+  const path = route.split(' ')[1] as string;
+  const fitPath = path.replace('/predict/', '/fit/');
+  return {
+    gen: 'L',
+    route,
+    relies:
+      'SSE events {event: message|estimated_time_to_answer|result|error}; result data {<task>, test_set_uid}; unknown uid → "Invalid train or test set uid"',
+    check: async () => {
+      const uid = (await legacyFit(fitPath)).at(-1)?.train_set_uid as string;
+      const events = await legacyPredict(path, { train_set_uid: uid }, X_TEST_CSV);
+      expect(events.map((e) => e.event)).toEqual(['message', 'estimated_time_to_answer', 'result']);
+      const result = events.at(-1)?.data as Record<string, unknown>;
+      expect(result).toEqual({ classification: ['a', 'b'], test_set_uid: expect.any(String) });
+      // A cached test set: only its uid, no file.
+      const cached = await legacyPredict(path, { train_set_uid: uid, test_set_uid: result.test_set_uid });
+      expect(cached.at(-1)).toMatchObject({ event: 'result', data: { classification: ['a', 'b'] } });
+      const unknown = await legacyPredict(path, { train_set_uid: '00000000-0000-0000-0000-000000000000' }, X_TEST_CSV);
+      expect(unknown).toEqual([
+        { event: 'error', error_class: expect.any(String), detail: expect.stringContaining('Invalid train or test set uid') },
+      ]);
+    },
+  };
+}
+
+const LEGACY: Row[] = [
+  legacyFitRow('POST /fit/'),
+  legacyFitRow('POST /beta/tabpfn-r/fit/'),
+  legacyPredictRow('POST /predict/'),
+  legacyPredictRow('POST /beta/tabpfn-r/predict/'),
+];
+
+const ROWS = [...GREETING_AND_ACCOUNT, ...AUTH, ...SETTINGS, ...UPLOAD, ...FIT, ...PREDICT, ...DATA, ...LEGACY];
 
 /** Documented routes the emulator does not serve, and why. */
-const TODO: Record<string, string> = {
-  'POST /fit/': 'Gen L (≤0.2.9) multipart-CSV fit streaming NDJSON; the doc keeps it "for completeness" only',
-  'POST /predict/': 'Gen L (≤0.2.9) multipart-CSV predict answering SSE; same',
-};
+const TODO: Record<string, string> = {};
 
 describe('emulator process conformance with tabpfn-client (docs/tabpfn-protocol.md)', () => {
   for (const row of ROWS) it(`${row.route} [${row.gen}]: ${row.relies}`, row.check);
   for (const [route, why] of Object.entries(TODO)) it.todo(`${route}: ${why}`);
-  it.todo('Gen L thinking routes /beta/tabpfn-r/fit/ and /beta/tabpfn-r/predict/: same as Gen L');
   it.todo('browser login: served by the GUI ({gui_url}/login), not by the API');
 
   it('covers every METHOD /path the protocol notes name, as a row or a todo', () => {

@@ -9,6 +9,7 @@ import { authRoutes } from './routes/auth.js';
 import { controlRoutes } from './routes/control.js';
 import { dataRoutes } from './routes/data.js';
 import { fitRoutes } from './routes/fit.js';
+import { legacyRoutes } from './routes/legacy.js';
 import { predictRoutes } from './routes/predict.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { userDataRoutes } from './routes/user-data.js';
@@ -49,11 +50,11 @@ export function createEmulatorApp(options: EmulatorOptions = {}): EmulatorApp {
 
   app.use(requestContext(state));
   // Any content type is read as JSON, as FastAPI does, except forms (the client's OAuth2 login posts one);
-  // upload PUTs take raw bytes instead.
+  // upload PUTs take raw bytes instead, and the Gen L multipart bodies are read by their own routes (§12).
   const json = express.json({ type: () => true, limit: '10mb' });
   const form = express.urlencoded({ extended: false, limit: '1mb' });
   app.use((req, res, next) => {
-    if (req.path.startsWith('/_upload/')) return next();
+    if (req.path.startsWith('/_upload/') || req.is('multipart/form-data')) return next();
     return req.is('application/x-www-form-urlencoded') ? form(req, res, next) : json(req, res, next);
   });
 
@@ -62,6 +63,7 @@ export function createEmulatorApp(options: EmulatorOptions = {}): EmulatorApp {
   app.use(uploadRoutes(state));
   app.use(fitRoutes(state));
   app.use(predictRoutes(state));
+  app.use(legacyRoutes(state));
   app.use(dataRoutes(state));
   app.use(userDataRoutes(state));
   if (options.control) app.use(controlRoutes(state));

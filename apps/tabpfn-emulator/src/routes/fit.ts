@@ -1,4 +1,4 @@
-import { type Request, type Response, Router } from 'express';
+import { type Response, Router } from 'express';
 import { z } from 'zod';
 import type { EmulatorState, FittedSet } from '../emulator-state.js';
 import { EmulatorHttpError, locals, wait } from '../http-helpers.js';
@@ -35,8 +35,9 @@ function quotaGate(state: EmulatorState, token: string): void {
   }
 }
 
-async function createFit(state: EmulatorState, req: Request, res: Response): Promise<FittedSet> {
-  const body = parseBody(fitSchema, req.body);
+/** Shared with the Gen L `/fit/` route, which hands over the same body built from its query and form. */
+export async function createFit(state: EmulatorState, rawBody: unknown, res: Response): Promise<FittedSet> {
+  const body = parseBody(fitSchema, rawBody);
   const token = locals(res).token as string;
   const task = body.task_config?.task ?? (body.task as 'classification' | 'regression');
   const tabpfnConfig = body.task_config?.tabpfn_config ?? body.tabpfn_config ?? {};
@@ -139,7 +140,7 @@ export function fitRoutes(state: EmulatorState): Router {
     requireToken(state),
     rateLimit(state, 'fit'),
     async (req, res) => {
-      const fitted = await createFit(state, req, res);
+      const fitted = await createFit(state, req.body, res);
       // Gen B's `async_mode: true`: answer `pending` at once, as submit_fit_job does, and let the client poll.
       if ((req.body as { async_mode?: boolean }).async_mode === true) {
         state.countersFor(fitted.token).asyncFits += 1;
@@ -157,7 +158,7 @@ export function fitRoutes(state: EmulatorState): Router {
     requireToken(state),
     rateLimit(state, 'fit'),
     async (req, res) => {
-      const fitted = await createFit(state, req, res);
+      const fitted = await createFit(state, req.body, res);
       state.countersFor(fitted.token).asyncFits += 1;
       res.json({ fitted_train_set_id: fitted.id });
     },

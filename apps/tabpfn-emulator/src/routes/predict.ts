@@ -32,12 +32,12 @@ const predictSchema = z
   })
   .passthrough();
 
-const OUTPUT_TYPES = {
+export const OUTPUT_TYPES = {
   classification: ['preds', 'probas'],
   regression: ['mean', 'median', 'mode', 'quantiles', 'full', 'main'],
 } as const;
 
-const DEFAULT_QUANTILES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
+export const DEFAULT_QUANTILES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 const PACKAGE_VERSION = 'tabpfn-emulator-0.1.0';
 
 function modelVersion(config: Record<string, unknown>): string | undefined {
@@ -45,13 +45,13 @@ function modelVersion(config: Record<string, unknown>): string | undefined {
   return path ? /-(v\d(?:\.\d)?)-/.exec(path)?.[1] : undefined;
 }
 
-function ready(f: FittedSet): void {
+export function ready(f: FittedSet): void {
   if (Date.now() < f.readyAt) throw new EmulatorHttpError(409, `Fit ${f.id} has not completed yet`, 'FIT_NOT_COMPLETED');
   if (f.outcome === 'failed') throw new EmulatorHttpError(400, `Fit ${f.id} failed: ${f.error}`, 'FIT_FAILED');
 }
 
 /** Shapes of §5: labels, probability rows, numbers, quantile rows (n_quantiles × n_rows), or the full/main objects. */
-function predictionFor(f: FittedSet, rows: Cell[][], outputType: string, quantiles: number[]): unknown {
+export function predictionFor(f: FittedSet, rows: Cell[][], outputType: string, quantiles: number[]): unknown {
   const model = f.model as KnnClassifier | KnnRegressor;
   if (model instanceof KnnClassifier) return outputType === 'probas' ? model.predictProba(rows) : model.predict(rows);
   const r = model.predict(rows, quantiles);
