@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { type AppProcess, ROOT, spawnApp } from '../helpers/processes.js';
+import { type AppProcess, ROOT } from '../helpers/processes.js';
 import { CLASSIFIER_CONFIG, type Flow, fitRequest, fitted, pollFit, testSet, trainSet, X_TEST, X_TRAIN, Y_CLASS } from './flow.js';
 import { fileInfo, send } from './wire.js';
+import { startEmulatorProcess } from './process.js';
 
 // Conformance of the emulator PROCESS with every route tabpfn-client uses (docs/tabpfn-protocol.md):
 // one row per documented `METHOD /path`, sent with the client's bodies and headers over real HTTP,
@@ -18,14 +19,12 @@ let base: string;
 const flow = (): Flow => ({ base, token: TOKEN });
 
 beforeAll(async () => {
-  emulator = spawnApp('emulator', {
-    EMULATOR_PORT: '0',
+  ({ app: emulator, url: base } = await startEmulatorProcess({
     EMULATOR_CONTROL: 'true',
     EMULATOR_TOKENS: TOKEN,
     EMULATOR_UNVERIFIED_TOKENS: LIN.token,
     EMULATOR_USERS: [ADA, LIN].map((u) => `${u.email}:${u.password}:${u.token}`).join(','),
-  });
-  base = JSON.parse(await emulator.waitFor(/emulator listening/)).url as string;
+  }));
 });
 afterAll(async () => {
   await emulator.stop();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type AppProcess, spawnApp } from '../helpers/processes.js';
+import type { AppProcess } from '../helpers/processes.js';
+import { startEmulatorProcess } from './process.js';
 
 // The emulator as an offline TabPFN server for tabpfn-client users, started the way `pnpm start:emulator`
 // does: accounts and the v3 cost model come from the environment, and the client's interactive login,
@@ -9,12 +10,10 @@ let emulator: AppProcess;
 let url: string;
 
 beforeAll(async () => {
-  emulator = spawnApp('emulator', {
-    EMULATOR_PORT: '0',
+  ({ app: emulator, url } = await startEmulatorProcess({
     EMULATOR_USERS: `${USER.email}:${USER.password}:${USER.token}`,
     EMULATOR_V3_COST_MODEL: 'linear',
-  });
-  url = JSON.parse(await emulator.waitFor(/emulator listening/)).url as string;
+  }));
 });
 afterAll(async () => {
   await emulator.stop();

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type AppProcess, spawnApp } from '../helpers/processes.js';
+import type { AppProcess } from '../helpers/processes.js';
 import { send } from './wire.js';
+import { startEmulatorProcess } from './process.js';
 
 // The recorded-requests log is for tests and anyone holding the control API: the passwords of the
 // login form, of register's JSON and of Gen L's `?confirm_password=` must never show up in it.
@@ -9,12 +10,10 @@ let emulator: AppProcess;
 let base: string;
 
 beforeAll(async () => {
-  emulator = spawnApp('emulator', {
-    EMULATOR_PORT: '0',
+  ({ app: emulator, url: base } = await startEmulatorProcess({
     EMULATOR_CONTROL: 'true',
     EMULATOR_USERS: `${USER.email}:${USER.password}:${USER.token}`,
-  });
-  base = JSON.parse(await emulator.waitFor(/emulator listening/)).url as string;
+  }));
 });
 afterAll(async () => {
   await emulator.stop();

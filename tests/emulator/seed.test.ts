@@ -1,8 +1,8 @@
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type AppProcess, ROOT, spawnApp, spawnNode, TSX, testEnv } from '../helpers/processes.js';
+import type { AppProcess } from '../helpers/processes.js';
 import { fitRequest, fitted, testSet } from './flow.js';
 import { send } from './wire.js';
+import { startEmulatorProcess } from './process.js';
 
 // `--seed` (and EMULATOR_SEED) make a run repeatable: the fault dice roll the same way for the same
 // requests, and the k-NN stand-in answers the same predictions for the same data.
@@ -10,12 +10,10 @@ const TOKEN = 'tok';
 const started: AppProcess[] = [];
 
 async function start(seed: { arg?: string; env?: string }): Promise<string> {
-  const env = { EMULATOR_PORT: '0', EMULATOR_CONTROL: 'true', EMULATOR_TOKENS: TOKEN, ...(seed.env ? { EMULATOR_SEED: seed.env } : {}) };
-  const app = seed.arg
-    ? spawnNode('emulator', [...TSX, join(ROOT, 'apps/tabpfn-emulator/src/main.ts'), '--seed', seed.arg], { env: testEnv(env) })
-    : spawnApp('emulator', env);
+  const env = { EMULATOR_CONTROL: 'true', EMULATOR_TOKENS: TOKEN, ...(seed.env ? { EMULATOR_SEED: seed.env } : {}) };
+  const { app, url } = await startEmulatorProcess(env, seed.arg ? ['--seed', seed.arg] : []);
   started.push(app);
-  return JSON.parse(await app.waitFor(/emulator listening/)).url as string;
+  return url;
 }
 
 let byArg: string;
