@@ -89,6 +89,10 @@ const INFINITE_MESSAGE = 'infinite values are not supported';
  * "Infinity" or into a silent ±Infinity would be a guess, so such cells are refused wherever they appear.
  */
 function spellsInfinity(s: string): boolean {
+  // Only a sign, a dot, a digit or an "i" can start one, so most text is decided on its first character
+  // (this runs for every cell of a text column).
+  const c = s.charCodeAt(0);
+  if (!(c === 43 || c === 45 || c === 46 || (c >= 48 && c <= 57) || c === 73 || c === 105)) return false;
   if (s.length <= 9 && INFINITE_WORD.test(s)) return true;
   return NUMERIC.test(s) && !Number.isFinite(Number(s));
 }
