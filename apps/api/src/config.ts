@@ -48,6 +48,8 @@ export const apiEnvSchema = z.object({
   BODY_IDLE_TIMEOUT_MS: envInt(30_000, 0),
   /** Largest CSV file accepted by a multipart upload. */
   CSV_UPLOAD_LIMIT_BYTES: envInt(200 * 1024 * 1024, 1024),
+  /** Rows one predict may carry, JSON or CSV; the worker splits them to upstream's per-call limits. */
+  MAX_PREDICT_ROWS: envInt(1_000_000, 1),
   /** An identical predict within this many seconds is served from the stored result; 0 turns it off. */
   PREDICT_CACHE_TTL_SECONDS: envInt(3600, 0),
   /** After a rotation the previous webhook secret keeps signing this long. */

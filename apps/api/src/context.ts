@@ -48,10 +48,19 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     tabpfnFor,
     lifecycle,
     maxInflightJobs: config.MAX_INFLIGHT_JOBS,
+    maxPredictRows: config.MAX_PREDICT_ROWS,
     predictCacheTtlSeconds: config.PREDICT_CACHE_TTL_SECONDS,
     checkWebhookUrl: (url) => checkWebhookUrl(url, config),
   });
-  const jobs = createJobService({ pool, jobs: jobsRepo, models: modelsRepo, datasets: datasetsRepo, lifecycle, events });
+  const jobs = createJobService({
+    pool,
+    jobs: jobsRepo,
+    models: modelsRepo,
+    datasets: datasetsRepo,
+    predictChunks: core.repositories.predictChunks,
+    lifecycle,
+    events,
+  });
   const webhooks = createWebhookService({
     pool,
     jobs: jobsRepo,

@@ -3,7 +3,7 @@ import { AccountBook } from './accounts.js';
 import type { Table } from './dataset-reader.js';
 import { type Fault, FaultBook, type FaultSpec, type RouteName, seededRandom } from './faults.js';
 import type { KnnClassifier, KnnRegressor } from './knn-model.js';
-import { type EmulatorOptions, type RateLimits, type RuntimeConfig, runtimeConfigFrom } from './options.js';
+import { type EmulatorOptions, type LimitOverrides, type RateLimits, type RuntimeConfig, runtimeConfigFrom } from './options.js';
 import { RateLimiter } from './rate-limiter.js';
 import { UsageMeter } from './usage-meter.js';
 
@@ -72,7 +72,10 @@ export interface Counters {
 }
 
 export interface RecordedRequest {
+  /** Arrival time, ISO 8601. */
   at: string;
+  /** Arrival time, ms since the epoch (the same instant as `at`). */
+  atMs: number;
   method: string;
   path: string;
   query: Record<string, unknown>;
@@ -232,10 +235,23 @@ export class EmulatorState {
   }
 
   configure(patch: Partial<RuntimeConfig>): RuntimeConfig {
-    const { rateLimits, ...rest } = patch;
+    const { rateLimits, limits, ...rest } = patch;
     Object.assign(this.config, rest);
     if (rateLimits) this.setRateLimits(rateLimits);
+    if (limits) this.setLimits(limits);
     return this.config;
+  }
+
+  /** Overrides model-limit fields in every model version and in `max_model_limit`; other fields keep their value. */
+  setLimits(limits: LimitOverrides): LimitOverrides {
+    this.config.limits = { ...this.config.limits, ...limits };
+    return this.config.limits;
+  }
+
+  /** Back to the limits the emulator started with (the fixtures, plus the `limits` start option if any). */
+  clearLimits(): LimitOverrides {
+    this.config.limits = { ...this.options.limits };
+    return this.config.limits;
   }
 
   setUsage(token: string, used: { daily?: number; monthly?: number }): void {

@@ -17,6 +17,18 @@ function asNumber(v: Cell): number | null {
   return null;
 }
 
+/**
+ * A category's key. Reading a CSV turns a column whose values all look numeric into numbers ("1.0" → 1), and
+ * whether they all do depends on the whole file: a test chunk of only "1.0"/"2.0" reads as numbers while the
+ * full test set (with an "x" somewhere) keeps strings. Numeric spellings therefore share their number's key,
+ * so each row's prediction depends only on that row and the train set, however the test set is split.
+ */
+function categoryKey(v: Cell): string {
+  if (typeof v !== 'string') return String(v);
+  const n = Number(v);
+  return v.trim() !== '' && Number.isFinite(n) ? String(n) : v;
+}
+
 // One-hot components of 1/√2 make a category mismatch cost 1, the same as one standard deviation.
 const ONE_HOT = Math.SQRT1_2;
 
@@ -36,7 +48,7 @@ class Featurizer {
         dims += 1;
         return { kind: 'num', mean, std: Math.sqrt(variance) || 1 };
       }
-      const cats = [...new Set(values.filter((v) => v !== null).map(String))].sort();
+      const cats = [...new Set(values.filter((v) => v !== null).map(categoryKey))].sort();
       const index = new Map(cats.map((c, k) => [c, dims + k]));
       dims += cats.length;
       return { kind: 'cat', index };
@@ -54,7 +66,7 @@ class Featurizer {
         const n = typeof v === 'string' ? Number(v) : asNumber(v);
         out[d++] = n === null || !Number.isFinite(n) ? 0 : (n - enc.mean) / enc.std;
       } else {
-        const k = v === null ? undefined : enc.index.get(String(v));
+        const k = v === null ? undefined : enc.index.get(categoryKey(v));
         if (k !== undefined) out[k] = ONE_HOT;
         d += enc.index.size;
       }

@@ -3,6 +3,7 @@ import { createLogger } from '@tabpfn-jobs/shared/logger';
 import { onShutdown, runMain } from '@tabpfn-jobs/shared/process';
 import { z } from 'zod';
 import type { UserAccount } from './accounts.js';
+import { modelLimitsSchema } from './routes/control.js';
 import { startEmulator } from './server.js';
 import { V3_COST_MODELS } from './usage-meter.js';
 
@@ -24,6 +25,21 @@ function parseUser(entry: string): UserAccount {
   return { email: email as string, password: password as string, token: token as string };
 }
 
+/** `EMULATOR_LIMITS='{"test_set_max_rows":1000}'`: ModelLimit overrides, as `PUT /_emulator/limits` takes them. */
+const limitsJson = z
+  .string()
+  .optional()
+  .transform((v, ctx) => {
+    if (v === undefined || v.trim() === '') return {};
+    try {
+      return JSON.parse(v) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of ModelLimit fields' });
+      return z.NEVER;
+    }
+  })
+  .pipe(modelLimitsSchema);
+
 const envSchema = z.object({
   EMULATOR_PORT: envInt(8089, 0, 65_535),
   EMULATOR_HOST: z.string().min(1).default('127.0.0.1'),
@@ -40,6 +56,7 @@ const envSchema = z.object({
     .refine((v) => v.every((e) => USER_ENTRY.test(e)), 'each entry must be email:password:token')
     .transform((v) => v.map(parseUser)),
   EMULATOR_ASYNC_THRESHOLD_BYTES: envInt(52_428_800),
+  EMULATOR_LIMITS: limitsJson,
   EMULATOR_PUBLIC_URL: z.string().url().optional(),
   // Seed of the fault dice (probabilistic faults); `--seed` on the command line wins.
   EMULATOR_SEED: envInt(42),
@@ -73,6 +90,7 @@ async function main(): Promise<void> {
     v3CostModel: env.EMULATOR_V3_COST_MODEL,
     users: env.EMULATOR_USERS,
     asyncThresholdBytes: env.EMULATOR_ASYNC_THRESHOLD_BYTES,
+    limits: env.EMULATOR_LIMITS,
     seed,
     ...(env.EMULATOR_PUBLIC_URL ? { publicUrl: env.EMULATOR_PUBLIC_URL } : {}),
     logger,

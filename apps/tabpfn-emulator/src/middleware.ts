@@ -32,8 +32,10 @@ export function tagRoute(state: EmulatorState, route: RouteName): Handler {
   return (req, res, next) => {
     const l = locals(res);
     l.route = route;
+    const now = Date.now();
     const record: RecordedRequest = {
-      at: new Date().toISOString(),
+      at: new Date(now).toISOString(),
+      atMs: now,
       method: req.method,
       path: req.path,
       query: redactSecrets({ ...req.query }) as Record<string, unknown>,

@@ -15,6 +15,22 @@ export interface RateLimits {
   upload?: number | null;
 }
 
+/** The `ModelLimit` fields of `GET /tabpfn/get_settings` (§3) that `limits` and `PUT /_emulator/limits` may override. */
+const MODEL_LIMIT_FIELDS = [
+  'train_set_max_rows',
+  'train_set_max_cells',
+  'test_set_max_rows',
+  'test_set_max_cells',
+  'max_classes',
+  'max_cols',
+  'test_set_max_rows_w_full_regression_output',
+  'predict_row_pairs_budget',
+] as const;
+export type ModelLimitField = (typeof MODEL_LIMIT_FIELDS)[number];
+export type ModelLimit = Record<ModelLimitField, number>;
+/** Fields set here replace the fixture value in every model version's limits and in `max_model_limit`. */
+export type LimitOverrides = Partial<ModelLimit>;
+
 export interface EmulatorOptions {
   /** 0 = a random free port. Default 0. */
   port?: number;
@@ -49,6 +65,11 @@ export interface EmulatorOptions {
   /** While a sync fit waits, commit 200 and send a whitespace keepalive this often (as upstream does). Default 5000. */
   keepaliveIntervalMs?: number;
   rateLimits?: RateLimits;
+  /**
+   * Overrides of the published (and, for test sets, enforced) model limits, e.g. `{ test_set_max_rows: 1000 }`.
+   * Default none: the fixture limits of `routes/account.ts`.
+   */
+  limits?: LimitOverrides;
   /** Fixed rate-limit window length. Default 60 000 ms (per minute, as upstream documents). */
   rateLimitWindowMs?: number;
   /** Seed of the generator behind probabilistic faults, so runs repeat. Default 42. */
@@ -73,6 +94,8 @@ export interface RuntimeConfig {
   syncFitMaxWaitMs: number;
   keepaliveIntervalMs: number;
   rateLimits: RateLimits;
+  /** Overrides of the fixture model limits (`PUT /_emulator/limits`); empty = the fixtures. */
+  limits: LimitOverrides;
   /** Length of the fixed rate-limit windows (upstream: one minute); tests shorten it. */
   rateLimitWindowMs: number;
 }
@@ -92,6 +115,7 @@ export function runtimeConfigFrom(o: EmulatorOptions): RuntimeConfig {
     syncFitMaxWaitMs: o.syncFitMaxWaitMs ?? Number.POSITIVE_INFINITY,
     keepaliveIntervalMs: o.keepaliveIntervalMs ?? 5000,
     rateLimits: { ...o.rateLimits },
+    limits: { ...o.limits },
     rateLimitWindowMs: o.rateLimitWindowMs ?? 60_000,
   };
 }

@@ -45,6 +45,16 @@ export const workerEnvSchema = z.object({
   TABPFN_TIMEOUT_MS: envInt(900_000, 100),
   JOB_BACKOFF_BASE_MS: envInt(2_000, 1),
   JOB_BACKOFF_MAX_MS: envInt(120_000, 1),
+  /**
+   * How long upstream's settings (its per-call limits) are trusted before they are read again. Batch
+   * predicts are cut to them: a change upstream is seen this soon; until then an upstream refusal
+   * shrinks the chunk (one refused call).
+   */
+  TABPFN_SETTINGS_TTL_MS: envInt(60_000, 0),
+  /** A batch predict's chunks in flight at once (each still within the token's upstream rate limit). */
+  PREDICT_CHUNK_CONCURRENCY: envInt(4, 1, 64),
+  /** A batch predict's result up to this many rows is inlined in the job; larger ones stream from GET /v1/jobs/{id}/result. */
+  PREDICT_INLINE_RESULT_ROWS: envInt(10_000, 0),
   /** Reuse an identical earlier fit's upstream fitted set (same account, data, task, model, config). */
   FIT_REUSE: envBool(true),
   RESULT_RETENTION_SECONDS: envInt(30 * 86_400, 1),

@@ -4,7 +4,7 @@ import { createCoreContext } from '@tabpfn-jobs/shared/core';
 import type { Logger } from '@tabpfn-jobs/shared/logger';
 import { createWorkerRedis } from '@tabpfn-jobs/shared/redis';
 import { createWebhookSecretStore } from '@tabpfn-jobs/shared/webhooks';
-import { TabPFNClient, createTabPFNAgent } from '@tabpfn-jobs/tabpfn';
+import { SettingsCache, TabPFNClient, createTabPFNAgent } from '@tabpfn-jobs/tabpfn';
 import { createUpstreamBackoff } from './backoff.js';
 import type { WorkerConfig } from './config.js';
 import { createFitHandler } from './handlers/fit.handler.js';
@@ -39,8 +39,12 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
   const { pool, queues, keyRing, lifecycle, events: hub, webhookEmitter } = core;
   const { jobs, models, datasets, webhooks: webhookRepo } = core.repositories;
   const dispatcher = createTabPFNAgent();
+  const settingsCache = new SettingsCache(config.TABPFN_SETTINGS_TTL_MS);
   const tabpfnFor = (token: string) =>
-    instrumentTabPFN(new TabPFNClient({ token, baseUrl: config.TABPFN_API_URL, timeoutMs: config.TABPFN_TIMEOUT_MS, dispatcher, logger }), metrics);
+    instrumentTabPFN(
+      new TabPFNClient({ token, baseUrl: config.TABPFN_API_URL, timeoutMs: config.TABPFN_TIMEOUT_MS, dispatcher, logger, settingsCache }),
+      metrics,
+    );
 
   const running = new Map<string, AbortController>();
   const cancels = createCancelRegistry(running);
@@ -70,9 +74,24 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     datasetRetentionSeconds: config.DATASET_RETENTION_SECONDS,
   });
 
+  const upstreamBackoff = createUpstreamBackoff({ baseMs: config.JOB_BACKOFF_BASE_MS, maxMs: config.JOB_BACKOFF_MAX_MS });
   const handlers: HandlerMap = {
     fit: createFitHandler({ runner, lifecycle, jobs, models, datasets, logger, reuseFits: config.FIT_REUSE }),
-    predict: createPredictHandler({ runner, jobs, models, datasets, logger }),
+    predict: createPredictHandler({
+      runner,
+      pool,
+      jobs,
+      models,
+      datasets,
+      chunks: core.repositories.predictChunks,
+      logger,
+      batch: {
+        concurrency: config.PREDICT_CHUNK_CONCURRENCY,
+        inlineRows: config.PREDICT_INLINE_RESULT_ROWS,
+        attempts: config.JOB_ATTEMPTS,
+        backoff: upstreamBackoff,
+      },
+    }),
     webhook: createWebhookHandler({
       pool,
       queues,
@@ -103,7 +122,7 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     logger,
     concurrency: { fit: config.WORKER_CONCURRENCY, predict: config.WORKER_CONCURRENCY, webhook: config.WEBHOOK_CONCURRENCY, maintenance: 1 },
     lockDurationMs: config.WORKER_LOCK_DURATION_MS,
-    backoff: createUpstreamBackoff({ baseMs: config.JOB_BACKOFF_BASE_MS, maxMs: config.JOB_BACKOFF_MAX_MS }),
+    backoff: upstreamBackoff,
   });
   // One scheduler entry per task however many workers run: upsert is idempotent by id. Re-asserted
   // on a timer because a Redis flush or failover loses schedulers, and the reconciler must survive that.

@@ -45,7 +45,9 @@ export function createRetention(deps: {
     await deps.webhooks.removeInlinedResults(expired);
     const results = expired.length;
     const datasets = await deps.datasets.removeExpiredData(deps.datasetRetentionSeconds, 1000);
+    // An upload that failed half-way leaves parts no job refers to; an hour outlasts any live upload.
+    const abandoned = await deps.datasets.deleteIncomplete(3_600);
     const keys = await deps.idempotency.deleteExpired();
-    return { results, datasets, keys };
+    return { results, datasets, abandoned, keys };
   };
 }

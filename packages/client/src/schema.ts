@@ -1695,7 +1695,7 @@ export interface paths {
         };
         /**
          * Get a job's result
-         * @description The result alone, as JSON or, with `Accept: text/csv`, as CSV (one row per input row). 409 until the job has succeeded.
+         * @description The result alone, streamed: as JSON (default), or for a predict with `Accept: application/x-ndjson` one JSON object per input row, or with `Accept: text/csv` CSV (one line per input row). A fit result is JSON only (other types: 406). 409 until the job has succeeded, except a failed batch predict that kept a partial result (`allow_partial`): it answers 200 with `"partial": true` in JSON, and `null` (JSON, NDJSON) or empty cells (CSV) for the rows it lacks. An error after the answer started cuts the connection: a body that does not end (JSON not closed, fewer rows than `n_rows`) is incomplete.
          */
         get: {
             parameters: {
@@ -1716,6 +1716,7 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["PredictResult"] | components["schemas"]["FitResult"] | components["schemas"]["RemovedResult"];
+                        "application/x-ndjson": components["schemas"]["PredictResultRow"];
                         "text/csv": string;
                     };
                 };
@@ -2531,7 +2532,7 @@ export interface components {
              */
             model_id: string;
             progress: components["schemas"]["JobProgress"];
-            /** @description Present once the job succeeded (not in lists); null when retention deleted it. */
+            /** @description Present once the job succeeded (not in lists); null when retention deleted it. Absent for a batch result too large to inline (and for a failed batch's partial result): follow `links.result`. */
             result?: components["schemas"]["PredictResult"] | components["schemas"]["FitResult"] | null;
             /**
              * @description True when retention deleted the result.
@@ -2598,7 +2599,7 @@ export interface components {
                 /** @example /v1/models/8f14e45f-ceea-467a-9af1-4c3d2e1f0a9b */
                 model: string;
                 /**
-                 * @description Finished predict jobs only.
+                 * @description Finished predict jobs only: the result (JSON, NDJSON or CSV), a failed batch's partial result included.
                  * @example /v1/jobs/45c48cce-2e2d-4fbd-a1b2-c3d4e5f60718/result
                  */
                 result?: string;
@@ -2630,6 +2631,26 @@ export interface components {
              * @example retrying after: upstream is busy
              */
             message?: string;
+            /**
+             * @description A batch predict (split to upstream's per-call limits): chunks finished so far.
+             * @example 3
+             */
+            chunks_done?: number;
+            /**
+             * @description A batch predict: chunks in all.
+             * @example 10
+             */
+            chunks_total?: number;
+            /**
+             * @description A batch predict: input rows predicted so far.
+             * @example 30000
+             */
+            rows_done?: number;
+            /**
+             * @description A batch predict: input rows in all.
+             * @example 100000
+             */
+            rows_total?: number;
         } | null;
         /**
          * @description The result of a predict job.
@@ -2659,7 +2680,7 @@ export interface components {
              */
             output_type: string;
             /**
-             * @description One prediction per input row (labels keep their original type). For `quantiles`: one list per quantile, each one value per row. For `full`/`main`: upstream's object.
+             * @description One prediction per input row (labels keep their original type). For `quantiles`: one list per quantile, each one value per row. For `full`/`main`: upstream's object (`mean`, `median`, `mode`: one value per row; `quantiles`: one list per quantile; `logits`: one list per row; `borders`: the model's bin borders).
              * @example [
              *       "virginica"
              *     ]
@@ -2675,7 +2696,7 @@ export interface components {
              */
             classes?: (string | number | boolean)[];
             /**
-             * @description `probas` only: one row per input row, columns in `classes` order.
+             * @description `probas` only: one row per input row, columns in `classes` order (null for a row a partial result lacks).
              * @example [
              *       [
              *         0.01,
@@ -2684,7 +2705,7 @@ export interface components {
              *       ]
              *     ]
              */
-            probabilities?: number[][];
+            probabilities?: (number[] | null)[];
             /**
              * @description `quantiles` only: the quantiles asked for.
              * @example [
@@ -2694,6 +2715,12 @@ export interface components {
              *     ]
              */
             quantiles?: number[];
+            /**
+             * @description Present on a failed batch predict's partial result (submitted with `allow_partial`): rows upstream never answered are `null`, and every per-row array still has one entry per input row.
+             * @example true
+             * @enum {boolean}
+             */
+            partial?: true;
         };
         /**
          * @description The result of a fit job.
@@ -3358,6 +3385,11 @@ export interface components {
             quantiles?: number[];
             config?: components["schemas"]["TabPFNConfig"];
             /**
+             * @description A predict larger than one upstream call runs as chunks. When one fails for good the job fails; with `allow_partial: true` the finished chunks' rows stay readable at the result link (`partial: true`, missing rows null).
+             * @example true
+             */
+            allow_partial?: boolean;
+            /**
              * @description HTTPS URL that receives signed job events (Standard Webhooks).
              * @example https://example.com/hooks/tabpfn
              */
@@ -3555,6 +3587,65 @@ export interface components {
              */
             data_removed: true;
             result: null;
+        };
+        /**
+         * @description One line of a predict result as `application/x-ndjson`: one JSON object per input row. A row a failed batch's partial result lacks has its fields `null`.
+         * @example {
+         *       "row": 0,
+         *       "prediction": "virginica",
+         *       "probabilities": [
+         *         0.01,
+         *         0.09,
+         *         0.9
+         *       ]
+         *     }
+         */
+        PredictResultRow: {
+            /**
+             * @description The input row (0-based); lines come in input order.
+             * @example 0
+             */
+            row: number;
+            /**
+             * @description The prediction (label or number): every output type but `quantiles`, `full` and `main`.
+             * @example virginica
+             */
+            prediction?: string | number | boolean | null;
+            /**
+             * @description `probas` only: the row's probabilities, in the `classes` order of the JSON result.
+             * @example [
+             *       0.01,
+             *       0.09,
+             *       0.9
+             *     ]
+             */
+            probabilities?: (number | null)[] | null;
+            /**
+             * @description `quantiles`, `full`, `main`: the row's value at each quantile, in the order asked for.
+             * @example [
+             *       4.1,
+             *       5,
+             *       6.2
+             *     ]
+             */
+            quantiles?: (number | null)[] | null;
+            /**
+             * @description `full`/`main` only.
+             * @example 5.1
+             */
+            mean?: number | null;
+            /**
+             * @description `full`/`main` only.
+             * @example 5
+             */
+            median?: number | null;
+            /**
+             * @description `full`/`main` only.
+             * @example 4.9
+             */
+            mode?: number | null;
+            /** @description `full` only, when upstream gives them: the row's logits over the bins (the bin borders are in the JSON result only). */
+            logits?: (number | null)[] | null;
         };
         /** @description The account's webhook signing secret (Standard Webhooks). */
         WebhookSecret: {

@@ -15,6 +15,7 @@ import { createDatasetRepository } from './repositories/dataset.repository.js';
 import { createIdempotencyRepository } from './repositories/idempotency.repository.js';
 import { createJobRepository } from './repositories/job.repository.js';
 import { createModelRepository } from './repositories/model.repository.js';
+import { createPredictChunkRepository } from './repositories/predict-chunk.repository.js';
 import { createUserRepository } from './repositories/user.repository.js';
 import { createWebhookRepository } from './repositories/webhook.repository.js';
 import { createWebhookEmitter } from './webhooks/emitter.js';
@@ -58,6 +59,7 @@ export function createCoreContext(config: CoreConfig, opts: CoreOptions) {
     jobs: createJobRepository(pool),
     models: createModelRepository(pool),
     datasets: createDatasetRepository(pool),
+    predictChunks: createPredictChunkRepository(pool),
     idempotency: createIdempotencyRepository(pool),
     webhooks: createWebhookRepository(pool),
   };

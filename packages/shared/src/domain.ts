@@ -20,6 +20,8 @@ export interface JobError {
   retryable: boolean;
   trace_id?: string;
   upstream_status?: number;
+  /** A batch predict's chunk that failed: its rows [start, end) in input order. */
+  rows?: { start: number; end: number };
 }
 
 export interface JobProgress {
@@ -28,6 +30,11 @@ export interface JobProgress {
   /** Seconds the worker expects to wait before retrying upstream, when it is waiting. */
   retry_in_seconds?: number;
   message?: string;
+  /** A batch predict (split to upstream's per-call limits): chunks and rows finished so far. */
+  chunks_done?: number;
+  chunks_total?: number;
+  rows_done?: number;
+  rows_total?: number;
 }
 
 // Ownership is a domain rule (a resource belongs to one account), reachable from the same entry.

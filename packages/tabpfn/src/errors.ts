@@ -112,6 +112,29 @@ export class BadRequestError extends TabPFNError {
   }
 }
 
+/**
+ * Upstream refused a predict because the test set breaks a per-call limit (§8), in tabpfn-client's wording:
+ * `The number of test rows (N) exceeds the maximum of M[ for full regression output]. Split ...` or
+ * `The number of test cells (N) exceeds the maximum of M.` Not retryable as is; a smaller test set (fewer
+ * rows per call) fits. `maxRows` / `maxCells` are the M of the message, when it names one.
+ */
+export class TestSetTooLargeError extends BadRequestError {
+  readonly maxRows?: number;
+  readonly maxCells?: number;
+  /** The rows limit was the one for regression `output_type: "full"`. */
+  readonly fullRegressionOutput: boolean;
+  constructor(
+    message: string,
+    limits: { maxRows?: number | undefined; maxCells?: number | undefined; fullRegressionOutput?: boolean },
+    details: TabPFNErrorDetails = {},
+  ) {
+    super(message, details, 'tabpfn_test_set_too_large');
+    if (limits.maxRows !== undefined) this.maxRows = limits.maxRows;
+    if (limits.maxCells !== undefined) this.maxCells = limits.maxCells;
+    this.fullRegressionOutput = limits.fullRegressionOutput ?? false;
+  }
+}
+
 /** The PUT to a signed upload URL failed with a status other than 200 (e.g. the URL expired). */
 export class UploadFailedError extends TabPFNError {
   constructor(message: string, details: TabPFNErrorDetails = {}) {

@@ -10,6 +10,7 @@ import {
   StreamedError,
   type TabPFNError,
   type TabPFNErrorDetails,
+  TestSetTooLargeError,
   TokenInvalidError,
   UpstreamUnavailableError,
 } from './errors.js';
@@ -175,6 +176,19 @@ export function retryAfterSeconds(res: HttpResponse, now = Date.now()): number |
 const QUOTA_MESSAGE = /quota|token limit|credit|daily|monthly|usage limit/i;
 const UNVERIFIED_MESSAGE = /verif|e-?mail/i;
 
+const TEST_ROWS_MESSAGE = /The number of test rows \(([\d,_]+)\) exceeds the maximum of ([\d,_]+)( for full regression output)?/;
+const TEST_CELLS_MESSAGE = /The number of test cells \(([\d,_]+)\) exceeds the maximum of ([\d,_]+)/;
+const toInt = (digits: string | undefined): number | undefined => (digits === undefined ? undefined : Number(digits.replace(/[,_]/g, '')));
+
+/** A user-error answer in tabpfn-client's test-set-limit wording (§8) → TestSetTooLargeError; otherwise BadRequestError. */
+function badRequest(text: string, message: string, details: TabPFNErrorDetails): BadRequestError {
+  const rows = TEST_ROWS_MESSAGE.exec(message);
+  if (rows) return new TestSetTooLargeError(text, { maxRows: toInt(rows[2]), fullRegressionOutput: rows[3] !== undefined }, details);
+  const cells = TEST_CELLS_MESSAGE.exec(message);
+  if (cells) return new TestSetTooLargeError(text, { maxCells: toInt(cells[2]) }, details);
+  return new BadRequestError(text, details);
+}
+
 /** Maps a non-2xx response to the typed error the worker acts on. */
 export function errorFromResponse(res: HttpResponse, operation: string): TabPFNError {
   const { message, details } = describeError(res);
@@ -195,9 +209,9 @@ export function errorFromResponse(res: HttpResponse, operation: string): TabPFNE
     return new RateLimitedError(text, after, details);
   }
   // Upstream reports some data problems as 500 USER_ERROR; retrying cannot fix those.
-  if (status === 500 && details.errorCode === 'USER_ERROR') return new BadRequestError(text, details);
+  if (status === 500 && details.errorCode === 'USER_ERROR') return badRequest(text, message, details);
   if (status === 408 || status >= 500) return new UpstreamUnavailableError(text, 'status', details);
-  return new BadRequestError(text, details);
+  return badRequest(text, message, details);
 }
 
 /** Body of a 2xx `/tabpfn/*` response; a `_streamed_error` envelope is a failure despite the 200. */

@@ -1,5 +1,5 @@
 import { crc32c } from '@node-rs/crc32';
-import { parquetMetadata, parquetReadObjects } from 'hyparquet';
+import { parquetMetadata, parquetRead, parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 
@@ -41,6 +41,34 @@ export async function decodeParquet(bytes: Uint8Array): Promise<DecodedTable> {
   const objects = await parquetReadObjects({ file, metadata, compressors, rowFormat: 'object' });
   const rows = objects.map((row) => columns.map((name) => normaliseCell(row[name])));
   return { columns, rows };
+}
+
+/**
+ * Reads a parquet file column by column (no row objects): for re-slicing a stored set, where rows
+ * would cost an object per row and a property per cell.
+ */
+export async function decodeParquetColumns(bytes: Uint8Array): Promise<{ names: string[]; nRows: number; columns: unknown[][] }> {
+  const file = toArrayBuffer(bytes);
+  const metadata = parquetMetadata(file);
+  const names = metadata.schema
+    .slice(1)
+    .filter((el) => !el.num_children)
+    .map((el) => el.name);
+  const nRows = Number(metadata.num_rows);
+  const columns: unknown[][] = names.map(() => new Array<unknown>(nRows));
+  await parquetRead({
+    file,
+    metadata,
+    compressors,
+    onChunk(chunk) {
+      const j = names.indexOf(chunk.columnName);
+      const out = columns[j];
+      if (!out) return;
+      const data = chunk.columnData as ArrayLike<unknown>;
+      for (let i = 0; i < data.length && chunk.rowStart + i < nRows; i++) out[chunk.rowStart + i] = normaliseCell(data[i]);
+    },
+  });
+  return { names, nRows, columns };
 }
 
 function normaliseCell(value: unknown): unknown {

@@ -17,8 +17,11 @@ const DECIMAL_COMMA = /^[-+]?(?:\d+|\d{1,3}(?:\.\d{3})+),\d+$/;
 export interface CsvSink {
   /** The checked header row; may throw to refuse the upload before its rows are read. */
   onHeader(header: string[]): void;
-  /** A data row and the CSV line it ends on (1-based, counting the header and empty lines). */
-  onRecord(record: string[], line: number): void;
+  /**
+   * A data row and the CSV line it ends on (1-based, counting the header and empty lines). A promise
+   * holds the parse (and so the upload) until it settles: backpressure for a sink that writes.
+   */
+  onRecord(record: string[], line: number): void | Promise<void>;
 }
 
 export interface CsvStreamResult {
@@ -64,7 +67,8 @@ export async function parseCsvStream(file: Readable, opts: { delimiter?: string 
           sink.onHeader(header);
         } else {
           checkRecord(record, header, info.lines, delimiter);
-          sink.onRecord(record, info.lines);
+          const written = sink.onRecord(record, info.lines);
+          if (written) await written;
         }
       }
     } catch (err) {

@@ -4,16 +4,6 @@ import { delimiterField, parseCsvStream } from './csv-stream.js';
 import { assertStorableJson } from './json-guard.js';
 import { readMultipart } from './multipart.js';
 
-export interface CsvUpload {
-  fields: Record<string, string>;
-  header: string[];
-  rows: string[][];
-  /** Row i's CSV line (empty lines are skipped, so rows and lines differ): errors name the line. */
-  lines: Int32Array;
-  /** SHA-256 of the raw file part: the request's identity for Idempotency-Key. */
-  fileSha256: string;
-}
-
 /** A CSV upload stored column-wise and compactly; see `readCsvColumns`. */
 export interface CsvColumns {
   fields: Record<string, string>;
@@ -28,22 +18,12 @@ export interface CsvColumns {
 /** Checks the header against the request's fields as soon as it arrives (e.g. that the target column exists). */
 export type HeaderCheck = (header: string[], fields: Readonly<Record<string, string>>) => void;
 
-/**
- * Streams a multipart body: form fields as strings, and the `file` part parsed as CSV while it
- * arrives (header row = column names), so the raw upload is never buffered whole.
- */
-export async function readCsvUpload(req: Request, maxBytes: number, checkHeader?: HeaderCheck): Promise<CsvUpload> {
-  const rows: string[][] = [];
-  const out = await readCsv(req, maxBytes, checkHeader, (record) => rows.push(record));
-  return { ...out, rows };
-}
-
 /** Cells per stored chunk: big enough to amortise the join, small enough to split quickly. */
 const CHUNK_CELLS = 4096;
 const SEP = '\u0000';
 
 /**
- * Like `readCsvUpload`, for large fits: instead of one string object (and one array) per cell, each
+ * For large fits: instead of one string object (and one array) per cell, each
  * column keeps its cells joined into NUL-separated chunks, about one byte per character of the file.
  * 100,000 × 50 cells held as separate strings cost ~13 × the file in RSS; this costs ~1 ×, and the
  * encoder splits one column at a time (the CSV reader refuses a NUL inside a cell, so it can separate them).
@@ -76,6 +56,20 @@ export async function readCsvColumns(req: Request, maxBytes: number, checkHeader
   };
 }
 
+/**
+ * Streams a CSV upload into `onRecord` without keeping its rows: for a sink that encodes and stores
+ * them part by part (a large predict), awaiting it holds the upload (backpressure).
+ */
+export async function readCsvStreamed(
+  req: Request,
+  maxBytes: number,
+  checkHeader: HeaderCheck,
+  onRecord: (record: string[], line: number) => void | Promise<void>,
+): Promise<{ fields: Record<string, string>; header: string[]; fileSha256: string }> {
+  const { fields, header, fileSha256 } = await readCsv(req, maxBytes, checkHeader, onRecord, false);
+  return { fields, header, fileSha256 };
+}
+
 /** Row → CSV line, as a growing Int32Array (4 bytes a row, however many rows). */
 class LineTable {
   private data = new Int32Array(1024);
@@ -98,15 +92,16 @@ async function readCsv(
   req: Request,
   maxBytes: number,
   checkHeader: HeaderCheck | undefined,
-  onRecord: (record: string[]) => void,
+  onRecord: (record: string[], line: number) => void | Promise<void>,
+  keepLines = true,
 ): Promise<{ fields: Record<string, string>; header: string[]; fileSha256: string; lines: Int32Array }> {
   const lines = new LineTable();
   const { fields, file, lateFields } = await readMultipart(req, maxBytes, (stream, early) =>
     parseCsvStream(stream, { delimiter: delimiterField(early.delimiter) }, {
       onHeader: (header) => checkHeader?.(header, early),
       onRecord(record, line) {
-        lines.push(line);
-        onRecord(record);
+        if (keepLines) lines.push(line);
+        return onRecord(record, line);
       },
     }),
   );
@@ -136,6 +131,13 @@ export function jsonField(fields: Record<string, string>, name: string): unknown
   }
   assertStorableJson(parsed, name);
   return parsed;
+}
+
+/** A boolean form field: `true`/`false` (also 1/0); anything else is left for the schema to refuse. */
+export function booleanField(fields: Record<string, string>, name: string): unknown {
+  const raw = fields[name]?.trim().toLowerCase();
+  if (raw === undefined || raw === '') return undefined;
+  return raw === 'true' || raw === '1' ? true : raw === 'false' || raw === '0' ? false : raw;
 }
 
 export function listField(fields: Record<string, string>, name: string): string[] | undefined {

@@ -1,11 +1,18 @@
-import { type RequestHandler, Router } from 'express';
+import { type RequestHandler, type Response, Router } from 'express';
 import { NotAcceptableError } from '@tabpfn-jobs/shared/errors';
 import { toJobResource } from '@tabpfn-jobs/shared/mappers';
 import { principal } from '../http/auth.js';
 import { noBody } from '../http/body.js';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
 import { parse } from '../http/validate.js';
-import { resultToCsv } from '../mappers/result-csv.js';
+import {
+  RESULT_CONTENT_TYPES,
+  RESULT_FORMATS,
+  type ResultDocument,
+  type ResultFormat,
+  resultDocument,
+  writeResult,
+} from '../mappers/result/stream.js';
 import { idParam, jobListQuery } from '../schemas/job.schemas.js';
 import type { JobService } from '../services/job.service.js';
 
@@ -37,21 +44,20 @@ export function jobRoutes(deps: { jobs: JobService; authenticated: RequestHandle
 
   router.get('/v1/jobs/:job_id/result', ...deps.authenticated, async (req, res) => {
     const { job_id } = parse(idParam('job_id'), req.params);
-    const job = await deps.jobs.result(principal(res).userId, job_id as string);
+    const { job, chunks, partial } = await deps.jobs.result(principal(res).userId, job_id as string);
     if (job.result_removed_at) {
       res.json({ job_id: job.id, data_removed: true, result: null });
       return;
     }
-    const csvable = job.type === 'predict';
-    const format = req.accepts(csvable ? ['application/json', 'text/csv'] : ['application/json']);
-    if (!format) {
-      throw new NotAcceptableError(csvable ? 'A predict result is available as application/json or text/csv.' : 'A fit result is available as application/json only.');
-    }
-    if (format === 'text/csv') {
-      res.type('text/csv').send(resultToCsv(job.result, job.n_rows));
+    if (job.type !== 'predict') {
+      if (!req.accepts(['application/json'])) throw new NotAcceptableError('A fit result is available as application/json only.');
+      res.json(job.result);
       return;
     }
-    res.json(job.result);
+    const format = req.accepts([...RESULT_FORMATS]) as ResultFormat | false;
+    if (!format) throw new NotAcceptableError(`A predict result is available as ${RESULT_FORMATS.join(', ')}.`);
+    // An inline result (jobs.result) is one chunk; a batch's rows stream from its stored chunks.
+    await streamResult(res, format, resultDocument(job.result, job.n_rows, { chunks, partial }));
   });
 
   router.post('/v1/jobs/:job_id/cancel', ...deps.authenticated, noBody, async (req, res) => {
@@ -60,4 +66,22 @@ export function jobRoutes(deps: { jobs: JobService; authenticated: RequestHandle
   });
 
   return router;
+}
+
+/**
+ * Status and headers first, then the body as the writer produces it. An error before the first byte
+ * left still becomes a problem+json answer (the error handler replaces the headers); one mid-stream
+ * cannot (the status is sent): the response is destroyed, so the client sees a cut-off body, never a
+ * complete-looking one.
+ */
+async function streamResult(res: Response, format: ResultFormat, doc: ResultDocument): Promise<void> {
+  res.status(200).vary('Accept').setHeader('Content-Type', RESULT_CONTENT_TYPES[format]);
+  // HEAD: the headers alone, without reading every chunk for a body nobody receives.
+  if (res.req.method === 'HEAD') return void res.end();
+  try {
+    await writeResult(res, format, doc);
+  } catch (err) {
+    if (res.headersSent) res.destroy();
+    throw err;
+  }
 }

@@ -7,13 +7,14 @@ import { type FeatureColumns, availableModels } from '@tabpfn-jobs/tabpfn';
 import { principal } from '../http/auth.js';
 import type { BodyPolicy } from '../http/body.js';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
-import { jsonField, listField, readCsvColumns, readCsvUpload, typedColumn } from '../http/csv-upload.js';
+import { booleanField, jsonField, listField, readCsvColumns, readCsvStreamed, typedColumn } from '../http/csv-upload.js';
 import { parse } from '../http/validate.js';
 import { toModel } from '../mappers/model.mapper.js';
 import { fitBody, idParam, modelListQuery, preferWaitSeconds, predictBody } from '../schemas/job.schemas.js';
 import type { JobService } from '../services/job.service.js';
 import type { StoredResponse } from '../services/idempotency.js';
 import type { FitInput, PredictInput, SubmitService } from '../services/submit.service.js';
+import type { TestSetIntake } from '../services/test-set-intake.js';
 
 interface Deps {
   submit: SubmitService;
@@ -71,23 +72,39 @@ async function readFit(req: Request, csvMaxBytes: number): Promise<{ input: FitI
   };
 }
 
-async function readPredict(req: Request, csvMaxBytes: number): Promise<{ input: PredictInput; hash: string }> {
+/**
+ * Reads a predict as JSON, or as multipart CSV streamed into the submit service's intake: rows are
+ * validated and encoded part by part as they arrive, and a large file is stored in parts, never held whole.
+ */
+async function readPredict(
+  req: Request,
+  csvMaxBytes: number,
+  openUpload: () => Promise<TestSetIntake>,
+): Promise<{ input: PredictInput; hash: string; intake?: TestSetIntake }> {
   if (!req.is('multipart/form-data')) {
     const body = parse(predictBody, req.body);
     return { input: body, hash: req.get('idempotency-key') ? sha(JSON.stringify(req.body)) : '' };
   }
-  const up = await readCsvUpload(req, csvMaxBytes);
-  const { delimiter: _delimiter, ...fields } = up.fields;
-  const body = parse(predictBody.omit({ features: true }), {
-    ...fields,
-    quantiles: jsonField(up.fields, 'quantiles'),
-    config: jsonField(up.fields, 'config'),
-    webhook_events: listField(up.fields, 'webhook_events'),
-  });
-  return {
-    input: { ...body, features: up.rows, feature_names: up.header, csv: { lines: up.lines } },
-    hash: sha(JSON.stringify([up.fields, up.fileSha256])),
-  };
+  const intake = await openUpload();
+  try {
+    const up = await readCsvStreamed(req, csvMaxBytes, (header) => intake.header(header), (record, line) => intake.add(record, line));
+    const { delimiter: _delimiter, ...fields } = up.fields;
+    const body = parse(predictBody.omit({ features: true }), {
+      ...fields,
+      quantiles: jsonField(up.fields, 'quantiles'),
+      config: jsonField(up.fields, 'config'),
+      allow_partial: booleanField(up.fields, 'allow_partial'),
+      webhook_events: listField(up.fields, 'webhook_events'),
+    });
+    return {
+      input: { ...body, features: [], feature_names: up.header, testSet: await intake.finish() },
+      hash: sha(JSON.stringify([up.fields, up.fileSha256])),
+      intake,
+    };
+  } catch (err) {
+    await intake.abandon();
+    throw err;
+  }
 }
 
 export function modelRoutes(deps: Deps): Router {
@@ -127,8 +144,14 @@ export function modelRoutes(deps: Deps): Router {
   router.post('/v1/models/:model_id/predict', ...deps.authenticated, ...deps.body.upload, async (req, res) => {
     const { model_id } = parse(idParam('model_id'), req.params);
     const key = idempotencyKey(req);
-    const { input, hash } = await readPredict(req, deps.csvMaxBytes);
-    const out = await deps.submit.submitPredict(principal(res).userId, model_id as string, input, { idempotencyKey: key, requestHash: hash });
+    const userId = principal(res).userId;
+    const { input, hash, intake } = await readPredict(req, deps.csvMaxBytes, () => deps.submit.openPredictUpload(userId, model_id as string));
+    const out = await deps.submit
+      .submitPredict(userId, model_id as string, input, { idempotencyKey: key, requestHash: hash })
+      .catch(async (err: unknown) => {
+        await intake?.abandon();
+        throw err;
+      });
     await respond(req, res, out);
   });
 

@@ -102,6 +102,11 @@ export const predictBody = z
       .optional()
       .meta({ description: 'With `output_type: quantiles`: which quantiles (each in (0, 1)).', example: [0.1, 0.5, 0.9] }),
     config: tabpfnConfig.optional(),
+    allow_partial: z.boolean().optional().meta({
+      description:
+        'A predict larger than one upstream call runs as chunks. When one fails for good the job fails; with `allow_partial: true` the finished chunks\' rows stay readable at the result link (`partial: true`, missing rows null).',
+      example: true,
+    }),
     ...webhook,
   })
   .meta({

@@ -75,19 +75,14 @@ export function checkTrainLimits(settings: Settings | null, x: EncodedFeatures, 
   if (errors.length) throw new ValidationError(errors);
 }
 
-/** The test-set counterpart of `checkTrainShape`, on the raw rows before encoding. */
-export function checkTestLimits(settings: Settings | null, x: { nRows: number; nCols: number }, trainRows: number, outputType: string): void {
-  const limit = settings?.model_limits?.[settings.default_model_version] ?? settings?.max_model_limit;
-  if (!limit) {
-    if (x.nRows * x.nCols > FALLBACK_LIMIT.test_set_max_cells)
-      throw new ValidationError([{ field: 'features', message: `The number of test cells (${x.nRows * x.nCols}) exceeds the maximum of ${FALLBACK_LIMIT.test_set_max_cells}.` }]);
-    return;
-  }
-  const budget = limit.predict_row_pairs_budget ?? 250_000 * 1_000_000;
-  let maxRows = Math.min(limit.test_set_max_rows, Math.floor(budget / Math.max(1, trainRows)));
-  if (outputType === 'full') maxRows = Math.min(maxRows, limit.test_set_max_rows_w_full_regression_output);
+/**
+ * A predict's shape: any number of rows up to `maxRows` (MAX_PREDICT_ROWS; the worker splits them to
+ * upstream's per-call limits), and no more columns than upstream takes at all.
+ */
+export function checkTestShape(settings: Settings | null, x: { nRows: number; nCols: number }, maxRows: number): void {
+  const maxCols = settings?.max_model_limit?.max_cols ?? FALLBACK_LIMIT.max_cols;
   const errors: FieldError[] = [];
-  if (x.nRows > maxRows) errors.push({ field: 'features', message: `The number of test rows (${x.nRows}) exceeds the maximum of ${maxRows}${outputType === 'full' ? ' for full regression output' : ''}. Split the test set across multiple calls to reduce the number of rows.` });
-  if (x.nRows * x.nCols > limit.test_set_max_cells) errors.push({ field: 'features', message: `The number of test cells (${x.nRows * x.nCols}) exceeds the maximum of ${limit.test_set_max_cells}.` });
+  if (x.nRows > maxRows) errors.push({ field: 'features', message: `The number of test rows (${x.nRows}) exceeds this service's maximum of ${maxRows} per predict (MAX_PREDICT_ROWS); split it across several predicts.` });
+  if (x.nCols > maxCols) errors.push({ field: 'features', message: `The number of test columns (${x.nCols}) exceeds the maximum of ${maxCols}.` });
   if (errors.length) throw new ValidationError(errors);
 }

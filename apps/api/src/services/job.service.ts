@@ -2,15 +2,32 @@ import { type Pool, withTransactionRetry } from '@tabpfn-jobs/shared/db';
 import { assertOwned, isFinalStatus } from '@tabpfn-jobs/shared/domain';
 import { ConflictError } from '@tabpfn-jobs/shared/errors';
 import type { JobEventHub, JobLifecycle } from '@tabpfn-jobs/shared/jobs';
-import type { DatasetRepository, JobRepository, JobRow, ModelRepository } from '@tabpfn-jobs/shared/repositories';
+import type {
+  DatasetRepository,
+  JobRepository,
+  JobRow,
+  ModelRepository,
+  PredictChunkRepository,
+  PredictChunkRow,
+} from '@tabpfn-jobs/shared/repositories';
 
 export interface JobServiceDeps {
   pool: Pool;
   jobs: JobRepository;
   models: ModelRepository;
   datasets: DatasetRepository;
+  predictChunks: Pick<PredictChunkRepository, 'each' | 'ranges'>;
   lifecycle: Pick<JobLifecycle, 'cancel' | 'abandon'>;
   events: JobEventHub;
+}
+
+/** What `GET /v1/jobs/{id}/result` answers from. */
+export interface JobResult {
+  job: JobRow;
+  /** A chunked (batch) result still stored: its rows, read chunk by chunk in row order, once per call. */
+  chunks?: () => AsyncIterable<PredictChunkRow>;
+  /** A failed batch's partial result: some row ranges are missing. */
+  partial: boolean;
 }
 
 export function createJobService(deps: JobServiceDeps) {
@@ -24,12 +41,21 @@ export function createJobService(deps: JobServiceDeps) {
     list: deps.jobs.list,
     listModels: deps.models.list,
 
-    async result(userId: string, jobId: string) {
+    /**
+     * A succeeded job's result, or a failed batch predict's partial one (the chunks it finished, kept
+     * when the caller allowed partial results). Anything else has no result: 409.
+     */
+    async result(userId: string, jobId: string): Promise<JobResult> {
       const job = await owned(userId, jobId);
-      if (job.status !== 'succeeded') {
+      const partial =
+        job.status === 'failed' &&
+        job.result_chunked &&
+        (job.result_removed_at !== null || (await deps.predictChunks.ranges(job.id)).length > 0);
+      if (job.status !== 'succeeded' && !partial) {
         throw new ConflictError('result_not_ready', `The job is ${job.status}; a result exists only once it has succeeded.`);
       }
-      return job;
+      const stored = job.result_chunked && !job.result_removed_at;
+      return { job, partial, ...(stored ? { chunks: () => deps.predictChunks.each(job.id) } : {}) };
     },
 
     /** Waits (without polling) until the job is final or `seconds` pass; returns the latest row. */

@@ -145,39 +145,29 @@ describe('planPredict: the cache key', () => {
   });
 });
 
-describe('planPredict: upstream limits', () => {
+describe('planPredict: limits', () => {
   const rows = (n: number) => Array.from({ length: n }, (_, i) => [i, 'red', i]);
 
-  it('without settings only the fallback ceiling applies', () => {
+  it('without settings only the row maximum applies', () => {
     expect(planPredict(regressor, req({ features: rows(50) }), null).dataset.nRows).toBe(50);
-  });
-
-  it('too many test rows, and too many cells', () => {
-    expect(fieldErrors(() => planPredict(classifier, req({ features: rows(3) }), settingsWith({ test_set_max_rows: 2 })))).toEqual([
+    expect(fieldErrors(() => planPredict(regressor, req({ features: rows(3) }), null, { maxRows: 2 }))).toEqual([
       {
         field: 'features',
-        message:
-          'The number of test rows (3) exceeds the maximum of 2. Split the test set across multiple calls to reduce the number of rows.',
+        message: "The number of test rows (3) exceeds this service's maximum of 2 per predict (MAX_PREDICT_ROWS); split it across several predicts.",
       },
     ]);
-    expect(fieldErrors(() => planPredict(classifier, req({ features: rows(3) }), settingsWith({ test_set_max_cells: 8 })))).toEqual([
-      { field: 'features', message: 'The number of test cells (9) exceeds the maximum of 8.' },
-    ]);
-    expect(planPredict(classifier, req({ features: rows(2) }), settingsWith({ test_set_max_rows: 2 })).dataset.nRows).toBe(2);
   });
 
-  it('full regression output has its own row limit', () => {
-    const settings = settingsWith({ test_set_max_rows_w_full_regression_output: 2 });
-    expect(planPredict(regressor, req({ features: rows(3) }), settings).params.output_type).toBe('mean');
-    const errors = fieldErrors(() => planPredict(regressor, req({ features: rows(3), output_type: 'full' }), settings));
-    expect(errors[0]?.message).toMatch(/^The number of test rows \(3\) exceeds the maximum of 2 for full regression output\./);
+  it('more rows than upstream takes per call are accepted: the worker splits them', () => {
+    const small = settingsWith({ test_set_max_rows: 2, test_set_max_cells: 8, test_set_max_rows_w_full_regression_output: 1 });
+    expect(planPredict(classifier, req({ features: rows(3) }), small).dataset.nRows).toBe(3);
+    expect(planPredict(regressor, req({ features: rows(3), output_type: 'full' }), small).dataset.nRows).toBe(3);
   });
 
-  it('the row-pairs budget divides by the training rows, and the default model version limits win over the max', () => {
-    // 4 training rows, a budget of 8 pairs: at most 2 test rows.
-    const budget = settingsWith({ predict_row_pairs_budget: 8 });
-    expect(fieldErrors(() => planPredict(classifier, req({ features: rows(3) }), budget))[0]?.message).toMatch(/maximum of 2\./);
-    const perVersion = settingsWith({}, { modelLimits: { 'v2.5': { ...SMALL_LIMIT, test_set_max_rows: 1 } } });
-    expect(fieldErrors(() => planPredict(classifier, req({ features: rows(2) }), perVersion))[0]?.message).toMatch(/maximum of 1\./);
+  it('more columns than upstream takes at all are refused', () => {
+    const narrow = settingsWith({ max_cols: 2 });
+    expect(fieldErrors(() => planPredict(classifier, req({ features: rows(1) }), narrow))[0]?.message).toBe(
+      'The number of test columns (3) exceeds the maximum of 2.',
+    );
   });
 });

@@ -3,17 +3,22 @@ import { ValidationError } from '@tabpfn-jobs/shared/errors';
 import type { ModelRow, NewDataset } from '@tabpfn-jobs/shared/repositories';
 import type { Settings } from '@tabpfn-jobs/tabpfn';
 import { type CsvOrigin, inCsvTerms } from './csv-locations.js';
-import { checkTestLimits, encodeTest, shapeOf } from './dataset-encoding.js';
+import { checkTestShape, encodeTest, shapeOf } from './dataset-encoding.js';
+import type { StreamedTestSet } from './test-set-intake.js';
 import { keyOf, refuseClassifierOptions } from './plan-common.js';
 
 export interface PredictInput {
   features: unknown[][];
+  /** A CSV upload validated and encoded while it streamed in (then `features` is empty). */
+  testSet?: StreamedTestSet;
   /** Column names from a CSV header; JSON rows are positional. */
   feature_names?: string[];
   csv?: CsvOrigin;
   output_type?: string;
   quantiles?: number[];
   config?: Record<string, unknown>;
+  /** A batch whose chunk fails for good keeps its finished chunks' rows (the job fails with `partial: true`). */
+  allow_partial?: boolean;
   webhook_url?: string;
   webhook_events?: string[];
 }
@@ -25,6 +30,7 @@ export type PredictParams = {
   output_type: string;
   quantiles?: number[];
   config: Record<string, unknown>;
+  allow_partial?: boolean;
 };
 
 /**
@@ -35,7 +41,12 @@ export interface PredictPlan {
   params: PredictParams;
   cacheKey: string;
   dataset: Omit<NewDataset, 'userId'>;
+  /** A test set streamed into parts (a large CSV upload): already stored, completed in the submit's transaction. */
+  parts?: Extract<StreamedTestSet, { kind: 'parts' }>;
 }
+
+/** MAX_PREDICT_ROWS' default. */
+export const DEFAULT_MAX_PREDICT_ROWS = 1_000_000;
 
 const DEFAULT_QUANTILES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
@@ -71,18 +82,36 @@ function inModelOrder(modelNames: readonly string[], input: PredictInput): unkno
 }
 
 /**
- * Validates and encodes a predict request against its model: the request checks, the test-set limits
- * on the raw rows (before encoding), the encoding with the model's column types, and the cache key.
- * `settings` null: upstream's limits are unknown.
+ * Validates and encodes a predict request against its model: the request checks, the shape (rows up
+ * to `maxRows`; upstream's per-call limits do not apply, the worker splits), the encoding with the
+ * model's column types, and the cache key. A CSV upload arrives already encoded (`input.testSet`,
+ * test-set-intake.ts). `settings` null: upstream's limits are unknown.
  */
-export function planPredict(model: PredictModel, input: PredictInput, settings: Settings | null): PredictPlan {
+export function planPredict(
+  model: PredictModel,
+  input: PredictInput,
+  settings: Settings | null,
+  opts: { maxRows?: number } = {},
+): PredictPlan {
   const outputType = checkPredictRequest(model, input);
-  const rows = inModelOrder(model.feature_names, input);
-  checkTestLimits(settings, shapeOf(rows), model.n_samples, outputType);
-  const x = inCsvTerms(input.csv, model.feature_names, () => encodeTest(rows, model.feature_names, model.feature_types));
+  const streamed = input.testSet;
+  const rows = streamed ? [] : inModelOrder(model.feature_names, input);
+  const shape = streamed ? { nRows: streamed.nRows, nCols: model.feature_names.length } : shapeOf(rows);
+  checkTestShape(settings, shape, opts.maxRows ?? DEFAULT_MAX_PREDICT_ROWS);
+  const x =
+    streamed?.kind === 'parts'
+      ? { hash: streamed.contentHash, bytes: new Uint8Array(0), nRows: streamed.nRows, nCols: shape.nCols, columns: streamed.columns }
+      : streamed?.kind === 'inline'
+        ? streamed.encoded
+        : inCsvTerms(input.csv, model.feature_names, () => encodeTest(rows, model.feature_names, model.feature_types));
 
   const quantiles = outputType === 'quantiles' ? (input.quantiles ?? [...DEFAULT_QUANTILES]) : undefined;
-  const params: PredictParams = { output_type: outputType, ...(quantiles ? { quantiles } : {}), config: input.config ?? {} };
+  const params: PredictParams = {
+    output_type: outputType,
+    ...(quantiles ? { quantiles } : {}),
+    config: input.config ?? {},
+    ...(input.allow_partial ? { allow_partial: true } : {}),
+  };
   return {
     params,
     cacheKey: keyOf({ model: model.id, fit: model.fit_key, x: x.hash, params }),
@@ -96,5 +125,6 @@ export function planPredict(model: PredictModel, input: PredictInput, settings: 
       columns: x.columns,
       targetType: null,
     },
+    ...(streamed?.kind === 'parts' ? { parts: streamed } : {}),
   };
 }

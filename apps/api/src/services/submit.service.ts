@@ -7,7 +7,8 @@ import { toJobResource } from '@tabpfn-jobs/shared/mappers';
 import type { DatasetRepository, JobRepository, JobRow, ModelRepository, ModelRow, UserRepository } from '@tabpfn-jobs/shared/repositories';
 import { type FitInput, type FitPlan, planFit } from './fit-plan.js';
 import type { Idempotency, StoredResponse } from './idempotency.js';
-import { type PredictInput, type PredictPlan, checkPredictRequest, planPredict } from './predict-plan.js';
+import { DEFAULT_MAX_PREDICT_ROWS, type PredictInput, type PredictPlan, checkPredictRequest, planPredict } from './predict-plan.js';
+import { type TestSetIntake, createTestSetIntake } from './test-set-intake.js';
 import { createSettingsReader } from './submit-settings.js';
 import type { TabPFNFor } from './upstream.js';
 
@@ -30,6 +31,8 @@ export interface SubmitServiceDeps {
   /** Creates jobs and, after commit, enqueues or announces them. */
   lifecycle: Pick<JobLifecycle, 'create' | 'submitted'>;
   maxInflightJobs: number;
+  /** MAX_PREDICT_ROWS: rows one predict may carry (the worker splits them to upstream's per-call limits). */
+  maxPredictRows?: number;
   predictCacheTtlSeconds: number;
   /** Refuses webhook targets the operator does not allow (SSRF guard); throws a 422 naming webhook_url. */
   checkWebhookUrl: (url: string) => Promise<void>;
@@ -91,6 +94,14 @@ async function persistFit(deps: SubmitServiceDeps, tx: PoolClient, userId: strin
   return { response: accepted(created.job), created };
 }
 
+/** The test set: inserted whole, or (streamed in parts) completed now that its job is written with it. */
+async function storeTestSet(deps: SubmitServiceDeps, tx: PoolClient, userId: string, plan: PredictPlan): Promise<{ id: string }> {
+  const parts = plan.parts;
+  if (!parts) return deps.datasets.insert({ userId, ...plan.dataset }, tx);
+  await deps.datasets.completeParts(parts.datasetId, { nRows: parts.nRows, nParts: parts.nParts, contentHash: parts.contentHash, sizeBytes: parts.sizeBytes }, tx);
+  return { id: parts.datasetId };
+}
+
 /** Inside the submit's transaction: the test set (unless served from cache), the predict job, then the in-flight count. */
 async function persistPredict(
   deps: SubmitServiceDeps,
@@ -103,7 +114,9 @@ async function persistPredict(
   const locked = model.status === 'ready' ? model : await deps.models.findForShare(model.id, tx);
   if (!locked) throw new NotFoundError('model_not_found', 'No such model.');
   if (locked.status === 'failed') throw new UnprocessableError('model_fit_failed', 'The model failed to fit; fit it again.');
-  const dataset = cached ? null : await deps.datasets.insert({ userId, ...plan.dataset }, tx);
+  const dataset = cached ? null : await storeTestSet(deps, tx, userId, plan);
+  // Parts streamed in for a predict served from cache are not needed.
+  if (cached && plan.parts) await deps.datasets.delete(plan.parts.datasetId, tx);
   const created = await deps.lifecycle
     .create(tx, {
       userId,
@@ -138,6 +151,14 @@ export function createSubmitService(deps: SubmitServiceDeps) {
   const settingsFor = createSettingsReader(deps);
   /** A cheap count before any work, so a full account is refused before its body is encoded. */
   const checkInflight = async (userId: string) => refuseOver(deps, await deps.jobs.countActive(userId));
+  /** The account's model, if a predict may use it (not failed), and the account under its in-flight cap. */
+  async function predictableModel(userId: string, modelId: string): Promise<ModelRow> {
+    const [found] = await Promise.all([deps.models.findById(modelId), checkInflight(userId)]);
+    const model = assertOwned(found, userId, 'model');
+    if (model.status === 'failed')
+      throw new UnprocessableError('model_fit_failed', 'The model failed to fit; fit it again.', { extra: { model_error: model.error } });
+    return model;
+  }
   async function submitted(out: { response: StoredResponse & { replayed: boolean }; created?: CreatedJob }) {
     if (out.created) await deps.lifecycle.submitted(out.created);
     return out.response;
@@ -154,18 +175,27 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       return submitted(await deps.idempotency.run(idem, (tx) => persistFit(deps, tx, userId, plan, input)));
     },
 
+    /**
+     * A CSV predict about to stream in: the refusals that need no body (model, in-flight cap) first,
+     * then an intake that validates, encodes and stores the rows as they arrive.
+     */
+    async openPredictUpload(userId: string, modelId: string): Promise<TestSetIntake> {
+      const model = await predictableModel(userId, modelId);
+      return createTestSetIntake(deps, { userId, model, maxRows: deps.maxPredictRows ?? DEFAULT_MAX_PREDICT_ROWS });
+    },
+
     async submitPredict(userId: string, modelId: string, input: PredictInput, opts: SubmitOptions) {
       const idem = { userId, endpoint: `POST /v1/models/${modelId}/predict`, key: opts.idempotencyKey, requestHash: opts.requestHash };
       const repeat = await deps.idempotency.stored(idem);
-      if (repeat) return repeat;
-      const [found] = await Promise.all([deps.models.findById(modelId), checkInflight(userId)]);
-      const model = assertOwned(found, userId, 'model');
-      if (model.status === 'failed')
-        throw new UnprocessableError('model_fit_failed', 'The model failed to fit; fit it again.', { extra: { model_error: model.error } });
+      if (repeat) {
+        if (input.testSet?.kind === 'parts') await deps.datasets.delete(input.testSet.datasetId);
+        return repeat;
+      }
+      const model = await predictableModel(userId, modelId);
       await checkWebhook(deps, input);
       // A bad request is refused before settings are looked up (planPredict repeats these checks; they are cheap).
       checkPredictRequest(model, input);
-      const plan = planPredict(model, input, await settingsFor(userId));
+      const plan = planPredict(model, input, await settingsFor(userId), { maxRows: deps.maxPredictRows });
       const ttl = deps.predictCacheTtlSeconds;
       const cached = ttl > 0 ? await deps.jobs.findCached(userId, plan.cacheKey, ttl) : undefined;
       return submitted(await deps.idempotency.run(idem, (tx) => persistPredict(deps, tx, { userId, model, plan, input, cached })));

@@ -3,11 +3,13 @@ import { z } from 'zod';
 import type { EmulatorState } from '../emulator-state.js';
 import { locals, sendError } from '../http-helpers.js';
 import { injectFaults, requireToken, tagRoute } from '../middleware.js';
+import type { ModelLimit } from '../options.js';
 import { estimateCost } from '../usage-meter.js';
 import { parseBody } from './validation.js';
 
 // Fixture values in the shape of `GetSettingsResponse`; production limits are not public.
-const LIMITS = {
+// `PUT /_emulator/limits` (state.config.limits) overrides fields of every version at run time.
+const LIMITS: Record<string, ModelLimit> = {
   v2: {
     train_set_max_rows: 10_000,
     train_set_max_cells: 5_000_000,
@@ -60,11 +62,35 @@ const estimateSchema = z.object({
   thinking_effort: z.string().optional(),
 });
 
+const DEFAULT_MODEL_VERSION = 'v3';
+
+/** The fixture limits with the run-time overrides applied to every model version and to `max_model_limit`. */
+export function effectiveLimits(state: EmulatorState): { max_model_limit: ModelLimit; model_limits: Record<string, ModelLimit> } {
+  const overrides = state.config.limits;
+  const model_limits = Object.fromEntries(Object.entries(LIMITS).map(([version, l]) => [version, { ...l, ...overrides }]));
+  return { max_model_limit: { ...(LIMITS[DEFAULT_MODEL_VERSION] as ModelLimit), ...overrides }, model_limits };
+}
+
+const versionNumber = (v: string): number => Number(v.replace(/^v/, ''));
+
+/**
+ * The limits a predict with this model version (parsed from `model_path`) runs under, resolved as the client's
+ * `model_limit_from_version` does (§8): no version → `default_model_version`; otherwise the same or the closest
+ * lower version key. A version below every key also falls back to the default.
+ */
+export function limitForVersion(state: EmulatorState, version: string | undefined): ModelLimit {
+  const { model_limits } = effectiveLimits(state);
+  const wanted = version === undefined ? Number.NaN : versionNumber(version);
+  const key = Object.keys(model_limits)
+    .filter((k) => versionNumber(k) <= wanted)
+    .sort((a, b) => versionNumber(b) - versionNumber(a))[0];
+  return model_limits[key ?? DEFAULT_MODEL_VERSION] as ModelLimit;
+}
+
 export function settingsBody(state: EmulatorState): Record<string, unknown> {
   return {
-    default_model_version: 'v3',
-    max_model_limit: LIMITS.v3,
-    model_limits: LIMITS,
+    default_model_version: DEFAULT_MODEL_VERSION,
+    ...effectiveLimits(state),
     dataset_max_size_bytes: 100_000_000,
     async_settings: { use_above_trainset_size_bytes: state.config.asyncThresholdBytes, poll_timeout_secs: state.config.pollTimeoutSecs },
   };

@@ -3,11 +3,26 @@ import { z } from 'zod';
 import type { EmulatorState } from '../emulator-state.js';
 import { faultSpecSchema } from '../faults.js';
 import { EmulatorHttpError } from '../http-helpers.js';
+import type { ModelLimitField } from '../options.js';
 import { V3_COST_MODELS } from '../usage-meter.js';
+import { effectiveLimits } from './account.js';
 import { parseBody } from './validation.js';
 
 const limit = z.number().int().min(1).nullable().optional();
 const rateLimitsSchema = z.object({ fit: limit, predict: limit, upload: limit }).strict();
+const maxOf = z.number().int().positive().optional();
+export const modelLimitsSchema = z
+  .object({
+    test_set_max_rows: maxOf,
+    test_set_max_cells: maxOf,
+    test_set_max_rows_w_full_regression_output: maxOf,
+    predict_row_pairs_budget: maxOf,
+    train_set_max_rows: maxOf,
+    train_set_max_cells: maxOf,
+    max_cols: maxOf,
+    max_classes: maxOf,
+  } satisfies Record<ModelLimitField, typeof maxOf>)
+  .strict();
 const latencySchema = z.object({ fit: z.number().int().min(0).optional(), predict: z.number().int().min(0).optional() }).strict();
 const configSchema = z
   .object({
@@ -39,7 +54,7 @@ const usageSchema = z
 const resetSchema = z.object({ seed: z.number().int().optional() }).strict();
 const tokensSchema = z.object({ valid: z.array(z.string().min(1)).optional(), unverified: z.array(z.string().min(1)).optional() }).strict();
 
-/** `/_emulator/*`: fault injection, latency, rate limits, counters, recorded requests, reset. Mounted only with `control: true`. */
+/** `/_emulator/*`: fault injection, latency, rate limits, model limits, counters, recorded requests, reset. Mounted only with `control: true`. */
 export function controlRoutes(state: EmulatorState): Router {
   const router = Router();
 
@@ -71,6 +86,18 @@ export function controlRoutes(state: EmulatorState): Router {
   router.put('/_emulator/rate-limits', (req, res) => {
     state.setRateLimits(parseBody(rateLimitsSchema, req.body));
     res.json(state.config.rateLimits);
+  });
+  // Any subset of the ModelLimit fields, applied to every model version and to max_model_limit; answers the effective limits.
+  router.get('/_emulator/limits', (_req, res) => {
+    res.json(effectiveLimits(state));
+  });
+  router.put('/_emulator/limits', (req, res) => {
+    state.setLimits(parseBody(modelLimitsSchema, req.body));
+    res.json(effectiveLimits(state));
+  });
+  router.delete('/_emulator/limits', (_req, res) => {
+    state.clearLimits();
+    res.json(effectiveLimits(state));
   });
   router.patch('/_emulator/config', (req, res) => {
     state.configure(parseBody(configSchema, req.body));

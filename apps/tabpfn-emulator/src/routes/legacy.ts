@@ -5,7 +5,8 @@ import { EmulatorHttpError, locals, wait } from '../http-helpers.js';
 import { injectFaults, rateLimit, requireToken, tagRoute } from '../middleware.js';
 import { type MultipartForm, readMultipart } from '../multipart.js';
 import { createFit } from './fit.js';
-import { DEFAULT_QUANTILES, OUTPUT_TYPES, predictionFor, ready } from './predict.js';
+import { limitForVersion } from './account.js';
+import { checkTestSetLimits, DEFAULT_QUANTILES, modelVersion, OUTPUT_TYPES, predictionFor, ready } from './predict.js';
 import { tableOf } from './uploads.js';
 
 /**
@@ -136,6 +137,9 @@ async function legacyPredict(state: EmulatorState, req: Request, res: Response):
     ready(fitted);
     const upload = await testUpload(state, req, token, fitted);
     const x = await tableOf(upload, 'x_test');
+    const config = (jsonQuery(req, 'tabpfn_config') ?? fitted.tabpfnConfig) as Record<string, unknown>;
+    const limit = limitForVersion(state, modelVersion(config));
+    checkTestSetLimits(limit, { rows: x.rows.length, cols: x.columns.length, trainRows: fitted.nRows, outputType });
     state.countersFor(token).predicts += 1;
     event({ event: 'message', data: 'Predicting' });
     event({ event: 'estimated_time_to_answer', data: state.config.predictLatencyMs / 1000 });

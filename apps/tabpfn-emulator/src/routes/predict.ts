@@ -1,11 +1,13 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import type { Cell } from '../dataset-reader.js';
+import type { Cell, Table } from '../dataset-reader.js';
 import type { EmulatorState, FittedSet } from '../emulator-state.js';
 import { EmulatorHttpError, locals, wait } from '../http-helpers.js';
 import { KnnClassifier, type KnnRegressor } from '../knn-model.js';
 import { injectFaults, rateLimit, requireToken, tagRoute } from '../middleware.js';
+import type { ModelLimit } from '../options.js';
 import { estimateCost } from '../usage-meter.js';
+import { limitForVersion } from './account.js';
 import { ownedFitted, tableOf } from './uploads.js';
 import { parseBody } from './validation.js';
 
@@ -40,7 +42,7 @@ export const OUTPUT_TYPES = {
 export const DEFAULT_QUANTILES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 const PACKAGE_VERSION = 'tabpfn-emulator-0.1.0';
 
-function modelVersion(config: Record<string, unknown>): string | undefined {
+export function modelVersion(config: Record<string, unknown>): string | undefined {
   const path = typeof config.model_path === 'string' ? config.model_path : undefined;
   return path ? /-(v\d(?:\.\d)?)-/.exec(path)?.[1] : undefined;
 }
@@ -48,6 +50,35 @@ function modelVersion(config: Record<string, unknown>): string | undefined {
 export function ready(f: FittedSet): void {
   if (Date.now() < f.readyAt) throw new EmulatorHttpError(409, `Fit ${f.id} has not completed yet`, 'FIT_NOT_COMPLETED');
   if (f.outcome === 'failed') throw new EmulatorHttpError(400, `Fit ${f.id} failed: ${f.error}`, 'FIT_FAILED');
+}
+
+const SPLIT_HINT = 'Split the test set across multiple calls to reduce the number of rows.';
+
+export interface TestSetShape {
+  rows: number;
+  cols: number;
+  trainRows: number;
+  outputType: string;
+}
+
+/**
+ * Upstream's per-call test-set limits (§8), in tabpfn-client's wording: rows ≤ min(test_set_max_rows,
+ * predict_row_pairs_budget // train rows), rows ≤ test_set_max_rows_w_full_regression_output for `full`
+ * output, cells ≤ test_set_max_cells. Throws 400 USER_ERROR for the first limit the test set breaks.
+ */
+export function checkTestSetLimits(limit: ModelLimit, t: TestSetShape): void {
+  const budgetRows = t.trainRows > 0 ? Math.floor(limit.predict_row_pairs_budget / t.trainRows) : Number.POSITIVE_INFINITY;
+  const maxRows = Math.min(limit.test_set_max_rows, budgetRows);
+  const refuse = (message: string): never => {
+    throw new EmulatorHttpError(400, message, 'USER_ERROR');
+  };
+  if (t.rows > maxRows) refuse(`The number of test rows (${t.rows}) exceeds the maximum of ${maxRows}. ${SPLIT_HINT}`);
+  const maxFull = limit.test_set_max_rows_w_full_regression_output;
+  if (t.outputType === 'full' && t.rows > maxFull) {
+    refuse(`The number of test rows (${t.rows}) exceeds the maximum of ${maxFull} for full regression output. ${SPLIT_HINT}`);
+  }
+  const cells = t.rows * t.cols;
+  if (cells > limit.test_set_max_cells) refuse(`The number of test cells (${cells}) exceeds the maximum of ${limit.test_set_max_cells}.`);
 }
 
 /** Shapes of §5: labels, probability rows, numbers, quantile rows (n_quantiles × n_rows), or the full/main objects. */
@@ -69,6 +100,23 @@ export function predictionFor(f: FittedSet, rows: Cell[][], outputType: string, 
     default:
       return r.mean;
   }
+}
+
+/** The test set's table: the token's test upload for this fitted set, with the train set's column count. */
+async function testTable(state: EmulatorState, token: string, fitted: FittedSet, uploadId: string): Promise<Table> {
+  const upload = state.uploads.get(uploadId);
+  if (!upload || upload.token !== token || upload.kind !== 'test' || upload.fittedTrainSetId !== fitted.id) {
+    throw new EmulatorHttpError(404, `Test set upload ${uploadId} not found`, 'NOT_FOUND');
+  }
+  const x = await tableOf(upload, 'x_test');
+  if (x.columns.length !== fitted.nCols) {
+    throw new EmulatorHttpError(
+      400,
+      `The test set has ${x.columns.length} columns but the model was fitted on ${fitted.nCols}`,
+      'USER_ERROR',
+    );
+  }
+  return x;
 }
 
 export function predictRoutes(state: EmulatorState): Router {
@@ -97,25 +145,22 @@ export function predictRoutes(state: EmulatorState): Router {
         );
       }
       ready(fitted);
-      const upload = state.uploads.get(body.test_set_upload_id);
-      if (!upload || upload.token !== token || upload.kind !== 'test' || upload.fittedTrainSetId !== fitted.id) {
-        throw new EmulatorHttpError(404, `Test set upload ${body.test_set_upload_id} not found`, 'NOT_FOUND');
-      }
-      const x = await tableOf(upload, 'x_test');
-      if (x.columns.length !== fitted.nCols) {
-        throw new EmulatorHttpError(
-          400,
-          `The test set has ${x.columns.length} columns but the model was fitted on ${fitted.nCols}`,
-          'USER_ERROR',
-        );
-      }
+      const x = await testTable(state, token, fitted, body.test_set_upload_id);
+      // Before cost and latency: a refused predict is neither counted nor charged.
+      const version = modelVersion(tabpfnConfig);
+      checkTestSetLimits(limitForVersion(state, version), {
+        rows: x.rows.length,
+        cols: x.columns.length,
+        trainRows: fitted.nRows,
+        outputType,
+      });
       const n = Number(tabpfnConfig.n_estimators);
       const cost = estimateCost({
         trainRows: fitted.nRows,
         testRows: x.rows.length,
         columns: fitted.nCols,
         nEstimators: Number.isInteger(n) && n > 0 ? n : undefined,
-        modelVersion: modelVersion(tabpfnConfig),
+        modelVersion: version,
         v3CostModel: state.config.v3CostModel,
       });
       const refusal = state.usage.check(token, cost.tokens);

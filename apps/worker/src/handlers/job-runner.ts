@@ -161,6 +161,11 @@ export function createJobRunner(deps: RunnerDeps) {
       }
     },
 
+    /** A batch's progress (chunks and rows done), in the same per-job order as stage writes. */
+    report(jobId: string, progress: Parameters<JobRepository['setProgress']>[1]): void {
+      void writeProgress(jobId, progress);
+    },
+
     setStage(jobId: string, stage: string, message?: string, retryInSeconds?: number): void {
       void writeProgress(jobId, { stage: stage as never, ...(message ? { message } : {}), ...(retryInSeconds ? { retry_in_seconds: retryInSeconds } : {}) });
     },

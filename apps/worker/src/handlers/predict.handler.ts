@@ -1,63 +1,123 @@
 import { DelayedError, type Job } from 'bullmq';
-import { isFinalStatus } from '@tabpfn-jobs/shared/domain';
+import type { Pool } from '@tabpfn-jobs/shared/db';
+import { type JobError, isFinalStatus } from '@tabpfn-jobs/shared/domain';
 import type { Logger } from '@tabpfn-jobs/shared/logger';
-import type { DatasetRepository, JobRepository, ModelRepository, ModelRow } from '@tabpfn-jobs/shared/repositories';
-import { type TabPFNClient, TrainSetNotFoundError, modelPath } from '@tabpfn-jobs/tabpfn';
+import type { DatasetRepository, DatasetRow, JobRepository, JobRow, ModelRepository, ModelRow, PredictChunkRepository } from '@tabpfn-jobs/shared/repositories';
+import { type TabPFNClient, TestSetTooLargeError, TrainSetNotFoundError, modelPath } from '@tabpfn-jobs/tabpfn';
+import { type PredictParams, assembleInline, resultHeader, toResult } from '../batch/batch-result.js';
+import { ChunkFailedError, runBatch } from '../batch/batch-runner.js';
+import { chunkRowsFor } from '../batch/chunk-plan.js';
+import { createTestSetReader } from '../batch/test-set-reader.js';
 import { tabpfnConfigOf } from './fit.handler.js';
 import type { JobHandler } from './handler.js';
 import type { JobRunner } from './job-runner.js';
+import { createRefitter } from './refit.js';
+
+export { toResult } from '../batch/batch-result.js';
 
 export interface PredictHandlerDeps {
   runner: JobRunner;
+  pool: Pool;
   jobs: JobRepository;
   models: ModelRepository;
   datasets: DatasetRepository;
+  chunks: PredictChunkRepository;
   logger: Logger;
+  batch: {
+    /** Chunks of one batch in flight at once. */
+    concurrency: number;
+    /** A batch result up to this many rows is inlined in the job; larger ones are streamed from their chunks. */
+    inlineRows: number;
+    attempts: number;
+    backoff: (attemptsMade: number, type?: string, err?: Error) => number;
+  };
 }
 
-/** Upstream's prediction in the public result shape (DESIGN §2). */
-export function toResult(model: ModelRow, params: { output_type: string; quantiles?: number[] }, prediction: unknown) {
-  const outputType = params.output_type;
-  if (outputType === 'probas') {
-    const probabilities = prediction as number[][];
-    const classes = model.classes ?? [];
-    const predictions = probabilities.map((row) => classes[row.indexOf(Math.max(...row))] ?? null);
-    return { output_type: outputType, classes, probabilities, predictions };
-  }
-  if (outputType === 'quantiles') return { output_type: outputType, quantiles: params.quantiles, predictions: prediction };
-  return { output_type: outputType, predictions: prediction };
-}
+type Loaded = { job: JobRow; client: TabPFNClient; token: string };
 
 export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'predict'> {
   const { runner } = deps;
+  const refitOnce = createRefitter(deps);
 
-  /** The train set upstream forgot: upload it again from the stored dataset and re-fit. */
-  async function refit(client: TabPFNClient, model: ModelRow, signal: AbortSignal): Promise<ModelRow> {
-    const dataset = model.dataset_id ? await deps.datasets.findWithData(model.dataset_id) : undefined;
-    if (!dataset?.x_bytes || !dataset.y_bytes) throw new Error(`training data of model ${model.id} is gone; fit it again`);
-    const out = await client.fit(
-      { x: dataset.x_bytes, y: dataset.y_bytes, task: model.task, tabpfnConfig: tabpfnConfigOf(model), modelPath: modelPath(model.model_name, model.task) },
-      { signal },
-    );
-    const updated = await deps.models.markReady(model.id, { uploadId: out.trainSetUploadId, fittedId: out.fittedTrainSetId });
-    deps.logger.info({ model_id: model.id }, 'upstream had forgotten the train set; re-fitted');
-    return updated ?? model;
+  /** One upstream predict with the model as it is now; a forgotten train set is re-fitted once and the call repeated. */
+  function predictor(loaded: Loaded, model: ModelRow, params: PredictParams, onStage?: (stage: string) => void) {
+    let current = model;
+    const call = (m: ModelRow, x: Uint8Array, signal: AbortSignal) =>
+      loaded.client.predict(
+        {
+          fittedTrainSetId: m.upstream_fitted_train_set_id!,
+          x,
+          task: m.task,
+          outputType: params.output_type,
+          quantiles: params.quantiles,
+          tabpfnConfig: { ...tabpfnConfigOf(m), ...(params.config ?? {}) },
+          modelPath: modelPath(m.model_name, m.task),
+        },
+        { signal, onStage },
+      );
+    return async (x: Uint8Array, signal: AbortSignal): Promise<unknown> => {
+      try {
+        return (await call(current, x, signal)).prediction;
+      } catch (err) {
+        if (!(err instanceof TrainSetNotFoundError)) throw err;
+        runner.setStage(loaded.job.id, 'fitting', 'upstream forgot the train set; re-fitting');
+        await runner.waitForLimit(loaded.token, ['fit', 'upload'], signal);
+        current = await refitOnce(loaded.client, current, signal);
+        return (await call(current, x, signal)).prediction;
+      }
+    };
   }
 
-  /**
-   * One re-fit per forgotten model: predicts that find the same train set gone at the same time in
-   * this process share one re-fit, and one that comes after a re-fit by any process uses its result.
-   */
-  const refitting = new Map<string, Promise<ModelRow>>();
-  async function refitOnce(client: TabPFNClient, model: ModelRow, signal: AbortSignal): Promise<ModelRow> {
-    const current = await deps.models.findById(model.id);
-    if (current?.upstream_fitted_train_set_id && current.upstream_fitted_train_set_id !== model.upstream_fitted_train_set_id) return current;
-    let pending = refitting.get(model.id);
-    if (!pending) {
-      pending = refit(client, model, signal).finally(() => refitting.delete(model.id));
-      refitting.set(model.id, pending);
-    }
-    return pending;
+  /** A chunk that failed for good: the job fails naming its rows, keeping finished chunks when the caller opted in. */
+  async function failChunk(job: JobRow, model: ModelRow, params: PredictParams, err: ChunkFailedError): Promise<void> {
+    const stored = params.allow_partial ? (await deps.chunks.ranges(job.id)).length : 0;
+    const error: JobError = {
+      code: err.exhausted ? 'retries_exhausted' : err.upstream.code,
+      message: `Rows ${err.range.start}–${err.range.end - 1} failed${err.exhausted ? ` after ${deps.batch.attempts} attempts` : ''}: ${err.upstream.message}`,
+      retryable: false,
+      rows: { start: err.range.start, end: err.range.end },
+      ...(err.upstream.traceId ? { trace_id: err.upstream.traceId } : {}),
+      ...(err.upstream.status ? { upstream_status: err.upstream.status } : {}),
+    };
+    await runner.finalize(job.id, stored ? { status: 'failed', error, chunked: true, result: resultHeader(model, params, true) } : { status: 'failed', error });
+  }
+
+  /** Predicts the job's rows in one call when they fit, else as a batch; then ends the job. */
+  async function predictRows(loaded: Loaded, model: ModelRow, dataset: DatasetRow): Promise<void> {
+    const { job } = loaded;
+    const params = job.params as PredictParams;
+    const settings = await loaded.client.getSettings().catch(() => null);
+    let chunkRows = chunkRowsFor(settings, { trainRows: model.n_samples, nCols: dataset.n_cols, outputType: params.output_type, modelPath: modelPath(model.model_name, model.task) });
+    // A re-run (attempts > 1) may have stored chunks already: only a first attempt can skip looking.
+    const whole = dataset.n_parts === 0 && job.n_rows <= chunkRows && job.attempts <= 1;
+    const single = await runner.withCancel(job.id, async (signal) => {
+      if (whole) {
+        try {
+          return { prediction: await predictor(loaded, model, params, (stage) => runner.setStage(job.id, stage))(dataset.x_bytes!, signal) };
+        } catch (err) {
+          if (!(err instanceof TestSetTooLargeError) || job.n_rows < 2) throw err;
+          chunkRows = Math.min(err.maxRows ?? chunkRows, Math.ceil(job.n_rows / 2));
+        }
+      }
+      await runBatch(
+        {
+          ...deps,
+          ...deps.batch,
+          reader: createTestSetReader(deps),
+          waitForLimit: (s) => runner.waitForLimit(loaded.token, ['predict', 'upload'], s),
+          report: (p) => runner.report(job.id, p),
+        },
+        { job, dataset, signal, chunkRows, predict: predictor(loaded, model, params), admitted: !whole },
+      );
+      return undefined;
+    });
+    runner.upstreamSucceeded();
+    if (single) return void (await runner.finalize(job.id, { status: 'succeeded', result: toResult(model, params, single.prediction) }, undefined, job));
+    const result =
+      job.n_rows <= deps.batch.inlineRows
+        ? { status: 'succeeded' as const, result: await assembleInline(deps.chunks, job.id, model, params) }
+        : { status: 'succeeded' as const, result: resultHeader(model, params), chunked: true };
+    await runner.finalize(job.id, result, undefined, job);
   }
 
   return async ({ jobId }, bullJob: Job, lockToken?: string) => {
@@ -84,35 +144,14 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
       await runner.admit(bullJob, lockToken, loaded.job, loaded.token, ['predict', 'upload']);
       const job = await runner.start(loaded.job, 'uploading');
       if (!job) return;
-      const { client } = loaded;
-      const params = job.params as { output_type: string; quantiles?: number[]; config?: Record<string, unknown> };
       const dataset = job.dataset_id ? await deps.datasets.findWithData(job.dataset_id) : undefined;
-      if (!dataset?.x_bytes) throw new Error(`test data of job ${job.id} is gone`);
-      const prediction = await runner.withCancel(job.id, async (signal) => {
-        const call = (m: ModelRow) =>
-          client.predict(
-            {
-              fittedTrainSetId: m.upstream_fitted_train_set_id!,
-              x: dataset.x_bytes!,
-              task: m.task,
-              outputType: params.output_type,
-              quantiles: params.quantiles,
-              tabpfnConfig: { ...tabpfnConfigOf(m), ...(params.config ?? {}) },
-              modelPath: modelPath(m.model_name, m.task),
-            },
-            { signal, onStage: (stage) => runner.setStage(job.id, stage) },
-          );
-        try {
-          return await call(model);
-        } catch (err) {
-          if (!(err instanceof TrainSetNotFoundError)) throw err;
-          runner.setStage(job.id, 'fitting', 'upstream forgot the train set; re-fitting');
-          await runner.waitForLimit(loaded.token, ['fit', 'upload'], signal);
-          return call(await refitOnce(client, model, signal));
-        }
-      });
-      runner.upstreamSucceeded();
-      await runner.finalize(job.id, { status: 'succeeded', result: toResult(model, params, prediction.prediction) }, undefined, job);
+      if (!dataset || (!dataset.x_bytes && !dataset.n_parts)) throw new Error(`test data of job ${job.id} is gone`);
+      try {
+        await predictRows({ ...loaded, job }, model, dataset);
+      } catch (err) {
+        if (!(err instanceof ChunkFailedError)) throw err;
+        await failChunk(job, model, job.params as PredictParams, err);
+      }
     } catch (err) {
       // Held back (parked model, rate limit, open circuit): not an error, the job waits in the queue.
       if (err instanceof DelayedError) throw err;

@@ -2,8 +2,21 @@ import { isFinalStatus } from '../domain.js';
 import type { JobRow } from '../repositories/job.repository.js';
 
 /**
+ * The result part of a job resource. A chunked (batch) result is never inlined: the resource has no
+ * `result` key and the client follows `links.result`, which streams it; that holds for a failed
+ * batch's partial result too. Once retention removed a result, `data_removed` says so.
+ */
+function resultFields(row: JobRow, includeResult: boolean): { result?: unknown; data_removed?: true } {
+  if (row.result_chunked) return row.result_removed_at ? { data_removed: true } : {};
+  if (row.status !== 'succeeded') return {};
+  if (row.result_removed_at) return { result: null, data_removed: true };
+  return includeResult ? { result: row.result } : {};
+}
+
+/**
  * The public job resource, used by API responses and webhook bodies alike. An explicit mapper, so
- * a new column never leaks. `includeResult` is false in lists and for large webhook bodies.
+ * a new column never leaks. `includeResult` is false in lists and for large webhook bodies;
+ * a chunked result is never included (see resultFields).
  */
 export function toJobResource(row: JobRow, opts: { includeResult?: boolean } = {}) {
   const includeResult = opts.includeResult ?? true;
@@ -15,13 +28,7 @@ export function toJobResource(row: JobRow, opts: { includeResult?: boolean } = {
     status: row.status,
     model_id: row.model_id,
     progress: row.progress ?? null,
-    ...(row.status === 'succeeded'
-      ? row.result_removed_at
-        ? { result: null, data_removed: true }
-        : includeResult
-          ? { result: row.result }
-          : {}
-      : {}),
+    ...resultFields(row, includeResult),
     error: row.error ?? null,
     cached: row.cached,
     attempts: row.attempts,

@@ -13,8 +13,16 @@ export interface DatasetRow {
   columns: { name: string; type: 'number' | 'string' }[];
   target_type: string | null;
   size_bytes: number;
+  /** Parts in dataset_parts (a large streamed test set); 0 when `x_bytes` holds the whole set. */
+  n_parts: number;
   created_at: Date;
   data_removed_at: Date | null;
+}
+
+export interface DatasetPart {
+  row_start: number;
+  n_rows: number;
+  x_bytes: Buffer;
 }
 
 export interface NewDataset {
@@ -37,7 +45,7 @@ export function createDatasetRepository(pool: Queryable) {
         `INSERT INTO datasets (user_id, kind, content_hash, x_bytes, y_bytes, n_rows, n_cols, columns, target_type, size_bytes)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          RETURNING id, user_id, kind, content_hash, format, NULL::bytea AS x_bytes, NULL::bytea AS y_bytes, n_rows, n_cols,
-                   columns, target_type, size_bytes, created_at, data_removed_at`,
+                   columns, target_type, size_bytes, n_parts, created_at, data_removed_at`,
         [
           d.userId,
           d.kind,
@@ -60,6 +68,62 @@ export function createDatasetRepository(pool: Queryable) {
       return rows[0];
     },
 
+    /**
+     * A test set that arrives in parts: the row is written first (incomplete, outside the submit's
+     * transaction), then its parts as they are encoded, then `completeParts` inside the transaction.
+     */
+    async insertPending(d: Pick<NewDataset, 'userId' | 'nCols' | 'columns'>, tx: Queryable = pool): Promise<string> {
+      const { rows } = await tx.query<{ id: string }>(
+        `INSERT INTO datasets (user_id, kind, content_hash, n_rows, n_cols, columns, size_bytes, complete)
+         VALUES ($1, 'test', '', 0, $2, $3, 0, false) RETURNING id`,
+        [d.userId, d.nCols, JSON.stringify(d.columns)],
+      );
+      return rows[0]!.id;
+    },
+
+    async insertPart(datasetId: string, rowStart: number, nRows: number, bytes: Uint8Array, tx: Queryable = pool): Promise<void> {
+      await tx.query('INSERT INTO dataset_parts (dataset_id, row_start, n_rows, x_bytes) VALUES ($1, $2, $3, $4)', [
+        datasetId,
+        rowStart,
+        nRows,
+        Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      ]);
+    },
+
+    async completeParts(
+      datasetId: string,
+      d: { nRows: number; nParts: number; contentHash: string; sizeBytes: number },
+      tx: Queryable = pool,
+    ): Promise<void> {
+      await tx.query(
+        `UPDATE datasets SET n_rows = $2, n_parts = $3, content_hash = $4, size_bytes = $5, complete = true WHERE id = $1`,
+        [datasetId, d.nRows, d.nParts, d.contentHash, d.sizeBytes],
+      );
+    },
+
+    /** The parts holding rows [from, to), in row order. */
+    async partsOverlapping(datasetId: string, from: number, to: number, tx: Queryable = pool): Promise<DatasetPart[]> {
+      const { rows } = await tx.query<DatasetPart>(
+        `SELECT row_start, n_rows, x_bytes FROM dataset_parts
+         WHERE dataset_id = $1 AND row_start < $3 AND row_start + n_rows > $2 ORDER BY row_start`,
+        [datasetId, from, to],
+      );
+      return rows;
+    },
+
+    async delete(id: string, tx: Queryable = pool): Promise<void> {
+      await tx.query('DELETE FROM datasets WHERE id = $1', [id]);
+    },
+
+    /** Test sets whose upload failed half-way (no job ever referred to them). */
+    async deleteIncomplete(olderThanSeconds: number, tx: Queryable = pool): Promise<number> {
+      const { rowCount } = await tx.query(
+        `DELETE FROM datasets WHERE NOT complete AND created_at < now() - make_interval(secs => $1)`,
+        [olderThanSeconds],
+      );
+      return rowCount ?? 0;
+    },
+
     /** Deletes those of `ids` no model or job refers to any more. */
     async deleteUnreferenced(ids: string[], tx: Queryable = pool): Promise<number> {
       if (!ids.length) return 0;
@@ -78,11 +142,16 @@ export function createDatasetRepository(pool: Queryable) {
      */
     async removeExpiredData(olderThanSeconds: number, limit: number, tx: Queryable = pool): Promise<number> {
       const { rowCount } = await tx.query(
-        `UPDATE datasets d SET x_bytes = NULL, y_bytes = NULL, data_removed_at = now()
-         WHERE d.id IN (
-           SELECT id FROM datasets WHERE kind = 'test' AND data_removed_at IS NULL AND created_at < now() - make_interval(secs => $1) LIMIT $2
-         )
-         AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.dataset_id = d.id AND j.status IN ('queued', 'running'))`,
+        `WITH removed AS (
+           UPDATE datasets d SET x_bytes = NULL, y_bytes = NULL, data_removed_at = now()
+           WHERE d.id IN (
+             SELECT id FROM datasets WHERE kind = 'test' AND complete AND data_removed_at IS NULL
+               AND created_at < now() - make_interval(secs => $1) LIMIT $2
+           )
+           AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.dataset_id = d.id AND j.status IN ('queued', 'running'))
+           RETURNING d.id
+         ), parts AS (DELETE FROM dataset_parts p USING removed r WHERE p.dataset_id = r.id)
+         SELECT id FROM removed`,
         [olderThanSeconds, limit],
       );
       return rowCount ?? 0;

@@ -6,3 +6,4 @@ export * from './job.repository.js';
 export * from './model.repository.js';
 export * from './user.repository.js';
 export * from './webhook.repository.js';
+export * from './predict-chunk.repository.js';

@@ -12,6 +12,8 @@ export interface JobRow {
   cache_key: string | null;
   cached: boolean;
   result: unknown;
+  /** The rows are in predict_chunks; `result` holds only the header (batch predicts, see batch/). */
+  result_chunked: boolean;
   result_removed_at: Date | null;
   error: JobError | null;
   progress: JobProgress | null;
@@ -124,7 +126,7 @@ export function createJobRepository(pool: Queryable) {
     async findCached(userId: string, cacheKey: string, maxAgeSeconds: number, tx: Queryable = pool): Promise<JobRow | undefined> {
       const { rows } = await tx.query<JobRow>(
         `SELECT * FROM jobs
-         WHERE user_id = $1 AND cache_key = $2 AND status = 'succeeded' AND result IS NOT NULL
+         WHERE user_id = $1 AND cache_key = $2 AND status = 'succeeded' AND result IS NOT NULL AND NOT result_chunked
            AND finished_at > now() - make_interval(secs => $3)
          ORDER BY finished_at DESC LIMIT 1`,
         [userId, cacheKey, maxAgeSeconds],
@@ -156,21 +158,27 @@ export function createJobRepository(pool: Queryable) {
      */
     async finish(
       id: string,
-      outcome: { status: 'succeeded'; result: unknown } | { status: 'failed'; error: JobError } | { status: 'canceled'; error?: JobError },
+      outcome:
+        | { status: 'succeeded'; result: unknown; chunked?: boolean }
+        | { status: 'failed'; error: JobError; chunked?: boolean; result?: unknown }
+        | { status: 'canceled'; error?: JobError },
       tx: Queryable = pool,
       from: readonly ('queued' | 'running')[] = ['queued', 'running'],
     ): Promise<JobRow | undefined> {
       const { rows } = await tx.query<JobRow>(
+        // A batch's counters (chunks, rows) stay in the final progress; a waiting message does not.
         `UPDATE jobs SET status = $2, result = $3, error = $4, finished_at = now(), updated_at = now(),
-                         progress = $5
+                         progress = (COALESCE(progress, '{}'::jsonb) - 'message' - 'retry_in_seconds') || $5::jsonb,
+                         result_chunked = $7
          WHERE id = $1 AND status = ANY($6::text[]) AND ($2 <> 'succeeded' OR cancel_requested_at IS NULL) RETURNING *`,
         [
           id,
           outcome.status,
-          outcome.status === 'succeeded' ? JSON.stringify(outcome.result) : null,
+          'result' in outcome && outcome.result !== undefined ? JSON.stringify(outcome.result) : null,
           'error' in outcome && outcome.error ? JSON.stringify(outcome.error) : null,
           progress('done'),
           from,
+          'chunked' in outcome && outcome.chunked === true,
         ],
       );
       return rows[0];
@@ -233,9 +241,12 @@ export function createJobRepository(pool: Queryable) {
     /** Returns the ids of the jobs whose results it removed. */
     async removeExpiredResults(olderThanSeconds: number, limit: number, tx: Queryable = pool): Promise<string[]> {
       const { rows } = await tx.query<{ id: string }>(
-        `UPDATE jobs SET result = NULL, result_removed_at = now()
-         WHERE id IN (SELECT id FROM jobs WHERE result IS NOT NULL AND finished_at < now() - make_interval(secs => $1) LIMIT $2)
-         RETURNING id`,
+        `WITH expired AS (
+           UPDATE jobs SET result = NULL, result_removed_at = now()
+           WHERE id IN (SELECT id FROM jobs WHERE result IS NOT NULL AND finished_at < now() - make_interval(secs => $1) LIMIT $2)
+           RETURNING id
+         ), chunks AS (DELETE FROM predict_chunks c USING expired e WHERE c.job_id = e.id)
+         SELECT id FROM expired`,
         [olderThanSeconds, limit],
       );
       return rows.map((r) => r.id);

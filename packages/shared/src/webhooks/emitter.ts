@@ -35,6 +35,16 @@ export function subscribedEvents(job: Pick<JobRow, 'webhook_events'>): readonly 
   return job.webhook_events ?? DEFAULT_WEBHOOK_EVENTS;
 }
 
+/**
+ * Whether a webhook body carries the job's result: only an inline result of at most `maxBytes` of
+ * JSON. A chunked (batch) result never is, whatever its size: `jobs.result` then holds only its
+ * header, and the body's `links.result` points to the stream.
+ */
+export function inlinesResult(job: Pick<JobRow, 'result' | 'result_chunked'>, maxBytes: number): boolean {
+  if (job.result_chunked) return false;
+  return job.result == null || Buffer.byteLength(JSON.stringify(job.result)) <= maxBytes;
+}
+
 export interface WebhookEmitterDeps {
   pool: Pool;
   queues: QueueSet;
@@ -65,11 +75,10 @@ export function createWebhookEmitter(deps: WebhookEmitterDeps) {
      */
     async record(tx: Queryable, job: JobRow, event: WebhookEvent): Promise<string | null> {
       if (!job.webhook_url || !subscribedEvents(job).includes(event)) return null;
-      const resultBytes = job.result == null ? 0 : Buffer.byteLength(JSON.stringify(job.result));
       const payload = {
         type: event,
         timestamp: new Date().toISOString(),
-        data: toJobResource(job, { includeResult: resultBytes <= deps.maxInlineResultBytes }),
+        data: toJobResource(job, { includeResult: inlinesResult(job, deps.maxInlineResultBytes) }),
       };
       const id = newDeliveryId();
       const row = await deps.webhooks.insertDelivery(

@@ -2,7 +2,7 @@ import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
 import { idParam, jobListQuery } from '../../schemas/job.schemas.js';
 import { AUTH_PROBLEMS, BEARER, json, problems } from '../registry.js';
-import { fitResult, job, jobPage, predictResult, removedResult } from '../schemas/resources.js';
+import { fitResult, job, jobPage, predictResult, predictResultRow, removedResult } from '../schemas/resources.js';
 
 /** job.routes.ts. */
 export function registerJobPaths(registry: OpenAPIRegistry): void {
@@ -32,7 +32,11 @@ export function registerJobPaths(registry: OpenAPIRegistry): void {
     path: '/v1/jobs/{job_id}/result',
     tags,
     summary: "Get a job's result",
-    description: 'The result alone, as JSON or, with `Accept: text/csv`, as CSV (one row per input row). 409 until the job has succeeded.',
+    description:
+      'The result alone, streamed: as JSON (default), or for a predict with `Accept: application/x-ndjson` one JSON object per input row, or with `Accept: text/csv` CSV (one line per input row). ' +
+      'A fit result is JSON only (other types: 406). 409 until the job has succeeded, except a failed batch predict that kept a partial result (`allow_partial`): ' +
+      'it answers 200 with `"partial": true` in JSON, and `null` (JSON, NDJSON) or empty cells (CSV) for the rows it lacks. ' +
+      'An error after the answer started cuts the connection: a body that does not end (JSON not closed, fewer rows than `n_rows`) is incomplete.',
     security: BEARER,
     request: { params: idParam('job_id') },
     responses: {
@@ -40,6 +44,7 @@ export function registerJobPaths(registry: OpenAPIRegistry): void {
         description: 'The result.',
         content: {
           'application/json': { schema: z.union([predictResult, fitResult, removedResult]) },
+          'application/x-ndjson': { schema: predictResultRow },
           'text/csv': { schema: z.string().meta({ example: 'prediction,p_setosa,p_versicolor,p_virginica\nvirginica,0.01,0.09,0.9\n' }) },
         },
       },

@@ -9,20 +9,48 @@ export const predictResult = z
     output_type: z.string().meta({ description: 'The output type that was asked for.', example: 'probas' }),
     predictions: z.unknown().meta({
       description:
-        'One prediction per input row (labels keep their original type). For `quantiles`: one list per quantile, each one value per row. For `full`/`main`: upstream\'s object.',
+        'One prediction per input row (labels keep their original type). For `quantiles`: one list per quantile, each one value per row. For `full`/`main`: upstream\'s object (`mean`, `median`, `mode`: one value per row; `quantiles`: one list per quantile; `logits`: one list per row; `borders`: the model\'s bin borders).',
       example: ['virginica'],
     }),
     classes: z.array(label).optional().meta({ description: '`probas` only: the class order of `probabilities`.', example: ['setosa', 'versicolor', 'virginica'] }),
     probabilities: z
-      .array(z.array(z.number()))
+      .array(z.array(z.number()).nullable())
       .optional()
-      .meta({ description: '`probas` only: one row per input row, columns in `classes` order.', example: [[0.01, 0.09, 0.9]] }),
+      .meta({ description: '`probas` only: one row per input row, columns in `classes` order (null for a row a partial result lacks).', example: [[0.01, 0.09, 0.9]] }),
     quantiles: z.array(z.number()).optional().meta({ description: '`quantiles` only: the quantiles asked for.', example: [0.1, 0.5, 0.9] }),
+    partial: z.literal(true).optional().meta({
+      description:
+        'Present on a failed batch predict\'s partial result (submitted with `allow_partial`): rows upstream never answered are `null`, and every per-row array still has one entry per input row.',
+      example: true,
+    }),
   })
   .meta({
     id: 'PredictResult',
     description: 'The result of a predict job.',
     example: { output_type: 'probas', classes: ['setosa', 'versicolor', 'virginica'], probabilities: [[0.01, 0.09, 0.9]], predictions: ['virginica'] },
+  });
+
+const nullableNumbers = z.array(z.number().nullable()).nullable();
+
+export const predictResultRow = z
+  .object({
+    row: z.int().meta({ description: 'The input row (0-based); lines come in input order.', example: 0 }),
+    prediction: label
+      .nullable()
+      .optional()
+      .meta({ description: 'The prediction (label or number): every output type but `quantiles`, `full` and `main`.', example: 'virginica' }),
+    probabilities: nullableNumbers.optional().meta({ description: '`probas` only: the row\'s probabilities, in the `classes` order of the JSON result.', example: [0.01, 0.09, 0.9] }),
+    quantiles: nullableNumbers.optional().meta({ description: '`quantiles`, `full`, `main`: the row\'s value at each quantile, in the order asked for.', example: [4.1, 5.0, 6.2] }),
+    mean: z.number().nullable().optional().meta({ description: '`full`/`main` only.', example: 5.1 }),
+    median: z.number().nullable().optional().meta({ description: '`full`/`main` only.', example: 5.0 }),
+    mode: z.number().nullable().optional().meta({ description: '`full`/`main` only.', example: 4.9 }),
+    logits: nullableNumbers.optional().meta({ description: '`full` only, when upstream gives them: the row\'s logits over the bins (the bin borders are in the JSON result only).' }),
+  })
+  .meta({
+    id: 'PredictResultRow',
+    description:
+      'One line of a predict result as `application/x-ndjson`: one JSON object per input row. A row a failed batch\'s partial result lacks has its fields `null`.',
+    example: { row: 0, prediction: 'virginica', probabilities: [0.01, 0.09, 0.9] },
   });
 
 export const fitResult = z
@@ -46,6 +74,10 @@ export const progress = z
     updated_at: timestamp,
     retry_in_seconds: z.number().optional().meta({ description: 'When waiting to retry upstream: seconds until the next attempt.', example: 4 }),
     message: z.string().optional().meta({ description: 'Detail for the stage (e.g. why it is retrying).', example: 'retrying after: upstream is busy' }),
+    chunks_done: z.int().optional().meta({ description: 'A batch predict (split to upstream\'s per-call limits): chunks finished so far.', example: 3 }),
+    chunks_total: z.int().optional().meta({ description: 'A batch predict: chunks in all.', example: 10 }),
+    rows_done: z.int().optional().meta({ description: 'A batch predict: input rows predicted so far.', example: 30000 }),
+    rows_total: z.int().optional().meta({ description: 'A batch predict: input rows in all.', example: 100000 }),
   })
   .meta({ id: 'JobProgress', description: 'Progress of a queued or running job.' });
 
@@ -89,7 +121,10 @@ export const job = z
     result: z
       .union([predictResult, fitResult, z.null()])
       .optional()
-      .meta({ description: 'Present once the job succeeded (not in lists); null when retention deleted it.' }),
+      .meta({
+        description:
+          'Present once the job succeeded (not in lists); null when retention deleted it. Absent for a batch result too large to inline (and for a failed batch\'s partial result): follow `links.result`.',
+      }),
     data_removed: z.boolean().optional().meta({ description: 'True when retention deleted the result.', example: true }),
     error: jobError.nullable(),
     cached: z.boolean().meta({ description: 'True when an identical recent predict was served from its stored result.', example: false }),
@@ -105,7 +140,10 @@ export const job = z
       .object({
         self: z.string().meta({ example: `/v1/jobs/${EXAMPLE_IDS.predictJob}` }),
         model: z.string().meta({ example: `/v1/models/${EXAMPLE_IDS.model}` }),
-        result: z.string().optional().meta({ description: 'Finished predict jobs only.', example: `/v1/jobs/${EXAMPLE_IDS.predictJob}/result` }),
+        result: z.string().optional().meta({
+          description: 'Finished predict jobs only: the result (JSON, NDJSON or CSV), a failed batch\'s partial result included.',
+          example: `/v1/jobs/${EXAMPLE_IDS.predictJob}/result`,
+        }),
         cancel: z.string().meta({ example: `/v1/jobs/${EXAMPLE_IDS.predictJob}/cancel` }),
       })
       .meta({ description: 'Related resources.' }),
