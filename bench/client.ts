@@ -1,4 +1,7 @@
-/** Small JSON helpers for setting up what the scenarios measure (accounts, a fitted model, jobs). */
+/** Small JSON helpers for setting up what the scenarios measure (accounts, a fitted model, jobs), and a streamed upload. */
+import { createReadStream, statSync } from 'node:fs';
+import { request } from 'node:http';
+import { performance } from 'node:perf_hooks';
 
 // biome-ignore lint/suspicious/noExplicitAny: loosely typed JSON answers of the api, read by field name
 type Json = any;
@@ -37,9 +40,9 @@ export const SMALL_PREDICT = {
   ],
 };
 
-/** Fits a small model and waits (Prefer: wait) until it is ready; needs a worker running. */
-export async function fitSmallModel(apiUrl: string, key: string): Promise<string> {
-  const res = await call(`${apiUrl}/v1/models/fit`, { method: 'POST', json: smallTrainSet(), key, headers: { prefer: 'wait=60' } });
+/** Fits a small model (default: `smallTrainSet()`) and waits (Prefer: wait) until it is ready; needs a worker running. */
+export async function fitSmallModel(apiUrl: string, key: string, body: object = smallTrainSet()): Promise<string> {
+  const res = await call(`${apiUrl}/v1/models/fit`, { method: 'POST', json: body, key, headers: { prefer: 'wait=60' } });
   if (res.body?.status !== 'succeeded') throw new Error(`fit did not succeed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.model_id;
 }
@@ -55,4 +58,55 @@ export async function submitPredict(apiUrl: string, key: string, modelId: string
 
 export async function getJob(apiUrl: string, key: string, jobId: string): Promise<Json> {
   return (await call(`${apiUrl}/v1/jobs/${jobId}`, { key })).body;
+}
+
+/**
+ * POSTs `file` to `url` streamed from disk: as multipart for CSV (the `fields` as form fields, then the
+ * file as part `file`), as the raw body for JSON. Resolves with the status, the ms from the first byte
+ * sent to the end of the answer, and the answer's text.
+ */
+export function uploadFile(
+  url: string,
+  key: string,
+  file: string,
+  format: 'csv' | 'json',
+  fields: Record<string, string> = {},
+): Promise<{ status: number; ms: number; body: string }> {
+  const size = statSync(file).size;
+  const boundary = '----tabpfn-bench-boundary';
+  const head =
+    format === 'csv'
+      ? Buffer.from(
+          Object.entries(fields)
+            .map(([name, value]) => `--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`)
+            .join('') +
+            `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="data.csv"\r\nContent-Type: text/csv\r\n\r\n`,
+        )
+      : Buffer.alloc(0);
+  const tail = format === 'csv' ? Buffer.from(`\r\n--${boundary}--\r\n`) : Buffer.alloc(0);
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const req = request(url, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${key}`,
+        'content-type': format === 'csv' ? `multipart/form-data; boundary=${boundary}` : 'application/json',
+        'content-length': String(head.length + size + tail.length),
+      },
+    });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0, body }));
+    });
+    req.write(head);
+    const stream = createReadStream(file);
+    stream.on('error', reject);
+    stream.pipe(req, { end: false });
+    stream.on('end', () => req.end(tail));
+  });
 }

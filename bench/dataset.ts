@@ -1,4 +1,4 @@
-import { createWriteStream, existsSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { OUT_DIR } from './processes.js';
@@ -67,4 +67,22 @@ export async function largeDataset(rows: number, cols: number): Promise<{ csv: s
     );
   }
   return { csv, json };
+}
+
+/** `rows` × `cols` numeric features only (header `f0…`, no target), deterministic: the rows of a CSV predict. */
+export async function predictCsv(rows: number, cols: number): Promise<string> {
+  const csv = join(OUT_DIR, `predict-${rows}x${cols}.csv`);
+  if (!existsSync(csv) || statSync(csv).size === 0) {
+    const next = rng(7);
+    // Written aside and renamed, so an interrupted run never leaves a truncated file to be reused.
+    await writeLines(
+      `${csv}.tmp`,
+      (function* () {
+        yield `${Array.from({ length: cols }, (_, j) => `f${j}`).join(',')}\n`;
+        for (let i = 0; i < rows; i++) yield `${Array.from({ length: cols }, () => (next() * 200 - 100).toFixed(3)).join(',')}\n`;
+      })(),
+    );
+    renameSync(`${csv}.tmp`, csv);
+  }
+  return csv;
 }

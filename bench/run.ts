@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [--quick] [--only=http,queue,scaling,large]`: starts its own emulator, api and workers
+ * `pnpm bench [--quick] [--only=http,queue,scaling,large,batch]`: starts its own emulator, api and workers
  * on a scratch database (tabpfn_bench) and Redis prefix ({tabpfn-bench}), measures each scenario
  * against a baseline taken in the same run, and prints one table (also bench/out/latest.{md,json}).
  */
@@ -11,6 +11,7 @@ import { httpScenario } from './scenarios/http.js';
 import { queueScenario } from './scenarios/queue.js';
 import { scalingScenario } from './scenarios/scaling.js';
 import { largeScenario } from './scenarios/large.js';
+import { batchScenario } from './scenarios/batch.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -27,6 +28,15 @@ const settings = {
     ? { latencyMs: 200, processes: [1, 2, 4], secondsAtIdeal: 2 }
     : { latencyMs: 200, processes: [1, 2, 4], secondsAtIdeal: 6 },
   large: quick ? { rows: 10_000, cols: 50, repeats: 1 } : { rows: 100_000, cols: 50, repeats: 3 },
+  batch: {
+    ...(quick ? { rows: 20_000, chunkRows: 2_000, repeats: 1 } : { rows: 200_000, chunkRows: 10_000, repeats: 3 }),
+    cols: 20,
+    referenceLimit: 1_000_000,
+    latenciesMs: [0, 200],
+    trainRows: 36,
+    // Settings read at every job, so the limit the bench sets is seen at once; chunk concurrency at its default.
+    workerEnv: { TABPFN_SETTINGS_TTL_MS: '0', PREDICT_CHUNK_CONCURRENCY: '4' },
+  },
 };
 
 async function main(): Promise<void> {
@@ -42,6 +52,7 @@ async function main(): Promise<void> {
     ['queue', () => queueScenario(settings.queue)],
     ['scaling', () => scalingScenario(settings.scaling)],
     ['large', () => largeScenario(settings.large)],
+    ['batch', () => batchScenario(settings.batch)],
   ] as const;
   for (const [name, run] of scenarios) {
     if (!wanted(name)) continue;

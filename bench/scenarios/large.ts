@@ -1,9 +1,7 @@
 import { execFile } from 'node:child_process';
-import { createReadStream, statSync } from 'node:fs';
-import { request } from 'node:http';
-import { performance } from 'node:perf_hooks';
+import { statSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { setupAccount } from '../client.js';
+import { setupAccount, uploadFile } from '../client.js';
 import { largeDataset } from '../dataset.js';
 import { median } from '../load.js';
 import { ROOT, memoryOf, sampleRss } from '../processes.js';
@@ -14,46 +12,6 @@ export interface LargeSettings {
   rows: number;
   cols: number;
   repeats: number;
-}
-
-/** Streams the file as the request body (multipart for CSV); resolves with status and elapsed ms. */
-function upload(apiUrl: string, key: string, file: string, format: 'csv' | 'json'): Promise<{ status: number; ms: number; body: string }> {
-  const size = statSync(file).size;
-  const boundary = '----tabpfn-bench-boundary';
-  const head =
-    format === 'csv'
-      ? Buffer.from(
-          `--${boundary}\r\nContent-Disposition: form-data; name="target_column"\r\n\r\ntarget\r\n` +
-            `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="data.csv"\r\nContent-Type: text/csv\r\n\r\n`,
-        )
-      : Buffer.alloc(0);
-  const tail = format === 'csv' ? Buffer.from(`\r\n--${boundary}--\r\n`) : Buffer.alloc(0);
-  const url = new URL('/v1/models/fit', apiUrl);
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const req = request(url, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${key}`,
-        'content-type': format === 'csv' ? `multipart/form-data; boundary=${boundary}` : 'application/json',
-        'content-length': String(head.length + size + tail.length),
-      },
-    });
-    req.on('error', reject);
-    req.on('response', (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        body += c;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: performance.now() - t0, body }));
-    });
-    req.write(head);
-    const stream = createReadStream(file);
-    stream.on('error', reject);
-    stream.pipe(req, { end: false });
-    stream.on('end', () => req.end(tail));
-  });
 }
 
 async function rawParse(mode: 'csv' | 'json', file: string): Promise<{ ms: number; rssGrowth: number }> {
@@ -92,7 +50,7 @@ export async function largeScenario(s: LargeSettings): Promise<{ rows: Row[]; ra
     let peak = 0;
     for (let i = 0; i < s.repeats; i++) {
       const sampler = sampleRss(api.service.pid);
-      const res = await upload(api.url, account.apiKey, file, format);
+      const res = await uploadFile(`${api.url}/v1/models/fit`, account.apiKey, file, format, { target_column: 'target' });
       const p = sampler.stop();
       if (res.status !== 202) throw new Error(`${format} upload answered ${res.status}: ${res.body.slice(0, 500)}`);
       if (i === 0) peak = p;

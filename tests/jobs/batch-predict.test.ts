@@ -16,8 +16,11 @@ const N_FEATURES = 20;
 const BATCH_ROWS = 200_000;
 const CONCURRENCY = 4;
 const header = Array.from({ length: N_FEATURES }, (_, j) => `f${j}`);
-/** Deterministic cells with up to three decimals, different in every row and column. */
-const cell = (i: number, j: number) => ((i * 7919 + j * 104_729) % 10_007) / 1000;
+/**
+ * Deterministic measurements with six decimals (as a CSV export of float data has them, e.g.
+ * `-412.083911`), different in every row and column.
+ */
+const cell = (i: number, j: number) => Number(((((i * 7919 + j * 104_729) % 2_000_003) - 1_000_000) / 997.3).toFixed(6));
 const row = (i: number) => Array.from({ length: N_FEATURES }, (_, j) => cell(i, j));
 const trainX = Array.from({ length: 60 }, (_, i) => row(i * 37 + 11));
 const batchCsv = `${header.join(',')}\n${Array.from({ length: BATCH_ROWS }, (_, i) => row(i).join(',')).join('\n')}\n`;
@@ -131,13 +134,13 @@ beforeAll(async () => {
   if (setup.status !== 201) throw new Error(`setup: ${setup.status} ${setup.text}\n${tail(api)}`);
   apiKey = setup.body.api_key;
   client = request(base, apiKey);
-  classifier = await fitted({ features: trainX, target: trainX.map((r) => (r[0]! < 3.3 ? 'a' : r[0]! < 6.6 ? 'b' : 'c')), feature_names: header });
+  classifier = await fitted({ features: trainX, target: trainX.map((r) => (r[0]! < -300 ? 'a' : r[0]! < 300 ? 'b' : 'c')), feature_names: header });
   regressor = await fitted({ features: trainX, target: trainX.map((r) => r[0]! * 2 + r[1]!), feature_names: header });
   // These tests predict millions of rows in all: the emulator's daily token quota must not end them.
   await emu('PATCH', '/_emulator/config', { dailyTokenLimit: 1e15, monthlyTokenLimit: 1e15 });
   // Warm-up: the first streamed upload and the first batch load code both processes keep; memory
   // growth is measured on what a predict costs, not on a process's first use of its modules.
-  const warm = await uploadCsv(classifier, batchCsv.slice(0, batchCsv.indexOf('\n', 15_000 * 50)));
+  const warm = await uploadCsv(classifier, batchCsv.slice(0, batchCsv.indexOf('\n', 15_000 * 250)));
   if (warm.status !== 202 || (await waitFor(warm.body.job_id)).job.status !== 'succeeded') throw new Error(`warm-up: ${JSON.stringify(warm.body)}`);
 }, 120_000);
 

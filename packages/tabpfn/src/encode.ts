@@ -48,6 +48,9 @@ const MAX_TEXT_CHARS = 2500;
 const PANDAS_INDEX_BYTES = 128;
 const PANDAS_STR_OVERHEAD = 49;
 
+/** Printable ASCII, not a space (module-level: a closure per call would be garbage per cell). */
+const printable = (c: number) => c > 32 && c < 127;
+
 /** null, undefined, NaN, '' and the usual NA spellings (as pandas' CSV reader treats them) are missing. */
 export function isMissing(value: unknown): boolean {
   if (value === null || value === undefined) return true;
@@ -56,7 +59,6 @@ export function isMissing(value: unknown): boolean {
     // Fast path for the common cell (a number, a label): no NA spelling is longer than 4 characters,
     // so most cells are decided without trimming and lower-casing (an allocation per cell on big uploads).
     // (Both ends printable ASCII means trim() would remove nothing; Unicode spaces are all above 126.)
-    const printable = (c: number) => c > 32 && c < 127;
     if (value.length > 4 && printable(value.charCodeAt(0)) && printable(value.charCodeAt(value.length - 1))) return false;
     return MISSING_STRINGS.has(value.trim().toLowerCase());
   }
@@ -147,6 +149,19 @@ function numericCells(values: readonly unknown[], j: number): (number | null)[] 
 }
 
 /**
+ * One cell as the encoder stores it in a column of a known type: null when missing, a number, or
+ * cleaned text. Throws a DataError naming `features[i][j]` for a cell the column cannot hold. For
+ * callers that convert cells as they arrive (a streamed CSV) instead of holding them as text.
+ */
+export function encodeCell(v: unknown, type: ColumnType, name: string, i: number, j: number): number | string | null {
+  if (isMissing(v)) return null;
+  if (type === 'string') return stringValue(v, i, j);
+  const n = numericValue(v, i, j);
+  if (n === undefined) throw new DataError(cellField(i, j), `column "${name}" is numeric but this cell is ${JSON.stringify(v)}`);
+  return n;
+}
+
+/**
  * Column-wise input: `column(j)` hands over column j's cells (only one column needs to be alive at a
  * time, which is what keeps a 100k-row CSV upload from holding every cell as a string at once).
  */
@@ -193,13 +208,7 @@ export function encodeFeatureColumns(input: FeatureColumns, options: EncodeFeatu
     // and parsed every cell twice, which dominated encoding a 100k × 50 upload).
     const numbers = options.columnTypes?.[j] === 'string' ? undefined : numericCells(cells, j);
     const type = options.columnTypes?.[j] ?? (numbers ? 'number' : inferType(cells, j));
-    const data = numbers ?? cells.map((v, i) => {
-      if (isMissing(v)) return null;
-      if (type === 'string') return stringValue(v, i, j);
-      const n = numericValue(v, i, j);
-      if (n === undefined) throw new DataError(`features[${i}][${j}]`, `column "${name}" is numeric but this cell is ${JSON.stringify(v)}`);
-      return n;
-    });
+    const data = numbers ?? cells.map((v, i) => encodeCell(v, type, name, i, j));
     inMemory +=
       type === 'number'
         ? 8 * input.nRows

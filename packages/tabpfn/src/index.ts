@@ -13,6 +13,7 @@ export {
   type EncodedFeatures,
   type EncodedTarget,
   type EncodeFeaturesOptions,
+  encodeCell,
   encodeFeatures,
   encodeFeatureColumns,
   type FeatureColumns,

@@ -79,7 +79,7 @@ export async function parseCsvStream(file: Readable, opts: { delimiter?: string 
     const { head, rest } = await peekFirstLine(source);
     delimiter = opts.delimiter ?? sniffDelimiter(head);
     const parser = csvParse({ bom: true, trim: true, skip_empty_lines: true, relax_column_count: false, delimiter, info: true });
-    await pipeline(Readable.from(rest), parser, consume);
+    await pipeline(Readable.from(rest, { highWaterMark: 1 }), parser, consume);
   }).catch((err: unknown) => {
     throw refuse(err);
   });

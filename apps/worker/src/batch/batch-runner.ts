@@ -31,7 +31,7 @@ export interface BatchDeps {
   backoff: (attemptsMade: number, type?: string, err?: Error) => number;
   /** Waits for the token's rate limit (the runner's `waitForLimit`). */
   waitForLimit: (signal: AbortSignal) => Promise<void>;
-  report: (progress: Partial<JobProgress> & { stage: JobProgress['stage'] }) => void;
+  report: (progress: Partial<JobProgress> & { stage: JobProgress['stage'] }) => Promise<void>;
 }
 
 export interface BatchRun {
@@ -70,7 +70,7 @@ export async function runBatch(deps: BatchDeps, run: BatchRun): Promise<void> {
   const todo = split(uncovered(stored, nRows), size).map((range) => ({ range, attempt: 0 }));
   const state = { chunksDone: stored.length, chunksTotal: stored.length + todo.length, rowsDone: stored.reduce((s, r) => s + (r.end - r.start), 0) };
   const report = () => deps.report({ stage: 'predicting', chunks_done: state.chunksDone, chunks_total: state.chunksTotal, rows_done: state.rowsDone, rows_total: nRows });
-  report();
+  void report();
   let admitted = run.admitted;
   let failure: unknown;
 
@@ -84,7 +84,7 @@ export async function runBatch(deps: BatchDeps, run: BatchRun): Promise<void> {
       await withTransaction(deps.pool, (tx) => deps.chunks.store(job.id, range.start, range.end, prediction, tx));
       state.chunksDone++;
       state.rowsDone += range.end - range.start;
-      report();
+      void report();
     } catch (err) {
       if (signal.aborted) throw err;
       if (err instanceof TestSetTooLargeError && range.end - range.start > 1) {
@@ -116,4 +116,6 @@ export async function runBatch(deps: BatchDeps, run: BatchRun): Promise<void> {
   while (todo.length && failure === undefined && !signal.aborted) await Promise.all(Array.from({ length: deps.concurrency }, lane));
   if (failure !== undefined) throw failure;
   if (signal.aborted) throw signal.reason ?? new Error('aborted');
+  // The job's final write keeps the counters it finds: the last ones must be there first.
+  await report();
 }

@@ -162,8 +162,8 @@ export function createJobRunner(deps: RunnerDeps) {
     },
 
     /** A batch's progress (chunks and rows done), in the same per-job order as stage writes. */
-    report(jobId: string, progress: Parameters<JobRepository['setProgress']>[1]): void {
-      void writeProgress(jobId, progress);
+    report(jobId: string, progress: Parameters<JobRepository['setProgress']>[1]): Promise<void> {
+      return writeProgress(jobId, progress);
     },
 
     setStage(jobId: string, stage: string, message?: string, retryInSeconds?: number): void {
