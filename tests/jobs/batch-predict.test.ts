@@ -271,4 +271,33 @@ describe('batch predict', () => {
     const late = (await upstreamRequests()).filter((r) => r.atMs > acknowledged);
     expect(late).toEqual([]);
   }, 120_000);
+
+  it('a chunk that fails for good fails the job naming its rows; with allow_partial the finished chunks stay readable', async () => {
+    expect(reference).toBeDefined();
+    await emu('PUT', '/_emulator/limits', { test_set_max_rows: 10_000 });
+    await emu('PUT', '/_emulator/latency', { predict: 300 });
+    const submitted = await uploadCsv(classifier, batchCsv, { allow_partial: 'true' });
+    expect(submitted.status).toBe(202);
+    const id = submitted.body.job_id;
+    await waitFor(id, chunksDone(3));
+    // The next predict call upstream is refused as the caller's fault: not retryable.
+    await emu('POST', '/_emulator/faults', { route: 'predict', kind: 'status', status: 400, errorCode: 'USER_ERROR', message: 'this chunk is refused', count: 1 });
+    const { job } = await waitFor(id);
+    expect(job.status).toBe('failed');
+    expect(job.error.message).toMatch(/^Rows \d+–\d+ failed: .*this chunk is refused/);
+    const { start, end } = job.error.rows;
+    expect(end - start).toBe(10_000);
+    expect(job.links.result).toBe(`/v1/jobs/${id}/result`);
+
+    const rows = await ndjson(id);
+    expect(rows).toHaveLength(BATCH_ROWS);
+    for (let i = 0; i < BATCH_ROWS; i++) {
+      const r = rows[i]!;
+      if (i >= start && i < end) expect(r.prediction).toBeNull();
+      else if (r.prediction !== null) expect(r.prediction).toBe(reference![i]);
+    }
+    const json = await (await fetch(`${base}/v1/jobs/${id}/result`, { headers: { authorization: `Bearer ${apiKey}` } })).json();
+    expect(json.partial).toBe(true);
+    expect(json.predictions).toHaveLength(BATCH_ROWS);
+  }, 120_000);
 });

@@ -13,7 +13,6 @@ import type { JobHandler } from './handler.js';
 import type { JobRunner } from './job-runner.js';
 import { createRefitter } from './refit.js';
 
-export { toResult } from '../batch/batch-result.js';
 
 export interface PredictHandlerDeps {
   runner: JobRunner;

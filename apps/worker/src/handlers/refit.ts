@@ -33,5 +33,3 @@ export function createRefitter(deps: { models: ModelRepository; datasets: Datase
     return pending;
   };
 }
-
-export type Refitter = ReturnType<typeof createRefitter>;
