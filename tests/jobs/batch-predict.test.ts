@@ -296,8 +296,23 @@ describe('batch predict', () => {
       if (i >= start && i < end) expect(r.prediction).toBeNull();
       else if (r.prediction !== null) expect(r.prediction).toBe(reference![i]);
     }
-    const json = await (await fetch(`${base}/v1/jobs/${id}/result`, { headers: { authorization: `Bearer ${apiKey}` } })).json();
+    const json = (await (await fetch(`${base}/v1/jobs/${id}/result`, { headers: { authorization: `Bearer ${apiKey}` } })).json()) as Json;
     expect(json.partial).toBe(true);
     expect(json.predictions).toHaveLength(BATCH_ROWS);
+  }, 120_000);
+
+  it('a train set upstream forgot mid-batch is re-fitted once for the batch, not once per chunk', async () => {
+    await emu('PUT', '/_emulator/limits', { test_set_max_rows: 10_000 });
+    await emu('PUT', '/_emulator/latency', { predict: 200 });
+    await emu('DELETE', '/_emulator/requests');
+    const submitted = await uploadCsv(classifier, batchCsv);
+    const id = submitted.body.job_id;
+    await waitFor(id, chunksDone(2));
+    await emu('POST', '/_emulator/forget', { all: true });
+    const { job } = await waitFor(id);
+    expect({ status: job.status, error: job.error }).toEqual({ status: 'succeeded', error: null });
+    expect(await upstreamRequests('fit')).toHaveLength(1);
+    const rows = await ndjson(id);
+    expect(rows.findIndex((r, i) => r.prediction !== reference![i])).toBe(-1);
   }, 120_000);
 });

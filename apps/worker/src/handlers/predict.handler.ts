@@ -55,13 +55,16 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
         { signal, onStage },
       );
     return async (x: Uint8Array, signal: AbortSignal): Promise<unknown> => {
+      // The model this call used: chunks in flight together all find the same set gone, and each must
+      // ask to re-fit *that* set (the first re-fits; the rest find the new set and use it).
+      const used = current;
       try {
-        return (await call(current, x, signal)).prediction;
+        return (await call(used, x, signal)).prediction;
       } catch (err) {
         if (!(err instanceof TrainSetNotFoundError)) throw err;
-        runner.setStage(loaded.job.id, 'fitting', 'upstream forgot the train set; re-fitting');
+        if (onStage) runner.setStage(loaded.job.id, 'fitting', 'upstream forgot the train set; re-fitting');
         await runner.waitForLimit(loaded.token, ['fit', 'upload'], signal);
-        current = await refitOnce(loaded.client, current, signal);
+        current = await refitOnce(loaded.client, used, signal);
         return (await call(current, x, signal)).prediction;
       }
     };
@@ -73,7 +76,8 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     const error: JobError = {
       code: err.exhausted ? 'retries_exhausted' : err.upstream.code,
       message: `Rows ${err.range.start}–${err.range.end - 1} failed${err.exhausted ? ` after ${deps.batch.attempts} attempts` : ''}: ${err.upstream.message}`,
-      retryable: false,
+      // As for a single call: after retries ran out, the job may succeed if submitted again later.
+      retryable: err.exhausted,
       rows: { start: err.range.start, end: err.range.end },
       ...(err.upstream.traceId ? { trace_id: err.upstream.traceId } : {}),
       ...(err.upstream.status ? { upstream_status: err.upstream.status } : {}),
@@ -88,7 +92,8 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     const settings = await loaded.client.getSettings().catch(() => null);
     let chunkRows = chunkRowsFor(settings, { trainRows: model.n_samples, nCols: dataset.n_cols, outputType: params.output_type, modelPath: modelPath(model.model_name, model.task) });
     // A re-run (attempts > 1) may have stored chunks already: only a first attempt can skip looking.
-    const whole = dataset.n_parts === 0 && job.n_rows <= chunkRows && job.attempts <= 1;
+    const stored = job.attempts > 1 ? (await deps.chunks.ranges(job.id)).length : 0;
+    const whole = dataset.n_parts === 0 && job.n_rows <= chunkRows && stored === 0;
     const single = await runner.withCancel(job.id, async (signal) => {
       if (whole) {
         try {
