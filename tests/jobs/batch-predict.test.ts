@@ -50,6 +50,12 @@ async function emu(method: string, path: string, body?: unknown): Promise<Json> 
   });
   return res.json();
 }
+/** Upstream as the next predict meets it: per-call limits, predict latency, an empty request log. */
+async function upstream(limits: Record<string, number>, predictLatencyMs: number): Promise<void> {
+  await emu('PUT', '/_emulator/limits', limits);
+  await emu('PUT', '/_emulator/latency', { predict: predictLatencyMs });
+  await emu('DELETE', '/_emulator/requests');
+}
 const upstreamRequests = async (route?: string): Promise<{ route: string; atMs: number }[]> =>
   (await emu('GET', `/_emulator/requests?token=${VALID_TOKEN}${route ? `&route=${route}` : ''}`)).requests;
 
@@ -155,9 +161,7 @@ afterAll(async () => {
 
 describe('batch predict', () => {
   it('200,000 CSV rows at 10,000 rows a call: exactly 20 upstream predicts, the same predictions as one call, bounded memory', async () => {
-    await emu('PUT', '/_emulator/limits', { test_set_max_rows: 10_000 });
-    await emu('PUT', '/_emulator/latency', { predict: 50 });
-    await emu('DELETE', '/_emulator/requests');
+    await upstream({ test_set_max_rows: 10_000 }, 50);
 
     const apiRss = watchRss(api.proc.pid!);
     const submitted = await uploadCsv(classifier, batchCsv);
@@ -203,9 +207,7 @@ describe('batch predict', () => {
 
   it('survives its worker being SIGKILLed twice: every row once, calls ≤ 20 + the chunks in flight at each kill', async () => {
     expect(reference).toBeDefined();
-    await emu('PUT', '/_emulator/limits', { test_set_max_rows: 10_000 });
-    await emu('PUT', '/_emulator/latency', { predict: 300 });
-    await emu('DELETE', '/_emulator/requests');
+    await upstream({ test_set_max_rows: 10_000 }, 300);
     const submitted = await uploadCsv(classifier, batchCsv);
     expect(submitted.status).toBe(202);
     const id = submitted.body.job_id;
@@ -236,9 +238,7 @@ describe('batch predict', () => {
 
   it('full regression output on 5,000 rows at 400 rows a call: 13 calls, rows in input order', async () => {
     const features = Array.from({ length: 5_000 }, (_, i) => row(i * 3 + 1));
-    await emu('PUT', '/_emulator/latency', { predict: 0 });
-    await emu('PUT', '/_emulator/limits', { test_set_max_rows: 10_000, test_set_max_rows_w_full_regression_output: 400 });
-    await emu('DELETE', '/_emulator/requests');
+    await upstream({ test_set_max_rows: 10_000, test_set_max_rows_w_full_regression_output: 400 }, 0);
     const batched = await client.post(`/v1/models/${regressor}/predict`, { features, output_type: 'full' });
     expect(batched.status).toBe(202);
     const { job } = await waitFor(batched.body.job_id);
@@ -255,9 +255,7 @@ describe('batch predict', () => {
   }, 120_000);
 
   it('cancel mid-batch: no upstream call starts after the cancel is acknowledged; finished rows are counted', async () => {
-    await emu('PUT', '/_emulator/limits', { test_set_max_rows: 10_000 });
-    await emu('PUT', '/_emulator/latency', { predict: 300 });
-    await emu('DELETE', '/_emulator/requests');
+    await upstream({ test_set_max_rows: 10_000 }, 300);
     const submitted = await uploadCsv(classifier, batchCsv);
     const id = submitted.body.job_id;
     await waitFor(id, chunksDone(2));
@@ -274,8 +272,7 @@ describe('batch predict', () => {
 
   it('a chunk that fails for good fails the job naming its rows; with allow_partial the finished chunks stay readable', async () => {
     expect(reference).toBeDefined();
-    await emu('PUT', '/_emulator/limits', { test_set_max_rows: 10_000 });
-    await emu('PUT', '/_emulator/latency', { predict: 300 });
+    await upstream({ test_set_max_rows: 10_000 }, 300);
     const submitted = await uploadCsv(classifier, batchCsv, { allow_partial: 'true' });
     expect(submitted.status).toBe(202);
     const id = submitted.body.job_id;
@@ -302,9 +299,7 @@ describe('batch predict', () => {
   }, 120_000);
 
   it('a train set upstream forgot mid-batch is re-fitted once for the batch, not once per chunk', async () => {
-    await emu('PUT', '/_emulator/limits', { test_set_max_rows: 10_000 });
-    await emu('PUT', '/_emulator/latency', { predict: 200 });
-    await emu('DELETE', '/_emulator/requests');
+    await upstream({ test_set_max_rows: 10_000 }, 200);
     const submitted = await uploadCsv(classifier, batchCsv);
     const id = submitted.body.job_id;
     await waitFor(id, chunksDone(2));
