@@ -41,7 +41,12 @@ const json = (out: { stdout: string }): Json => JSON.parse(out.stdout);
 
 beforeAll(async () => {
   receiver = await startReceiver();
-  stack = await startStack({ apiEnv: { WEBHOOK_ALLOW_PRIVATE: 'true' } });
+  stack = await startStack({
+    apiEnv: { WEBHOOK_ALLOW_PRIVATE: 'true' },
+    // Batch predicts: upstream's limits read afresh for every predict (a test lowers them), one chunk
+    // at a time, and results over 100 rows only at links.result (streamed, never inlined).
+    workerEnv: { TABPFN_SETTINGS_TTL_MS: '0', PREDICT_CHUNK_CONCURRENCY: '1', PREDICT_INLINE_RESULT_ROWS: '100' },
+  });
   writeFileSync(join(dir, 'train.csv'), toCsv(ds.header, s.train));
   writeFileSync(join(dir, 'test.csv'), toCsv(featureHeader, s.testX));
 });
@@ -160,6 +165,8 @@ describe('tabpfn-jobs CLI usage errors exit 2 before anything is sent', () => {
     expect([badOutput.code, badOutput.stderr]).toEqual([2, expect.stringContaining('cannot write nowhere/out.csv')]);
     expect((await cli(['jobs', 'list', '--limit', 'many'], env, dir)).code).toBe(2);
     expect((await cli(['fit', 'train.csv', '--target', 'species', '--timeout', '-1'], env, dir)).code).toBe(2);
+    const badFormat = await cli(['predict', fit.model_id, 'test.csv', '--format', 'xml'], env, dir);
+    expect([badFormat.code, badFormat.stderr]).toEqual([2, expect.stringContaining('--format must be one of json, ndjson, csv, not "xml"')]);
     const eventsOnly = await cli(['fit', 'train.csv', '--target', 'species', '--webhook-events', 'job.started'], env, dir);
     expect([eventsOnly.code, eventsOnly.stderr]).toEqual([2, expect.stringContaining('--webhook-events needs --webhook-url')]);
     expect((await cli(['webhooks', 'secret', 'frobnicate'], env, dir)).code).toBe(2);
@@ -230,5 +237,65 @@ describe('tabpfn-jobs CLI webhooks', () => {
     expect(next.secret).not.toBe(secret);
     expect(Date.parse(next.previous_secret_expires_at)).toBeGreaterThan(Date.now());
     expect(json(await cli(['webhooks', 'secret', '--json'], env, dir)).secret).toBe(next.secret);
+  });
+});
+
+describe('tabpfn-jobs CLI batch predict', () => {
+  /** Upstream takes at most 50 test rows a call, each answered after 300 ms, for the length of `body`. */
+  async function smallUpstreamCalls<T>(body: () => Promise<T>): Promise<T> {
+    const emu = (path: string, method: string, payload?: unknown) =>
+      fetch(`${stack.emulator.url}/_emulator/${path}`, {
+        method,
+        ...(payload ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) } : {}),
+      }).then((r) => expect(r.status).toBe(200));
+    await emu('limits', 'PUT', { test_set_max_rows: 50 });
+    await emu('latency', 'PUT', { predict: 300 });
+    try {
+      return await body();
+    } finally {
+      await emu('latency', 'PUT', { predict: 0 });
+      await emu('limits', 'DELETE');
+    }
+  }
+
+  it('a CSV larger than one upstream call: chunk progress on stderr, the result streamed to --output, and again with jobs result', async () => {
+    const { api_key } = await stack.account();
+    const env = { TABPFN_JOBS_URL: stack.api.url, TABPFN_JOBS_API_KEY: api_key };
+    const fit = json(await cli(['fit', 'train.csv', '--target', 'species', '--json', '--quiet'], env, dir));
+    // 230 rows (iris over and over, cells nudged to be unique so the stored set is over 4 KB: see sdk.test.ts): five calls of 50.
+    const features = ds.rows.map((r) => r.filter((_, j) => j !== ds.targetIndex));
+    const rows = Array.from({ length: 230 }, (_, i) => features[i % features.length]!.map((c) => (Number(c) + i * 1e-6).toFixed(6)));
+    writeFileSync(join(dir, 'batch.csv'), toCsv(featureHeader, rows));
+
+    const out = join(dir, 'batch-predictions.csv');
+    const predict = await smallUpstreamCalls(() => cli(['predict', fit.model_id, 'batch.csv', '-o', 'batch-predictions.csv', '--output-type', 'probas'], env, dir));
+    expect([predict.code, predict.stdout]).toEqual([0, `predictions written to ${out}\n`]);
+
+    // stderr is not a terminal: one line per change, no carriage returns; the chunk counters in each.
+    const progress = predict.stderr.split('\n').filter((l) => l.includes('predicting'));
+    expect(progress.length).toBeGreaterThanOrEqual(1);
+    for (const line of progress) expect(line).toMatch(/^predict [0-9a-f]{8} running · predicting: chunk [0-5]\/5, \d{1,3}\/230 rows · \d+\.\ds$/);
+    expect(new Set(progress.map((l) => l.replace(/ · [\d.]+s$/, ''))).size).toBe(progress.length);
+    expect(predict.stderr).not.toContain('\r');
+
+    const lines = readFileSync(out, 'utf8').trimEnd().split('\n');
+    expect(lines[0]).toBe('prediction,p_setosa,p_versicolor,p_virginica');
+    expect(lines).toHaveLength(231);
+    const truth = Array.from({ length: 230 }, (_, i) => ds.rows[i % ds.rows.length]![ds.targetIndex]);
+    const correct = lines.slice(1).filter((l, i) => l.split(',')[0] === truth[i]).length;
+    expect(correct / 230).toBeGreaterThanOrEqual(0.85);
+
+    // The same job's result again: NDJSON (from the extension) to a file, JSON to stdout.
+    const jobId = /predict job ([0-9a-f-]{36}) queued/.exec(predict.stderr)![1]!;
+    const ndjson = await cli(['jobs', 'result', jobId, '-o', 'batch.jsonl', '--json'], env, dir);
+    expect(json(ndjson)).toMatchObject({ job_id: jobId, output: join(dir, 'batch.jsonl'), format: 'ndjson' });
+    const objects = readFileSync(join(dir, 'batch.jsonl'), 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l));
+    expect(objects.map((o) => o.row)).toEqual(Array.from({ length: 230 }, (_, i) => i));
+    expect(objects.map((o) => o.prediction)).toEqual(lines.slice(1).map((l) => l.split(',')[0]));
+    const doc = await cli(['jobs', 'result', jobId, '--format', 'json'], env, dir);
+    expect(doc.code).toBe(0);
+    expect(JSON.parse(doc.stdout)).toMatchObject({ output_type: 'probas', predictions: objects.map((o) => o.prediction) });
+    // The job itself has no inline result (too large); `jobs show` says where it is.
+    expect(json(await cli(['jobs', 'show', jobId, '--json'], env, dir))).toMatchObject({ n_rows: 230, links: { result: `/v1/jobs/${jobId}/result` } });
   });
 });

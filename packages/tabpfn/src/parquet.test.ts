@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from '@jest/globals';
 import { readParquet } from '@tabpfn-jobs/tabpfn-emulator';
 import { parquetWriteBuffer } from 'hyparquet-writer';
-import { decodeParquet } from './parquet.js';
+import { decodeParquet, decodeParquetColumns } from './parquet.js';
 
 /**
  * A valid zstd frame made of raw (stored) blocks: any zstd decoder must accept it, so it exercises the
@@ -54,5 +54,15 @@ describe('parquet reading (client decodeParquet and the emulator reader)', () =>
 
   it('throws on bytes that are not parquet', async () => {
     await expect(decodeParquet(new TextEncoder().encode('not parquet'))).rejects.toThrow();
+  });
+
+  it('reads columns, also from a small Buffer that shares Node\'s pool (as pg returns bytea)', async () => {
+    const bytes = new Uint8Array(parquetWriteBuffer({ columnData }));
+    const pooled = Buffer.from(bytes);
+    expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.byteLength);
+    const read = await decodeParquetColumns(pooled);
+    expect(read.names).toEqual(['f', 'i', 'j', 's', 'b']);
+    expect(read.columns).toEqual(read.names.map((_, j) => expected.map((row) => row[j])));
+    expect((await decodeParquet(pooled)).rows).toEqual(expected);
   });
 });

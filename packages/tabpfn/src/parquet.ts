@@ -81,7 +81,8 @@ function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
   if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) {
     return bytes.buffer;
   }
-  return bytes.slice().buffer as ArrayBuffer;
+  // A copy: `slice` on a Node Buffer is a view, and a small Buffer (pg's bytea under 4 KB) shares an 8 KB pool.
+  return new Uint8Array(bytes).buffer as ArrayBuffer;
 }
 
 /** Base64 of the big-endian CRC32C of the whole file: the format of GCS `x-goog-hash: crc32c=` and of the client's `hash`. */

@@ -1,7 +1,9 @@
 import { constants } from 'node:fs';
-import { access, readFile, stat, writeFile } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import { type Job, type TabPFNJobsClient, type WebhookEventType, createTabPFNJobsClient, isFinal } from '../client.js';
+import { type CsvFileInput, type Job, type JobError, type TabPFNJobsClient, type WebhookEventType, createTabPFNJobsClient, isFinal } from '../client.js';
+import { TabPFNJobsError } from '../errors.js';
+import { RESULT_FORMATS, type ResultFormat, resultFormatFor } from '../results.js';
 import { type CommandContext, UsageError, arg, positive, str } from './context.js';
 import { details, table } from './output.js';
 import { writeSettings } from './settings.js';
@@ -14,12 +16,16 @@ const MODEL_KEYS = ['model_id', 'status', 'task', 'model', 'n_samples', 'n_featu
 
 const REASONS: Record<string, string> = { ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'is a directory', EPERM: 'permission denied' };
 
-/** A file that cannot be read is the caller's mistake (exit 2), found before anything is sent. */
-async function csvFile(ctx: CommandContext, path: string) {
+/**
+ * A file that cannot be read is the caller's mistake (exit 2), found before anything is sent. The
+ * file itself is not read here: the SDK streams it from disk as it uploads, whatever its size.
+ */
+async function csvFile(ctx: CommandContext, path: string): Promise<CsvFileInput> {
   const full = resolve(ctx.cwd, path);
   try {
     if ((await stat(full)).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    return { csv: new Blob([await readFile(full)], { type: 'text/csv' }), filename: basename(full) };
+    await access(full, constants.R_OK);
+    return { csvPath: full, filename: basename(full) };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     throw new UsageError(`cannot read ${path}: ${REASONS[code] ?? (err as Error).message}${full !== path ? ` (${full})` : ''}`);
@@ -37,6 +43,55 @@ async function outputPath(ctx: CommandContext): Promise<string | undefined> {
     throw new UsageError(`cannot write ${output}: directory ${dirname(full)} does not exist or is not writable`);
   }
   return full;
+}
+
+/** `--format`, else what `--output`'s extension names (.csv, .ndjson/.jsonl, .json), else CSV. */
+function resultFormat(ctx: CommandContext, output: string | undefined): ResultFormat {
+  const flag = str(ctx.flags.format);
+  if (flag !== undefined && !(RESULT_FORMATS as readonly string[]).includes(flag)) {
+    throw new UsageError(`--format must be one of ${RESULT_FORMATS.join(', ')}, not "${flag}"`);
+  }
+  return (flag as ResultFormat | undefined) ?? (output ? resultFormatFor(output) : undefined) ?? 'csv';
+}
+
+/** A result streamed to stdout as it arrives (a JSON document gets a final newline). */
+async function toStdout(ctx: CommandContext, job: string | Job, format: ResultFormat): Promise<void> {
+  await ctx.client.downloadResult(job, ctx.out.data, { format });
+  if (format === 'json') ctx.out.data.write('\n');
+}
+
+/**
+ * A finished predict's result: streamed to `--output` (never held whole) or, without it, to stdout;
+ * with `--json` and no `--output`, the job with its result (a batch's fetched from `links.result`).
+ */
+async function deliver(ctx: CommandContext, job: Job, output: string | undefined, format: ResultFormat): Promise<void> {
+  if (output) {
+    await ctx.client.downloadResult(job, output, { format });
+    ctx.out.result({ ...job, output }, () => `predictions written to ${output}`);
+  } else if (ctx.out.json) {
+    ctx.out.result(job.result === undefined && job.links.result ? { ...job, result: await ctx.client.result(job) } : job, () => '');
+  } else {
+    await toStdout(ctx, job, format);
+  }
+}
+
+/**
+ * A failed batch predict sent with `--allow-partial` keeps its finished chunks: their rows go to
+ * `--output` all the same (the job's failure is reported after). Saving is best effort: the
+ * failure stays the error (a 409 means nothing was kept).
+ */
+async function keepPartial(ctx: CommandContext, job: Job, output: string | undefined, format: ResultFormat): Promise<void> {
+  if (job.status !== 'failed' || !ctx.flags['allow-partial']) return;
+  if (!output) {
+    ctx.out.info(`rows of finished chunks, if any, are kept at ${job.links.result ?? `/v1/jobs/${job.job_id}/result`} (pass --output to save them)`);
+    return;
+  }
+  try {
+    await ctx.client.downloadResult(job, output, { format });
+    ctx.out.info(`partial result written to ${output} (rows that were not predicted are empty/null)`);
+  } catch (err) {
+    ctx.out.info(err instanceof TabPFNJobsError && err.status === 409 ? 'no partial result was kept' : `could not save the partial result: ${(err as Error).message}`);
+  }
 }
 
 /** `--webhook-url` / `--webhook-events` as the API's fields. */
@@ -66,7 +121,9 @@ async function follow(ctx: CommandContext, job: Job): Promise<Job> {
 
 function failIfNotSucceeded(job: Job): void {
   if (job.status === 'failed' || job.status === 'canceled') {
-    const e = new Error(`${job.type} job ${job.job_id} ${job.status}: ${job.error?.message ?? ''} (${job.error?.code ?? job.status})`);
+    const rows = (job.error as JobError | null)?.rows;
+    const where = rows ? ` (rows ${rows.start}-${rows.end - 1})` : '';
+    const e = new Error(`${job.type} job ${job.job_id} ${job.status}${where}: ${job.error?.message ?? ''} (${job.error?.code ?? job.status})`);
     (e as Error & { job?: Job }).job = job;
     throw e;
   }
@@ -114,17 +171,22 @@ export const commands: Record<string, (ctx: CommandContext) => Promise<void>> = 
     positive(ctx, 'timeout');
     const hook = webhookFields(ctx);
     const output = await outputPath(ctx);
-    const submitted = await ctx.client.predict(modelId, { ...(await csvFile(ctx, path)), ...hook, ...(outputType ? { output_type: outputType as never } : {}) });
+    const format = resultFormat(ctx, output);
+    const submitted = await ctx.client.predict(modelId, {
+      ...(await csvFile(ctx, path)),
+      ...hook,
+      ...(outputType ? { output_type: outputType as never } : {}),
+      ...(ctx.flags['allow-partial'] ? { allow_partial: true } : {}),
+    });
     ctx.out.info(`predict job ${submitted.job_id} queued`);
     const job = await follow(ctx, submitted);
+    await keepPartial(ctx, job, output, format);
     failIfNotSucceeded(job);
     if (!isFinal(job)) {
       ctx.out.result(job, () => `predict job ${job.job_id} is ${job.status}`);
       return;
     }
-    const csv = ctx.out.json && !output ? undefined : await ctx.client.resultCsv(job.job_id);
-    if (output) await writeFile(output, csv!);
-    ctx.out.result({ ...job, ...(output ? { output } : {}) }, () => (output ? `predictions written to ${output}` : csv!.trimEnd()));
+    await deliver(ctx, job, output, format);
   },
 
   async 'jobs list'(ctx) {
@@ -140,6 +202,19 @@ export const commands: Record<string, (ctx: CommandContext) => Promise<void>> = 
   async 'jobs show'(ctx) {
     const job = await ctx.client.getJob(arg(ctx, 0, 'job'));
     ctx.out.result(job, () => details(job, [...JOB_KEYS, 'result']));
+  },
+  async 'jobs result'(ctx) {
+    const jobId = arg(ctx, 0, 'job');
+    const output = await outputPath(ctx);
+    const format = resultFormat(ctx, output);
+    if (output) {
+      const written = await ctx.client.downloadResult(jobId, output, { format });
+      ctx.out.result({ job_id: jobId, output, ...written }, () => `result written to ${output}`);
+    } else if (ctx.out.json) {
+      ctx.out.result(await ctx.client.result(jobId), () => '');
+    } else {
+      await toStdout(ctx, jobId, format);
+    }
   },
   async 'jobs cancel'(ctx) {
     const job = await ctx.client.cancelJob(arg(ctx, 0, 'job'));

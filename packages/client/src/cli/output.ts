@@ -1,4 +1,4 @@
-import type { Job } from '../client.js';
+import type { Job, JobProgress } from '../client.js';
 
 /** Everything for people goes to stderr, so stdout stays clean for data and `--json`. */
 export interface Output {
@@ -7,11 +7,21 @@ export interface Output {
   /** Data: JSON with `--json`, else the text. */
   result(data: unknown, text: () => string): void;
   info(message: string): void;
+  /** Where data goes (stdout): a result streamed as it arrives. */
+  data: NodeJS.WritableStream;
   progress(job: Job, elapsedMs: number): void;
   endProgress(): void;
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+const count = (n: number | undefined) => (n ?? 0).toLocaleString('en-US');
+
+/** `predicting` or, for a batch predict, `predicting: chunk 7/20, 70,000/200,000 rows`. */
+function stageText(p: JobProgress): string {
+  if (p.chunks_total === undefined) return p.stage;
+  const rows = p.rows_total === undefined ? '' : `, ${count(p.rows_done)}/${count(p.rows_total)} rows`;
+  return `${p.stage}: chunk ${count(p.chunks_done)}/${count(p.chunks_total)}${rows}`;
+}
 
 export function createOutput(opts: { json: boolean; quiet: boolean; stdout?: NodeJS.WritableStream; stderr?: NodeJS.WriteStream | NodeJS.WritableStream }): Output {
   const stdout = opts.stdout ?? process.stdout;
@@ -29,10 +39,15 @@ export function createOutput(opts: { json: boolean; quiet: boolean; stdout?: Nod
     info(message) {
       if (!opts.quiet) stderr.write(`${message}\n`);
     },
-    /** `fit c9f0f895 running · fitting · 3.2s`: rewritten in place on a terminal, one line per change otherwise. */
+    data: stdout,
+    /**
+     * `fit c9f0f895 running · fitting · 3.2s`, `predict 1b2c3d4e running · predicting: chunk 7/20, 70,000/200,000 rows · 41.0s`:
+     * rewritten in place on a terminal, one line per change otherwise.
+     */
     progress(job, elapsedMs) {
       if (opts.quiet) return;
-      const stage = job.progress?.stage && job.progress.stage !== job.status ? ` · ${job.progress.stage}` : '';
+      const p = job.progress as JobProgress | null;
+      const stage = p?.stage && (p.stage !== job.status || p.chunks_total !== undefined) ? ` · ${stageText(p)}` : '';
       const note = job.progress?.message ? ` · ${job.progress.message}` : '';
       const head = `${job.type} ${job.job_id.slice(0, 8)} ${job.status}${stage}${note}`;
       if (tty) {

@@ -22,6 +22,8 @@ const OPTIONS = {
   description: { type: 'string' },
   output: { type: 'string', short: 'o' },
   'output-type': { type: 'string' },
+  format: { type: 'string' },
+  'allow-partial': { type: 'boolean' },
   'no-wait': { type: 'boolean' },
   timeout: { type: 'string' },
   status: { type: 'string' },
