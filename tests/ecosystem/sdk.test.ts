@@ -170,7 +170,7 @@ describe('@tabpfn-jobs/client: batch predicts from a CSV file', () => {
     const done = batch.map((p) => p.chunks_done!);
     expect(done).toEqual([...done].sort((a, b) => a - b));
     expect(new Set(batch.map((p) => `${p.chunks_done}/${p.rows_done}`)).size).toBe(batch.length);
-    expect(changes.length).toBeLessThan(polls);
+    expect(changes.length).toBeLessThanOrEqual(polls);
 
     // Too large to inline: no `result` key; `result()` follows links.result (JSON).
     expect('result' in job).toBe(false);
@@ -231,7 +231,8 @@ describe('@tabpfn-jobs/client: batch predicts from a CSV file', () => {
     const fit = await client.fit({ features: jsonCells(s.trainX), target: s.trainY, feature_names: featureHeader }, { wait: true });
     const path = batchCsv('partial.csv', 230);
     let broken = false;
-    const job = await withUpstreamLimits(100, async () => {
+    // 500 ms a call: the fault is in place well before the last chunk's call, even on a loaded machine.
+    const job = await withUpstreamLimits(500, async () => {
       try {
         return await client.predict(
           fit.model_id,
