@@ -60,23 +60,38 @@ describe('in-flight job cap', () => {
     expect(rows[0].n).toBe(5);
   });
 
-  it('a retry with the same Idempotency-Key gets its first answer even once the cap is full', async () => {
+  it('a retry with the same Idempotency-Key gets its first answer even once the cap is full (JSON and CSV)', async () => {
     const account = await stack.account(VALID_TOKEN);
     const fit = await account.client.post('/v1/models/fit', { features: X, target: iris.trainY, config: { random_state: 5 } });
     expect((await waitForJob(account.client, fit.body.job_id)).status).toBe('succeeded');
     const client = request(capped.url, account.api_key);
     const body = (i: number) => ({ features: [T[i]!] });
-    const first: string[] = [];
-    for (let i = 0; i < 5; i++) {
+    // A CSV upload's body is read after the checks a new request meets (the cap): a repeat must still replay.
+    const upload = async (key: string) => {
+      const form = new FormData();
+      form.append('file', new Blob([`0,1,2,3\n${T[0]!.join(',')}\n`], { type: 'text/csv' }), 'x.csv');
+      const res = await fetch(`${capped.url}/v1/models/${fit.body.model_id}/predict`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${account.api_key}`, 'idempotency-key': key },
+        body: form,
+      });
+      return { status: res.status, replayed: res.headers.get('idempotent-replayed'), body: (await res.json()) as { job_id: string } };
+    };
+    const csvFirst = await upload('k0');
+    expect(csvFirst.status).toBe(202);
+    const first: string[] = [csvFirst.body.job_id];
+    for (let i = 1; i < 5; i++) {
       const res = await client.post(`/v1/models/${fit.body.model_id}/predict`, body(i), { 'idempotency-key': `k${i}` });
       expect(res.status).toBe(202);
       first.push(res.body.job_id);
     }
     expect((await client.post(`/v1/models/${fit.body.model_id}/predict`, body(5), { 'idempotency-key': 'k5' })).status).toBe(429);
-    const retry = await client.post(`/v1/models/${fit.body.model_id}/predict`, body(0), { 'idempotency-key': 'k0' });
+    expect((await upload('k6')).status).toBe(429);
+    const retry = await client.post(`/v1/models/${fit.body.model_id}/predict`, body(1), { 'idempotency-key': 'k1' });
     expect(retry.status).toBe(202);
     expect(retry.headers.get('idempotent-replayed')).toBe('true');
-    expect(retry.body.job_id).toBe(first[0]);
+    expect(retry.body.job_id).toBe(first[1]);
+    expect(await upload('k0')).toMatchObject({ status: 202, replayed: 'true', body: { job_id: first[0] } });
   });
 
   it('a burst far larger than the cap, starting from none in flight, still stops at the cap', async () => {

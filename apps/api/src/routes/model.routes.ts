@@ -145,7 +145,7 @@ export function modelRoutes(deps: Deps): Router {
     const { model_id } = parse(idParam('model_id'), req.params);
     const key = idempotencyKey(req);
     const userId = principal(res).userId;
-    const { input, hash, intake } = await readPredict(req, deps.csvMaxBytes, () => deps.submit.openPredictUpload(userId, model_id as string));
+    const { input, hash, intake } = await readPredict(req, deps.csvMaxBytes, () => deps.submit.openPredictUpload(userId, model_id as string, key));
     const out = await deps.submit
       .submitPredict(userId, model_id as string, input, { idempotencyKey: key, requestHash: hash })
       .catch(async (err: unknown) => {

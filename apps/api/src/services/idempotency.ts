@@ -35,6 +35,11 @@ export function createIdempotency(deps: { pool: Pool; idempotency: IdempotencyRe
   }
 
   return {
+    /** Whether a response is stored under the key (whatever the body): a request whose body is still to be read may be a repeat. */
+    async known(ctx: Omit<IdempotencyContext, 'requestHash'>): Promise<boolean> {
+      return ctx.key ? (await deps.idempotency.find(ctx.userId, ctx.endpoint, ctx.key)) !== undefined : false;
+    },
+
     /**
      * The stored response for a repeat of a request, before anything else is checked: the job exists,
      * so a retry must get the first answer even if the in-flight cap is now full or the model failed.

@@ -179,8 +179,11 @@ export function createSubmitService(deps: SubmitServiceDeps) {
      * A CSV predict about to stream in: the refusals that need no body (model, in-flight cap) first,
      * then an intake that validates, encodes and stores the rows as they arrive.
      */
-    async openPredictUpload(userId: string, modelId: string): Promise<TestSetIntake> {
-      const model = await predictableModel(userId, modelId);
+    async openPredictUpload(userId: string, modelId: string, idempotencyKey?: string): Promise<TestSetIntake> {
+      // A repeat of a stored request replays its first answer (submitPredict), even when the cap is
+      // now full or the model has failed since: only the model's columns are needed to read it.
+      const repeat = await deps.idempotency.known({ userId, endpoint: `POST /v1/models/${modelId}/predict`, key: idempotencyKey });
+      const model = repeat ? assertOwned(await deps.models.findById(modelId), userId, 'model') : await predictableModel(userId, modelId);
       return createTestSetIntake(deps, { userId, model, maxRows: deps.maxPredictRows ?? DEFAULT_MAX_PREDICT_ROWS });
     },
 
