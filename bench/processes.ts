@@ -14,6 +14,7 @@ const ENTRY = {
   emulator: 'apps/tabpfn-emulator/src/main.ts',
   'raw-worker': 'bench/raw-bullmq-worker.ts',
   'raw-parse': 'bench/raw-parse.ts',
+  reference: 'bench/reference-server.ts',
 } as const;
 export type ServiceName = keyof typeof ENTRY;
 
@@ -55,7 +56,10 @@ export function startService(name: ServiceName, env: Record<string, string>, lab
     ? ['--cpu-prof', `--cpu-prof-dir=${join(OUT_DIR, 'profiles')}`]
     : [];
   const built = FROM_SOURCE ? undefined : BUILT[name];
-  const entry = built ? [built] : ['--conditions=development', '--import', 'tsx', ENTRY[name]];
+  // The HTTP reference server runs its own file through tsx, but takes the workspace packages from
+  // their build (as the compiled api does) unless BENCH_FROM_SOURCE.
+  const conditions = FROM_SOURCE || name !== 'reference' ? ['--conditions=development'] : [];
+  const entry = built ? [built] : [...conditions, '--import', 'tsx', ENTRY[name]];
   const proc = spawn(process.execPath, [...profile, ...entry], {
     cwd: ROOT,
     // Only what the bench sets: no developer `.env` (TABPFN_JOBS_DOTENV=off) and no exported settings.

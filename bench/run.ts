@@ -77,6 +77,9 @@ async function main(): Promise<void> {
       api: { ...API_ENV, NODE_ENV: 'production' },
       worker: { ...WORKER_ENV, NODE_ENV: 'production' },
       loadGenerator: 'autocannon, in the bench process (shares the 2 cores with the service)',
+      httpReference:
+        'bench/reference-server.ts, its own process (Express 5, pg, ioredis, BullMQ; no middleware or logging): poll = 1 indexed query (key digest ⋈ job) + 1 Redis INCR; submit = 1 read (key digest ⋈ model) + 1 insert statement (dataset row with the rows as JSON, job row) + 1 BullMQ add to a queue no worker consumes',
+      httpWorkers: 'none during the http load: the one worker that fits the model and runs the polled predict is stopped before the first measured request (checked: 0 BullMQ workers connected)',
       apps: FROM_SOURCE ? 'from source (tsx)' : 'compiled (pnpm build, node apps/*/dist/main.js)',
     },
     rows,

@@ -117,6 +117,35 @@ export async function startWorkers(n: number, emulatorUrl: string, env: Record<s
   return workers;
 }
 
+/** The queue the reference server adds its predicts to: no worker consumes it. */
+export const REFERENCE_QUEUE = 'bench-ref-predict';
+
+/**
+ * The HTTP scenario's reference server (bench/reference-server.ts), its own process like the api, on
+ * the bench's database and Redis prefix, with the api's rate limit and JSON body limit.
+ */
+export async function startReference(): Promise<{ service: Service; url: string }> {
+  const port = await freePort();
+  const service = startService(
+    'reference',
+    {
+      NODE_ENV: 'production',
+      DATABASE_URL,
+      REDIS_URL,
+      QUEUE_PREFIX,
+      REF_QUEUE: REFERENCE_QUEUE,
+      RATE_LIMIT_PER_MINUTE: API_ENV.RATE_LIMIT_PER_MINUTE,
+      JSON_BODY_LIMIT: API_ENV.JSON_BODY_LIMIT,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+    },
+    'reference',
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/ref/health`, service);
+  return { service, url };
+}
+
 /** Polls until `url` answers at all (any status); fails early if the process exits. */
 async function waitForHttp(url: string, service: Service, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -3,7 +3,7 @@ import { sha256Hex } from '@tabpfn-jobs/shared/crypto';
 import { encodeFeatures } from '@tabpfn-jobs/tabpfn';
 import { planFit } from './fit-plan.js';
 import { type PredictInput, type PredictModel, checkPredictRequest, planPredict } from './predict-plan.js';
-import { SMALL_LIMIT, fieldErrors, settingsWith } from '../../../../tests/helpers/upstream-settings.js';
+import { fieldErrors, settingsWith } from '../../../../tests/helpers/upstream-settings.js';
 
 // No database, no upstream: models come from real fit plans, test sets from the real encoders.
 

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
 import { ValidationError } from '@tabpfn-jobs/shared/errors';
-import type { DatasetRepository } from '@tabpfn-jobs/shared/repositories';
+import type { DatasetRepository, ModelRow } from '@tabpfn-jobs/shared/repositories';
 import { type ColumnInfo, DataError, type EncodedFeatures, encodeCell, encodeFeatureColumns } from '@tabpfn-jobs/tabpfn';
 import { checkTestShape } from './dataset-encoding.js';
-import type { PredictModel } from './predict-plan.js';
 
 /** What a streamed CSV predict stored: one part (kept in memory, inserted with the job) or parts already in Postgres. */
 export type StreamedTestSet =
@@ -51,7 +50,7 @@ class PartColumns {
  */
 export function createTestSetIntake(
   deps: { datasets: Pick<DatasetRepository, 'insertPending' | 'insertPart' | 'delete'> },
-  req: { userId: string; model: Pick<PredictModel, 'feature_names' | 'feature_types'>; maxRows: number },
+  req: { userId: string; model: Pick<ModelRow, 'feature_names' | 'feature_types'>; maxRows: number },
 ) {
   const names = req.model.feature_names;
   const types = req.model.feature_types;
