@@ -15,6 +15,12 @@ export const apiEnvSchema = z.object({
   TABPFN_TIMEOUT_MS: envInt(15_000, 100),
   RATE_LIMIT_PER_MINUTE: envInt(600, 1),
   /**
+   * How long an api process trusts a key it has authenticated without looking it up again. Revoking a
+   * key or deleting an account reaches every api process at once by a Redis broadcast; this bounds how
+   * long a key could outlive a lost broadcast. 0 looks every key up on every request.
+   */
+  AUTH_CACHE_TTL_MS: envInt(10_000, 0, 300_000),
+  /**
    * Which proxies in front of the API to believe about the client address (Express `trust proxy`):
    * `false` (default, direct exposure), a hop count like `1` behind one ingress, or addresses/CIDRs
    * (`loopback, 10.0.0.0/8`). The per-address setup limit keys on the address this yields.

@@ -10,6 +10,7 @@ import { checkWebhookUrl } from './services/webhook-url.js';
 import type { ApiConfig } from './config.js';
 import { createAccountService } from './services/account.service.js';
 import { createAuthService } from './services/auth.service.js';
+import { createKeyCache } from './services/key-cache.js';
 import { createHealthService, createUpstreamProbe } from './services/health.service.js';
 import { createTabPFNFactory } from './services/upstream.js';
 
@@ -29,7 +30,10 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
   const upstream = config.UPSTREAM_PROBE_TTL_MS > 0 ? createUpstreamProbe({ url: config.TABPFN_API_URL, ttlMs: config.UPSTREAM_PROBE_TTL_MS, timeoutMs: 1_500 }) : undefined;
   const health = createHealthService({ pool, redis, upstream });
   const tabpfnFor = createTabPFNFactory({ baseUrl: config.TABPFN_API_URL, timeoutMs: config.TABPFN_TIMEOUT_MS, logger });
+  // The subscriber waits for its connection (the request-path client fails fast instead).
+  const keys = createKeyCache({ ttlMs: config.AUTH_CACHE_TTL_MS, publisher: redis, subscriber: config.AUTH_CACHE_TTL_MS > 0 ? redis.duplicate({ enableOfflineQueue: true }) : undefined, prefix: config.QUEUE_PREFIX, logger });
   const auth = createAuthService({
+    keys,
     pool,
     users,
     apiKeys,
@@ -69,7 +73,7 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     emitter: webhookEmitter,
     logger,
   });
-  const accounts = createAccountService({ pool, users, accounts: accountsRepo, keyRing, tabpfnFor, lifecycle, logger });
+  const accounts = createAccountService({ pool, users, accounts: accountsRepo, keyRing, tabpfnFor, lifecycle, logger, keys });
 
   // Aborted during shutdown, so requests waiting for a job (Prefer: wait) answer before they are cut off.
   const stopping = new AbortController();
@@ -93,6 +97,7 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     webhookEmitter,
     webhooks,
     async close(): Promise<void> {
+      keys.close();
       await core.close();
       queueRedis.disconnect();
       redis.disconnect();

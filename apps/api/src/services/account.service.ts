@@ -1,3 +1,4 @@
+import type { KeyCache } from './key-cache.js';
 import type { KeyRing } from '@tabpfn-jobs/shared/crypto';
 import type { Pool } from '@tabpfn-jobs/shared/db';
 import type { JobLifecycle } from '@tabpfn-jobs/shared/jobs';
@@ -20,6 +21,8 @@ export interface AccountServiceDeps {
   logger: Logger;
   /** Upper bound on the best-effort upstream cleanup when an account is deleted. */
   upstreamCleanupMs?: number;
+  /** Cached keys of a deleted account stop working in every api process (key-cache.ts). */
+  keys?: Pick<KeyCache, 'revokeUser'>;
 }
 
 export function createAccountService(deps: AccountServiceDeps) {
@@ -63,6 +66,7 @@ export function createAccountService(deps: AccountServiceDeps) {
         await deps.users.delete(userId, tx);
         return { active, trainSets };
       });
+      await deps.keys?.revokeUser(userId);
       // Queued jobs leave the queue; running ones are told to stop, so no upstream call keeps using the token.
       await deps.lifecycle.abandon(active);
       if (trainSets.length) {

@@ -4,6 +4,7 @@ import { type Pool, type PoolClient, withTransaction } from '@tabpfn-jobs/shared
 import { assertOwned } from '@tabpfn-jobs/shared/domain';
 import { ConflictError, UnauthorizedError, UnprocessableError, accountGoneError } from '@tabpfn-jobs/shared/errors';
 import type { ApiKeyRepository, UserRepository } from '@tabpfn-jobs/shared/repositories';
+import type { KeyCache } from './key-cache.js';
 import type { TabPFNFor } from './upstream.js';
 import { upstreamToAppError } from './upstream.js';
 
@@ -18,6 +19,8 @@ export interface AuthServiceDeps {
   /** Active keys per account; each has its own request budget, so they must not be unlimited. */
   maxApiKeys?: number;
   onTouchError?: (err: unknown) => void;
+  /** Recently authenticated keys (key-cache.ts); revocations go through it to every api process. */
+  keys?: KeyCache;
 }
 
 export interface Principal {
@@ -85,12 +88,21 @@ export function createAuthService(deps: AuthServiceDeps) {
     async authenticate(rawKey: string | undefined): Promise<Principal> {
       if (!rawKey) throw new UnauthorizedError('api_key_missing', 'Send your API key as "Authorization: Bearer tpk_…".');
       if (!isWellFormedApiKey(rawKey)) throw new UnauthorizedError('api_key_invalid', 'The API key is malformed.');
-      const row = await deps.apiKeys.findByDigest(sha256(rawKey));
-      if (!row) throw new UnauthorizedError('api_key_invalid', 'The API key is not recognised.');
-      if (row.revoked_at) throw new UnauthorizedError('api_key_revoked', 'The API key has been revoked.');
-      const stale = !row.last_used_at || Date.now() - row.last_used_at.getTime() > touchInterval * 1000;
-      if (stale) void deps.apiKeys.touch(row.id, touchInterval).catch((err) => deps.onTouchError?.(err));
-      return { userId: row.user_id, keyId: row.id };
+      const digest = sha256(rawKey);
+      const cacheKey = digest.toString('base64');
+      let key = deps.keys?.get(cacheKey);
+      if (!key) {
+        const row = await deps.apiKeys.findByDigest(digest);
+        if (!row) throw new UnauthorizedError('api_key_invalid', 'The API key is not recognised.');
+        if (row.revoked_at) throw new UnauthorizedError('api_key_revoked', 'The API key has been revoked.');
+        key = { userId: row.user_id, keyId: row.id, lastUsedAt: row.last_used_at };
+        deps.keys?.set(cacheKey, key);
+      }
+      if (!key.lastUsedAt || Date.now() - key.lastUsedAt.getTime() > touchInterval * 1000) {
+        key.lastUsedAt = new Date();
+        void deps.apiKeys.touch(key.keyId, touchInterval).catch((err) => deps.onTouchError?.(err));
+      }
+      return { userId: key.userId, keyId: key.keyId };
     },
 
     async createKey(userId: string, name?: string) {
@@ -105,7 +117,9 @@ export function createAuthService(deps: AuthServiceDeps) {
 
     async revokeKey(userId: string, keyId: string) {
       assertOwned(await deps.apiKeys.findById(keyId), userId, 'api_key');
-      return (await deps.apiKeys.revoke(keyId))!;
+      const revoked = (await deps.apiKeys.revoke(keyId))!;
+      await deps.keys?.revokeKey(keyId);
+      return revoked;
     },
 
     async replaceTabPFNToken(userId: string, token: string) {
