@@ -27,8 +27,7 @@ async function main(): Promise<void> {
   const ctx = createApiContext(config, logger);
   const app = createApp(ctx);
   const running = await listen(app, { port: config.PORT, host: config.HOST, logger });
-  logger.info({ url: running.url }, 'api listening');
-
+  // The stop path is in place before the start is announced: whoever acts on it may send SIGTERM at once.
   onShutdown(logger, async (signal) => {
     logger.info({ signal }, 'shutting down: draining open requests');
     // Requests waiting for a job (Prefer: wait) may finish normally; shortly before the grace period
@@ -38,6 +37,7 @@ async function main(): Promise<void> {
     clearTimeout(answerWaiting);
     await ctx.close();
   });
+  logger.info({ url: running.url }, 'api listening');
 }
 
 runMain('api', main);

@@ -95,12 +95,12 @@ async function main(): Promise<void> {
     ...(env.EMULATOR_PUBLIC_URL ? { publicUrl: env.EMULATOR_PUBLIC_URL } : {}),
     logger,
   });
-  logger.info({ url: emulator.url, tokens: env.EMULATOR_TOKENS.length, control: env.EMULATOR_CONTROL, seed }, 'TabPFN emulator listening');
-
+  // The stop path is in place before the start is announced: whoever acts on it may send SIGTERM at once.
   onShutdown(logger, async (signal) => {
     logger.info({ signal }, 'shutting down');
     await emulator.close();
   });
+  logger.info({ url: emulator.url, tokens: env.EMULATOR_TOKENS.length, control: env.EMULATOR_CONTROL, seed }, 'TabPFN emulator listening');
 }
 
 runMain('tabpfn-emulator', main);

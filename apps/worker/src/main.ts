@@ -13,12 +13,12 @@ async function main(): Promise<void> {
   // Heartbeats and maintenance need the schema: started before it exists they fail and leave failed jobs.
   await waitForMigrations(config.DATABASE_URL, logger);
   const worker = await startWorkerProcess(config, logger);
-  logger.info({ worker_id: worker.workerId, concurrency: config.WORKER_CONCURRENCY }, 'worker started');
-
+  // Before announcing the start: whoever acts on "worker started" may send SIGTERM at once.
   onShutdown(logger, async (signal) => {
     logger.info({ signal, grace_ms: config.SHUTDOWN_GRACE_MS }, 'shutting down: finishing in-flight jobs');
     await worker.stop();
   });
+  logger.info({ worker_id: worker.workerId, concurrency: config.WORKER_CONCURRENCY }, 'worker started');
 }
 
 runMain('worker', main);
