@@ -1,12 +1,17 @@
 import { DataError, type EncodedFeatures, type EncodedTarget, type FeatureColumns, type Settings, encodeFeatureColumns, encodeFeatures, encodeTarget } from '@tabpfn-jobs/tabpfn';
 import { type FieldError, ValidationError } from '@tabpfn-jobs/shared/errors';
 
-/** Runs an encoder and turns its DataError (which names the cell) into a 422. */
+/** An encoder's DataError (which names the cell, `features[i][j]`) as the field error a 422 carries. */
+export function fieldErrorOf(err: DataError): FieldError {
+  return { field: err.field, message: err.message.replace(`${err.field}: `, '') };
+}
+
+/** Runs an encoder and turns its DataError into a 422. */
 function guard<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof DataError) throw new ValidationError([{ field: err.field, message: err.message.replace(`${err.field}: `, '') }]);
+    if (err instanceof DataError) throw new ValidationError([fieldErrorOf(err)]);
     throw err;
   }
 }

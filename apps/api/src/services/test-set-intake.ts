@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { ValidationError } from '@tabpfn-jobs/shared/errors';
 import type { DatasetRepository, ModelRow } from '@tabpfn-jobs/shared/repositories';
 import { type ColumnInfo, DataError, type EncodedFeatures, encodeCell, encodeFeatureColumns } from '@tabpfn-jobs/tabpfn';
-import { checkTestShape } from './dataset-encoding.js';
+import { toCsvTerms } from './csv-locations.js';
+import { checkTestShape, fieldErrorOf } from './dataset-encoding.js';
 
 /** What a streamed CSV predict stored: one part (kept in memory, inserted with the job) or parts already in Postgres. */
 export type StreamedTestSet =
@@ -90,10 +91,11 @@ export function createTestSetIntake(
     for (let j = 0; j < order.length; j++) {
       let v: number | string | null;
       try {
-        v = encodeCell(record[order[j]!], types[j]!, names[j]!, i, j);
+        v = encodeCell(record[order[j]!], types[j]!, names[j]!, 0, j);
       } catch (err) {
         if (!(err instanceof DataError)) throw err;
-        throw new ValidationError([{ field: 'file', message: `line ${line}, column "${names[j]}": ${err.message.replace(`${err.field}: `, '')}` }]);
+        // Named as row 0 of a one-row set whose only line is this one: the CSV terms of every upload.
+        throw new ValidationError([toCsvTerms(fieldErrorOf(err), { lines: Int32Array.of(line) }, names)]);
       }
       const nums = part.numbers[j];
       if (nums) nums[i] = v === null ? Number.NaN : (v as number);
