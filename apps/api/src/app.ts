@@ -1,13 +1,13 @@
 import express, { type Express } from 'express';
 import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
 import type { ApiContext } from './context.js';
 import { errorHandler, notFound } from './http/problem.js';
 import { requestId } from './http/request-id.js';
+import { requestLog } from './http/request-log.js';
 import { createBodyPolicy, noBodyOnBodilessMethods } from './http/body.js';
 import { requireAdmin } from './http/admin-auth.js';
 import { requireAuth } from './http/auth.js';
-import { redactUrl, refuseCredentialsInQuery } from './http/url-secrets.js';
+import { refuseCredentialsInQuery } from './http/url-secrets.js';
 import { rateLimit } from './http/rate-limit.js';
 import { accountRoutes } from './routes/account.routes.js';
 import { authRoutes } from './routes/auth.routes.js';
@@ -36,18 +36,7 @@ export function createApp(ctx: ApiContext): Express {
   app.use(requestId);
   const metrics = createApiMetrics({ pool: ctx.pool, queues: ctx.queues, logger: ctx.logger });
   app.use(metrics.observe);
-  app.use(
-    pinoHttp({
-      logger: ctx.logger,
-      genReqId: (req) => (req as express.Request).id,
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'warn' : 'info'),
-      serializers: {
-        // Query values that look like credentials never reach a log line (see http/url-secrets.ts).
-        req: (req: { id: string; method: string; url: string; originalUrl?: string }) => ({ id: req.id, method: req.method, url: redactUrl(req.originalUrl ?? req.url) }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-    }),
-  );
+  app.use(requestLog(ctx.logger));
   app.use(helmet());
   // No body is read here: each route reads its own, after authentication (see http/body.ts).
   app.use(noBodyOnBodilessMethods);

@@ -11,6 +11,7 @@ import type { ApiConfig } from './config.js';
 import { createAccountService } from './services/account.service.js';
 import { createAuthService } from './services/auth.service.js';
 import { createKeyCache } from './services/key-cache.js';
+import { createReadyModelCache } from './services/ready-model-cache.js';
 import { createHealthService, createUpstreamProbe } from './services/health.service.js';
 import { createTabPFNFactory } from './services/upstream.js';
 
@@ -42,6 +43,7 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     maxApiKeys: config.MAX_API_KEYS,
     onTouchError: (err) => logger.warn({ err: (err as Error).message }, 'could not record key use'),
   });
+  const readyModels = createReadyModelCache();
   const submit = createSubmitService({
     jobs: jobsRepo,
     models: modelsRepo,
@@ -55,6 +57,7 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     maxPredictRows: config.MAX_PREDICT_ROWS,
     predictCacheTtlSeconds: config.PREDICT_CACHE_TTL_SECONDS,
     checkWebhookUrl: (url) => checkWebhookUrl(url, config),
+    readyModels,
   });
   const jobs = createJobService({
     pool,
@@ -64,6 +67,7 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
     predictChunks: core.repositories.predictChunks,
     lifecycle,
     events,
+    readyModels,
   });
   const webhooks = createWebhookService({
     pool,

@@ -1,4 +1,4 @@
-import { type Pool, type PoolClient, withTransaction } from '@tabpfn-jobs/shared/db';
+import { type Pool, type Queryable, withTransaction } from '@tabpfn-jobs/shared/db';
 import { UnprocessableError, accountGoneError } from '@tabpfn-jobs/shared/errors';
 import type { IdempotencyRepository } from '@tabpfn-jobs/shared/repositories';
 
@@ -54,12 +54,19 @@ export function createIdempotency(deps: { pool: Pool; idempotency: IdempotencyRe
      * Callers look for a stored response first (`stored`); this only settles a race for the key.
      * Returns the response and what `create` made; `created` is undefined when a concurrent first
      * request won the key (its response is replayed, and what to do after commit is its business).
+     * `oneStatement`: `create` writes with one statement, so without a key it runs alone (atomic by
+     * itself), saving the transaction's BEGIN and COMMIT round trips.
      */
     async run<T>(
       ctx: IdempotencyContext,
-      create: (tx: PoolClient) => Promise<{ response: StoredResponse; created: T }>,
+      create: (tx: Queryable) => Promise<{ response: StoredResponse; created: T }>,
+      opts: { oneStatement: boolean },
     ): Promise<{ response: StoredResponse & { replayed: boolean }; created?: T }> {
       try {
+        if (!ctx.key && opts.oneStatement) {
+          const made = await create(deps.pool);
+          return { response: { ...made.response, replayed: false }, created: made.created };
+        }
         const out = await withTransaction(deps.pool, async (tx) => {
           const made = await create(tx);
           const res = made.response;

@@ -1,6 +1,7 @@
 import { type Pool, withTransactionRetry } from '@tabpfn-jobs/shared/db';
 import { assertOwned, isFinalStatus } from '@tabpfn-jobs/shared/domain';
 import { ConflictError } from '@tabpfn-jobs/shared/errors';
+import type { ReadyModelCache } from './ready-model-cache.js';
 import type { JobEventHub, JobLifecycle } from '@tabpfn-jobs/shared/jobs';
 import type {
   DatasetRepository,
@@ -19,6 +20,8 @@ export interface JobServiceDeps {
   predictChunks: Pick<PredictChunkRepository, 'each' | 'ranges'>;
   lifecycle: Pick<JobLifecycle, 'cancel' | 'abandon'>;
   events: JobEventHub;
+  /** The submit's cache of ready models: a deleted model leaves it at once. */
+  readyModels?: Pick<ReadyModelCache, 'forget'>;
 }
 
 /** What `GET /v1/jobs/{id}/result` answers from. */
@@ -85,6 +88,7 @@ export function createJobService(deps: JobServiceDeps) {
         await deps.datasets.deleteUnreferenced([...(model.dataset_id ? [model.dataset_id] : []), ...datasetIds], tx);
         return active;
       });
+      deps.readyModels?.forget(model.id);
       await deps.lifecycle.abandon(active);
     },
   };

@@ -1,15 +1,16 @@
 import type { KeyRing } from '@tabpfn-jobs/shared/crypto';
-import type { PoolClient } from '@tabpfn-jobs/shared/db';
+import type { Queryable } from '@tabpfn-jobs/shared/db';
 import { DEFAULT_WEBHOOK_EVENTS, assertOwned } from '@tabpfn-jobs/shared/domain';
 import { NotFoundError, RateLimitedError, UnprocessableError, ValidationError } from '@tabpfn-jobs/shared/errors';
 import type { CreatedJob, JobLifecycle } from '@tabpfn-jobs/shared/jobs';
 import { toJobResource } from '@tabpfn-jobs/shared/mappers';
-import type { DatasetRepository, JobRepository, JobRow, ModelRepository, ModelRow, UserRepository } from '@tabpfn-jobs/shared/repositories';
+import { ActiveJobCapReached, type DatasetRepository, type JobRepository, type JobRow, type ModelRepository, type UserRepository } from '@tabpfn-jobs/shared/repositories';
 import { type FitInput, type FitPlan, planFit } from './fit-plan.js';
 import type { Idempotency, StoredResponse } from './idempotency.js';
 import { DEFAULT_MAX_PREDICT_ROWS, type PredictInput, type PredictPlan, checkPredictRequest, planPredict } from './predict-plan.js';
 import { type TestSetIntake, createTestSetIntake } from './test-set-intake.js';
 import { createSettingsReader } from './submit-settings.js';
+import { type ReadyModelCache, type SubmitModel, createReadyModelCache } from './ready-model-cache.js';
 import type { TabPFNFor } from './upstream.js';
 
 export type { FitInput } from './fit-plan.js';
@@ -36,6 +37,8 @@ export interface SubmitServiceDeps {
   predictCacheTtlSeconds: number;
   /** Refuses webhook targets the operator does not allow (SSRF guard); throws a 422 naming webhook_url. */
   checkWebhookUrl: (url: string) => Promise<void>;
+  /** Ready models already read by this process (shared with model deletion, which evicts). */
+  readyModels?: ReadyModelCache;
 }
 
 type Webhook = { webhook_url?: string; webhook_events?: string[] };
@@ -51,15 +54,20 @@ function refuseOver(deps: Pick<SubmitServiceDeps, 'maxInflightJobs'>, active: nu
 }
 
 /**
- * Last step of the submit's transaction, after its job row is written: counts the account's active
- * jobs (its own included) under the account's submit lock, so concurrent submits cannot all pass
- * the early count and overshoot. Only the count and the commit are serialised per account, and no
- * row lock is taken while waiting for it (a racing account deletion cannot deadlock with it).
+ * The job row's insert, admitted under the in-flight cap: the insert itself counts the account's
+ * active jobs under its submit lock (held to the commit), so concurrent submits cannot all pass the
+ * early count and overshoot. No row lock is taken while waiting for it (a racing account deletion
+ * cannot deadlock with it).
  */
-async function confirmInflight(deps: SubmitServiceDeps, userId: string, tx: PoolClient): Promise<void> {
-  await deps.jobs.lockAccountSubmits(userId, tx);
-  refuseOver(deps, (await deps.jobs.countActive(userId, tx)) - 1);
+async function admitted<T>(insert: Promise<T>, deps: SubmitServiceDeps): Promise<T> {
+  return insert.catch((err) => {
+    if (err instanceof ActiveJobCapReached) refuseOver(deps, err.active);
+    throw err;
+  });
 }
+
+/** Requests at most this big (rows × columns) skip the count before their encoding: it costs more than encoding them. */
+const EARLY_CAP_CHECK_CELLS = 10_000;
 
 async function checkWebhook(deps: SubmitServiceDeps, input: Webhook): Promise<void> {
   if (input.webhook_url) await deps.checkWebhookUrl(input.webhook_url);
@@ -78,35 +86,31 @@ function accepted(job: JobRow): StoredResponse {
 type Persisted = { response: StoredResponse; created: CreatedJob };
 
 /** Inside the submit's transaction: the training set, the model, the fit job, then the in-flight count. */
-async function persistFit(deps: SubmitServiceDeps, tx: PoolClient, userId: string, plan: FitPlan, input: FitInput): Promise<Persisted> {
+async function persistFit(deps: SubmitServiceDeps, tx: Queryable, userId: string, plan: FitPlan, input: FitInput): Promise<Persisted> {
   const dataset = await deps.datasets.insert({ userId, ...plan.dataset }, tx);
   const model = await deps.models.insert({ userId, datasetId: dataset.id, ...plan.model }, tx);
-  const created = await deps.lifecycle.create(tx, {
-    userId,
-    type: 'fit',
-    modelId: model.id,
-    datasetId: dataset.id,
-    params: plan.params,
-    nRows: plan.dataset.nRows,
-    ...webhookOf(input),
-  });
-  await confirmInflight(deps, userId, tx);
+  const job = { userId, type: 'fit' as const, modelId: model.id, datasetId: dataset.id, params: plan.params, nRows: plan.dataset.nRows, ...webhookOf(input) };
+  const created = await admitted(deps.lifecycle.create(tx, job, { admitUnder: deps.maxInflightJobs }), deps);
   return { response: accepted(created.job), created };
 }
 
-/** The test set: inserted whole, or (streamed in parts) completed now that its job is written with it. */
-async function storeTestSet(deps: SubmitServiceDeps, tx: PoolClient, userId: string, plan: PredictPlan): Promise<{ id: string }> {
-  const parts = plan.parts;
-  if (!parts) return deps.datasets.insert({ userId, ...plan.dataset }, tx);
+/** A streamed test set (stored in parts as it arrived) completed, now that its job is written with it. */
+async function completeParts(deps: SubmitServiceDeps, tx: Queryable, parts: NonNullable<PredictPlan['parts']>): Promise<void> {
   await deps.datasets.completeParts(parts.datasetId, { nRows: parts.nRows, nParts: parts.nParts, contentHash: parts.contentHash, sizeBytes: parts.sizeBytes }, tx);
-  return { id: parts.datasetId };
 }
 
-/** Inside the submit's transaction: the test set (unless served from cache), the predict job, then the in-flight count. */
+/**
+ * Whether a predict's persist is one statement (the test set, the job and its admission), so it needs
+ * no transaction unless an Idempotency-Key is stored with it: a ready model (nothing to lock), no
+ * result served from cache (no outbox row), no parts to complete.
+ */
+const isOneStatement = (model: SubmitModel, plan: PredictPlan, cached: JobRow | undefined) => model.status === 'ready' && !cached && !plan.parts;
+
+/** Inside the submit's transaction (or as its one statement): the test set (unless served from cache) and the predict job, admitted under the in-flight cap. */
 async function persistPredict(
   deps: SubmitServiceDeps,
-  tx: PoolClient,
-  req: { userId: string; model: ModelRow; plan: PredictPlan; input: PredictInput; cached: JobRow | undefined },
+  tx: Queryable,
+  req: { userId: string; model: SubmitModel; plan: PredictPlan; input: PredictInput; cached: JobRow | undefined },
 ): Promise<Persisted> {
   const { userId, model, plan, cached } = req;
   // A ready model stays ready (until deleted, which the job's foreign key catches); only a
@@ -114,31 +118,30 @@ async function persistPredict(
   const locked = model.status === 'ready' ? model : await deps.models.findForShare(model.id, tx);
   if (!locked) throw new NotFoundError('model_not_found', 'No such model.');
   if (locked.status === 'failed') throw new UnprocessableError('model_fit_failed', 'The model failed to fit; fit it again.');
-  const dataset = cached ? null : await storeTestSet(deps, tx, userId, plan);
+  const parts = plan.parts;
+  if (parts && !cached) await completeParts(deps, tx, parts);
   // Parts streamed in for a predict served from cache are not needed.
-  if (cached && plan.parts) await deps.datasets.delete(plan.parts.datasetId, tx);
-  const created = await deps.lifecycle
-    .create(tx, {
-      userId,
-      type: 'predict',
-      modelId: model.id,
-      datasetId: dataset?.id ?? cached?.dataset_id ?? null,
-      params: plan.params,
-      cacheKey: plan.cacheKey,
-      nRows: plan.dataset.nRows,
-      ...webhookOf(req.input),
-      ...(cached ? { cachedResult: cached.result } : {}),
-      // A predict on a model still fitting is parked: the fit's end releases it.
-      parked: locked.status !== 'ready',
-    })
-    .catch((err) => {
-      // The model was deleted after we read it (ready models are not locked).
-      if ((err as { constraint?: string }).constraint === 'jobs_model_id_fkey')
-        throw new NotFoundError('model_not_found', 'No such model.');
-      throw err;
-    });
-  // A predict served from cache is born final: it never counts as in flight.
-  if (!cached) await confirmInflight(deps, userId, tx);
+  if (parts && cached) await deps.datasets.delete(parts.datasetId, tx);
+  const job = {
+    userId,
+    type: 'predict' as const,
+    modelId: model.id,
+    datasetId: parts?.datasetId ?? cached?.dataset_id ?? null,
+    params: plan.params,
+    cacheKey: plan.cacheKey,
+    nRows: plan.dataset.nRows,
+    ...webhookOf(req.input),
+    ...(cached ? { cachedResult: cached.result } : {}),
+    // A predict on a model still fitting is parked: the fit's end releases it.
+    parked: locked.status !== 'ready',
+  };
+  // A predict served from cache is born final: it never counts as in flight, and writes no test set.
+  const opts = cached ? {} : { admitUnder: deps.maxInflightJobs, ...(parts ? {} : { testSet: { userId, ...plan.dataset } }) };
+  const created = await admitted(deps.lifecycle.create(tx, job, opts), deps).catch((err) => {
+    // The model was deleted after we read it (ready models are not locked).
+    if ((err as { constraint?: string }).constraint === 'jobs_model_id_fkey') throw new NotFoundError('model_not_found', 'No such model.');
+    throw err;
+  });
   return { response: accepted(created.job), created };
 }
 
@@ -149,11 +152,22 @@ async function persistPredict(
  */
 export function createSubmitService(deps: SubmitServiceDeps) {
   const settingsFor = createSettingsReader(deps);
+  const readyModels = deps.readyModels ?? createReadyModelCache();
   /** A cheap count before any work, so a full account is refused before its body is encoded. */
   const checkInflight = async (userId: string) => refuseOver(deps, await deps.jobs.countActive(userId));
-  /** The account's model, if a predict may use it (not failed), and the account under its in-flight cap. */
-  async function predictableModel(userId: string, modelId: string): Promise<ModelRow> {
-    const [found] = await Promise.all([deps.models.findById(modelId), checkInflight(userId)]);
+  async function modelOf(modelId: string): Promise<SubmitModel | undefined> {
+    const hit = readyModels.get(modelId);
+    if (hit) return hit;
+    const found = await deps.models.findById(modelId);
+    if (found) readyModels.remember(found);
+    return found;
+  }
+  /**
+   * The account's model, if a predict may use it (not failed), and (`earlyCheck`: before a body
+   * worth refusing early is encoded or read) the account under its in-flight cap.
+   */
+  async function predictableModel(userId: string, modelId: string, earlyCheck = true): Promise<SubmitModel> {
+    const [found] = await Promise.all([modelOf(modelId), earlyCheck ? checkInflight(userId) : undefined]);
     const model = assertOwned(found, userId, 'model');
     if (model.status === 'failed')
       throw new UnprocessableError('model_fit_failed', 'The model failed to fit; fit it again.', { extra: { model_error: model.error } });
@@ -172,7 +186,7 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       await checkInflight(userId);
       await checkWebhook(deps, input);
       const plan = planFit(input, await settingsFor(userId));
-      return submitted(await deps.idempotency.run(idem, (tx) => persistFit(deps, tx, userId, plan, input)));
+      return submitted(await deps.idempotency.run(idem, (tx) => persistFit(deps, tx, userId, plan, input), { oneStatement: false }));
     },
 
     /**
@@ -183,7 +197,7 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       // A repeat of a stored request replays its first answer (submitPredict), even when the cap is
       // now full or the model has failed since: only the model's columns are needed to read it.
       const repeat = await deps.idempotency.known({ userId, endpoint: `POST /v1/models/${modelId}/predict`, key: idempotencyKey });
-      const model = repeat ? assertOwned(await deps.models.findById(modelId), userId, 'model') : await predictableModel(userId, modelId);
+      const model = repeat ? assertOwned(await modelOf(modelId), userId, 'model') : await predictableModel(userId, modelId);
       return createTestSetIntake(deps, { userId, model, maxRows: deps.maxPredictRows ?? DEFAULT_MAX_PREDICT_ROWS });
     },
 
@@ -194,14 +208,16 @@ export function createSubmitService(deps: SubmitServiceDeps) {
         if (input.testSet?.kind === 'parts') await deps.datasets.delete(input.testSet.datasetId);
         return repeat;
       }
-      const model = await predictableModel(userId, modelId);
+      const cells = input.features.length * (input.features[0]?.length ?? 0);
+      const model = await predictableModel(userId, modelId, cells > EARLY_CAP_CHECK_CELLS);
       await checkWebhook(deps, input);
       // A bad request is refused before settings are looked up (planPredict repeats these checks; they are cheap).
       checkPredictRequest(model, input);
       const plan = planPredict(model, input, await settingsFor(userId), { maxRows: deps.maxPredictRows });
       const ttl = deps.predictCacheTtlSeconds;
       const cached = ttl > 0 ? await deps.jobs.findCached(userId, plan.cacheKey, ttl) : undefined;
-      return submitted(await deps.idempotency.run(idem, (tx) => persistPredict(deps, tx, { userId, model, plan, input, cached })));
+      const oneStatement = isOneStatement(model, plan, cached);
+      return submitted(await deps.idempotency.run(idem, (tx) => persistPredict(deps, tx, { userId, model, plan, input, cached }), { oneStatement }));
     },
   };
 }

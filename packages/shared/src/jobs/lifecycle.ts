@@ -144,12 +144,13 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
     finish,
 
     /**
-     * Inside the submit's transaction: the job row, and for a job born final its outbox row. Nothing
-     * leaves the transaction but data; `submitted` acts on it after commit.
+     * Inside the submit's transaction (or as its one statement): the job row, admitted under the
+     * in-flight cap and with its test set when `opts` say so, and for a job born final its outbox row.
+     * Nothing leaves the transaction but data; `submitted` acts on it after commit.
      */
-    async create(tx: Queryable, input: NewJob & { parked?: boolean }): Promise<CreatedJob> {
+    async create(tx: Queryable, input: NewJob & { parked?: boolean }, opts: Parameters<JobRepository['insert']>[2] = {}): Promise<CreatedJob> {
       const { parked = false, ...row } = input;
-      const job = await deps.jobs.insert(row, tx);
+      const job = await deps.jobs.insert(row, tx, opts);
       const born = job.status === 'succeeded' ? await deps.outbox.record(tx, job, 'job.succeeded') : null;
       return { job, parked, deliveries: born ? [born] : [] };
     },

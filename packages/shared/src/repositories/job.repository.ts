@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/pool.js';
 import type { JobError, JobProgress, JobStatus, JobType } from '../domain.js';
+import { type NewDataset, datasetInsertSql } from './dataset.repository.js';
 
 export interface JobRow {
   id: string;
@@ -54,36 +55,84 @@ export interface JobListFilter {
   limit: number;
 }
 
+/** The account already has as many queued or running jobs as the insert allowed (`admitUnder`). */
+export class ActiveJobCapReached extends Error {
+  constructor(readonly active: number) {
+    super(`the account has ${active} queued or running jobs`);
+  }
+}
+
 const progress = (stage: string) => JSON.stringify({ stage, updated_at: new Date().toISOString() });
 
 export function createJobRepository(pool: Queryable) {
+  /** The account's queued and running jobs (kept by the jobs_count_active trigger). */
+  async function countActive(userId: string, tx: Queryable = pool): Promise<number> {
+    const { rows } = await tx.query<{ n: number }>('SELECT active AS n FROM account_job_counts WHERE user_id = $1', [userId]);
+    return rows[0]?.n ?? 0;
+  }
+
   return {
-    async insert(job: NewJob, tx: Queryable = pool): Promise<JobRow> {
+    /**
+     * Inserts a job. `admitUnder`: only if the account has fewer queued or running jobs than that
+     * (else `ActiveJobCapReached`), read from its row in account_job_counts, locked to the commit (the
+     * jobs_count_active trigger counts the new job there). `testSet`: a dataset row written in the same
+     * statement, the job referring to it. A predict on a ready model without an Idempotency-Key is thus
+     * one statement, one round trip.
+     */
+    async insert(job: NewJob, tx: Queryable = pool, opts: { admitUnder?: number; testSet?: NewDataset } = {}): Promise<JobRow> {
       const cached = job.cachedResult !== undefined;
-      const { rows } = await tx.query<JobRow>(
-        `INSERT INTO jobs (id, user_id, type, model_id, dataset_id, params, cache_key, n_rows, webhook_url, webhook_events,
-                           status, cached, result, progress, started_at, finished_at)
-         VALUES (COALESCE($1, gen_random_uuid()), $2, $3, $4, $5, $6, $7, $8, $9, $10,
-                 CASE WHEN $11 THEN 'succeeded' ELSE 'queued' END, $11, $12, $13,
-                 CASE WHEN $11 THEN now() END, CASE WHEN $11 THEN now() END)
-         RETURNING *`,
-        [
-          job.id ?? null,
-          job.userId,
-          job.type,
-          job.modelId,
-          job.datasetId,
-          JSON.stringify(job.params),
-          job.cacheKey ?? null,
-          job.nRows,
-          job.webhookUrl ?? null,
-          job.webhookEvents ?? null,
-          cached,
-          cached ? JSON.stringify(job.cachedResult) : null,
-          progress(cached ? 'done' : 'queued'),
-        ],
-      );
-      return rows[0]!;
+      const values: unknown[] = [
+        job.id ?? null,
+        job.userId,
+        job.type,
+        job.modelId,
+        job.datasetId,
+        JSON.stringify(job.params),
+        job.cacheKey ?? null,
+        job.nRows,
+        job.webhookUrl ?? null,
+        job.webhookEvents ?? null,
+        cached,
+        cached ? JSON.stringify(job.cachedResult) : null,
+        progress(cached ? 'done' : 'queued'),
+      ];
+      const ctes: string[] = [];
+      let source = '';
+      if (opts.admitUnder !== undefined) {
+        values.push(opts.admitUnder);
+        ctes.push(
+          // The account and the model are locked (as the job's foreign keys would) BEFORE the count:
+          // deleting either locks it first and the count last (cascade, then trigger), so taking them
+          // in the same order cannot deadlock. A gone account or model fails the inserts' foreign keys.
+          // MATERIALIZED and `n` read: the planner drops subquery outputs nobody reads, locks and all.
+          `locked AS MATERIALIZED (SELECT
+             (SELECT count(*) FROM (SELECT 1 FROM users WHERE id = $2::uuid FOR KEY SHARE) o) +
+             (SELECT count(*) FROM (SELECT 1 FROM models WHERE id = $4::uuid FOR KEY SHARE) m) AS n)`,
+          `admitted AS (INSERT INTO account_job_counts (user_id) SELECT $2::uuid FROM locked WHERE locked.n >= 0
+             ON CONFLICT (user_id) DO UPDATE SET active = account_job_counts.active
+             WHERE account_job_counts.active < $${values.length}::int RETURNING active)`,
+        );
+        source = 'admitted';
+      }
+      if (opts.testSet) {
+        const d = datasetInsertSql(opts.testSet, values.length + 1);
+        values.push(...d.values);
+        ctes.push(`d AS (INSERT INTO datasets (${d.columns}) SELECT ${d.placeholders} ${source ? `FROM ${source}` : ''} RETURNING id)`);
+        source = 'd';
+      }
+      const sql = `${ctes.length ? `WITH ${ctes.join(', ')} ` : ''}
+        INSERT INTO jobs (id, user_id, type, model_id, dataset_id, params, cache_key, n_rows, webhook_url, webhook_events,
+                          status, cached, result, progress, started_at, finished_at)
+        SELECT COALESCE($1::uuid, gen_random_uuid()), $2::uuid, $3::text, $4::uuid, ${opts.testSet ? 'COALESCE(d.id, $5::uuid)' : '$5::uuid'}, $6::jsonb,
+               $7::text, $8::int, $9::text, $10::text[],
+               CASE WHEN $11::boolean THEN 'succeeded' ELSE 'queued' END, $11::boolean, $12::jsonb, $13::jsonb,
+               CASE WHEN $11::boolean THEN now() END, CASE WHEN $11::boolean THEN now() END
+        ${source ? `FROM ${source}` : ''}
+        RETURNING *`;
+      const { rows } = await tx.query<JobRow>(sql, values);
+      if (rows[0]) return rows[0];
+      // Only the admission returns no row: the account is full.
+      throw new ActiveJobCapReached(await countActive(job.userId, tx));
     },
 
     async findById(id: string, tx: Queryable = pool): Promise<JobRow | undefined> {
@@ -106,21 +155,7 @@ export function createJobRepository(pool: Queryable) {
       return rows;
     },
 
-    /**
-     * Serialises this account's submits until `tx` ends, so a count of its active jobs taken after
-     * this stays true until the new job commits (a plain count-then-insert lets a burst overshoot).
-     */
-    async lockAccountSubmits(userId: string, tx: Queryable): Promise<void> {
-      await tx.query(`SELECT pg_advisory_xact_lock(hashtextextended('submit:' || $1, 0))`, [userId]);
-    },
-
-    async countActive(userId: string, tx: Queryable = pool): Promise<number> {
-      const { rows } = await tx.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM jobs WHERE user_id = $1 AND status IN ('queued', 'running')`,
-        [userId],
-      );
-      return rows[0]?.n ?? 0;
-    },
+    countActive,
 
     /** The newest finished predict with this cache key and a result still kept. */
     async findCached(userId: string, cacheKey: string, maxAgeSeconds: number, tx: Queryable = pool): Promise<JobRow | undefined> {
