@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { baseEnvShape, envBool, envInt, jobEnvShape, parseEnv } from '@tabpfn-jobs/shared/config';
+import { baseEnvShape, envBool, envInt, jobEnvShape, migrationEnvShape, parseEnv } from '@tabpfn-jobs/shared/config';
 
 export const apiEnvSchema = z.object({
   ...baseEnvShape,
@@ -7,6 +7,8 @@ export const apiEnvSchema = z.object({
   PORT: envInt(3000, 0, 65_535),
   HOST: z.string().default('0.0.0.0'),
   MIGRATE_ON_START: envBool(true),
+  /** Migrations at start (MIGRATE_ON_START) connect here when set, else to DATABASE_URL. */
+  ...migrationEnvShape,
   /** Body limit for JSON requests; CSV uploads have their own, larger limit. */
   JSON_BODY_LIMIT: z.string().default('50mb'),
   /** How long /ready trusts its last upstream reachability probe; 0 leaves upstream out of /ready. */

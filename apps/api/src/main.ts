@@ -1,4 +1,4 @@
-import { loadDotEnv } from '@tabpfn-jobs/shared/config';
+import { loadDotEnv, migrationDatabaseUrl } from '@tabpfn-jobs/shared/config';
 import { ensureDatabase, migrateUp, waitForMigrations } from '@tabpfn-jobs/shared/db';
 import { createLogger } from '@tabpfn-jobs/shared/logger';
 import { onShutdown, runMain, installCrashNet } from '@tabpfn-jobs/shared/process';
@@ -14,10 +14,12 @@ async function main(): Promise<void> {
   installCrashNet(logger, { forceExitMs: config.SHUTDOWN_GRACE_MS + 5_000 });
 
   if (config.MIGRATE_ON_START) {
-    if (config.NODE_ENV !== 'production' && (await ensureDatabase(config.DATABASE_URL))) {
+    // DATABASE_URL_DIRECT when set: behind a transaction-mode pooler a migration needs a session of its own.
+    const migrationUrl = migrationDatabaseUrl(config);
+    if (config.NODE_ENV !== 'production' && (await ensureDatabase(migrationUrl))) {
       logger.info('created database');
     }
-    const applied = await migrateUp(config.DATABASE_URL, logger);
+    const applied = await migrateUp(migrationUrl, logger);
     if (applied.length) logger.info({ applied }, 'migrations applied');
   } else {
     // Someone else migrates (a release step, another replica): serve only once the schema is there.

@@ -92,6 +92,29 @@ export const baseEnvShape = {
 };
 
 /**
+ * Where migrations connect, when that is not `DATABASE_URL`. Behind a pooler in transaction mode
+ * (PgBouncer) the apps' `DATABASE_URL` names the pooler, while a migration holds one session for its
+ * whole run (node-pg-migrate takes a session advisory lock and runs DDL): it connects here, directly to
+ * Postgres. Unset (or empty), migrations use `DATABASE_URL`; see {@link migrationDatabaseUrl}.
+ */
+export const migrationEnvShape = {
+  DATABASE_URL_DIRECT: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
+};
+
+/** The URL migrations use: `DATABASE_URL_DIRECT` when set, else `DATABASE_URL`. */
+export function migrationDatabaseUrl(config: { DATABASE_URL: string; DATABASE_URL_DIRECT?: string | undefined }): string {
+  return config.DATABASE_URL_DIRECT ?? config.DATABASE_URL;
+}
+
+/** What a migration run reads (`pnpm migrate`, the image's `node apps/api/dist/migrate.js`). */
+export const migrateEnvSchema = z.object({
+  NODE_ENV: baseEnvShape.NODE_ENV,
+  LOG_LEVEL: baseEnvShape.LOG_LEVEL,
+  DATABASE_URL: baseEnvShape.DATABASE_URL,
+  ...migrationEnvShape,
+});
+
+/**
  * Settings the api and the worker must agree on (one encrypts what the other decrypts, one enqueues
  * with the attempts the other counts, both judge webhook targets and bodies): declared once, so the
  * two processes cannot validate or default them differently.
