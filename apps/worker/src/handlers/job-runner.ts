@@ -96,17 +96,21 @@ export function createJobRunner(deps: RunnerDeps) {
 
     /**
      * The job and its user's TabPFN client, or undefined when there is nothing to do (final, gone,
-     * canceled). `known` skips re-reading a job row the handler has just read; `onCanceled` writes what
-     * a cancel means for the job's other rows (a fit's model) in the same transaction.
+     * canceled). `known` skips re-reading a job row the handler has just read, `token` a token read
+     * already under way (`readToken`, started alongside the handler's other reads).
      */
-    async load(jobId: string, known?: JobRow): Promise<{ job: JobRow; client: TabPFNClient; token: string } | undefined> {
+    async load(
+      jobId: string,
+      known?: JobRow,
+      pendingToken?: Promise<string | undefined>,
+    ): Promise<{ job: JobRow; client: TabPFNClient; token: string } | undefined> {
       const job = known ?? (await deps.jobs.findById(jobId));
       if (!job || isFinalStatus(job.status)) return undefined;
       if (job.cancel_requested_at) {
         await finalize(jobId, { status: 'canceled', error: CANCELED });
         return undefined;
       }
-      const token = await deps.tabpfnToken(job.user_id);
+      const token = await (pendingToken ?? deps.tabpfnToken(job.user_id));
       if (token === undefined) return undefined;
       return { job, client: deps.tabpfnFor(token), token };
     },
@@ -125,6 +129,13 @@ export function createJobRunner(deps: RunnerDeps) {
       await writeProgress(job.id, { stage: 'queued', message: reason, retry_in_seconds: Math.ceil(wait / 1000) });
       await bullJob.moveToDelayed(Date.now() + wait, lockToken);
       throw new DelayedError();
+    },
+
+    /** The account's TabPFN token, read now so the read overlaps the handler's others (see `load`). */
+    readToken(userId: string): Promise<string | undefined> {
+      const read = deps.tabpfnToken(userId);
+      read.catch(() => undefined); // awaited by `load`, if the job gets that far
+      return read;
     },
 
     /** Marks the job running (idempotent; `job.started` fires only on the first start). */

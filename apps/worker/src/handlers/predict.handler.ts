@@ -128,6 +128,8 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     const pending = await deps.jobs.findById(jobId);
     if (!pending || isFinalStatus(pending.status)) return;
     try {
+      // The model and the token are independent reads: one round trip's wait instead of two.
+      const token = runner.readToken(pending.user_id);
       const model = await deps.models.findById(pending.model_id);
       if (!model) return;
       if (model.status === 'pending') {
@@ -143,12 +145,15 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
         return;
       }
 
-      const loaded = await runner.load(jobId, pending);
+      const loaded = await runner.load(jobId, pending, token);
       if (!loaded) return;
       await runner.admit(bullJob, lockToken, loaded.job, loaded.token, ['predict', 'upload']);
-      const job = await runner.start(loaded.job, 'uploading');
+      // The test set is read while the job is marked running (its id is the pending row's; it never changes).
+      const [job, dataset] = await Promise.all([
+        runner.start(loaded.job, 'uploading'),
+        pending.dataset_id ? deps.datasets.findWithData(pending.dataset_id) : undefined,
+      ]);
       if (!job) return;
-      const dataset = job.dataset_id ? await deps.datasets.findWithData(job.dataset_id) : undefined;
       if (!dataset || (!dataset.x_bytes && !dataset.n_parts)) throw new Error(`test data of job ${job.id} is gone`);
       try {
         await predictRows({ ...loaded, job }, model, dataset);
