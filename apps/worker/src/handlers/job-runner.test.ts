@@ -1,6 +1,6 @@
-import { describe, expect, it } from '@jest/globals';
+import { describe, expect, it, jest } from '@jest/globals';
 import type { JobRepository } from '@tabpfn-jobs/shared/repositories';
-import { type RunnerDeps, createJobRunner } from './job-runner.js';
+import { type RunnerDeps, STAGE_WRITE_DELAY_MS, createJobRunner } from './job-runner.js';
 
 /** A job row whose progress writes take as long as the test says, like pool connections under load. */
 function slowProgressStore(delays: number[]) {
@@ -16,11 +16,11 @@ function slowProgressStore(delays: number[]) {
 }
 
 describe('job runner progress', () => {
-  it('applies stage writes in the order reported, even when an earlier write is slower', async () => {
+  it('applies progress writes in the order reported, even when an earlier write is slower', async () => {
     const { row, jobs } = slowProgressStore([40, 1]);
     const runner = createJobRunner({ jobs } as unknown as RunnerDeps);
-    runner.setStage('job-1', 'uploading');
-    runner.setStage('job-1', 'predicting');
+    void runner.report('job-1', { stage: 'uploading' });
+    void runner.report('job-1', { stage: 'predicting' });
     await new Promise((r) => setTimeout(r, 80));
     expect(row.stage).toBe('predicting');
   });
@@ -35,9 +35,40 @@ describe('job runner progress', () => {
       },
     } as unknown as JobRepository;
     const runner = createJobRunner({ jobs } as unknown as RunnerDeps);
-    runner.setStage('job-2', 'uploading');
-    runner.setStage('job-2', 'fitting');
+    void runner.report('job-2', { stage: 'uploading' });
+    void runner.report('job-2', { stage: 'fitting' });
     await new Promise((r) => setTimeout(r, 20));
     expect(row.stage).toBe('fitting');
+  });
+
+  it('writes a stage only once the job has stayed in it for STAGE_WRITE_DELAY_MS, and never after something newer', async () => {
+    jest.useFakeTimers();
+    try {
+      const written: string[] = [];
+      const jobs = {
+        async setProgress(_id: string, p: { stage: string }) {
+          written.push(p.stage);
+        },
+      } as unknown as JobRepository;
+      const lifecycle = { finish: async () => undefined };
+      const runner = createJobRunner({ jobs, lifecycle } as unknown as RunnerDeps);
+      runner.setStage('job-3', 'uploading');
+      await jest.advanceTimersByTimeAsync(STAGE_WRITE_DELAY_MS - 1);
+      runner.setStage('job-3', 'predicting');
+      await jest.advanceTimersByTimeAsync(STAGE_WRITE_DELAY_MS - 1);
+      expect(written).toEqual([]);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(written).toEqual(['predicting']);
+
+      // A progress write of its own, or the job's end, replaces a stage still waiting.
+      runner.setStage('job-3', 'fitting');
+      await runner.report('job-3', { stage: 'queued' });
+      runner.setStage('job-4', 'uploading');
+      await runner.finalize('job-4', { status: 'failed', error: { code: 'x', message: 'x', retryable: false } });
+      await jest.advanceTimersByTimeAsync(10 * STAGE_WRITE_DELAY_MS);
+      expect(written).toEqual(['predicting', 'queued']);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

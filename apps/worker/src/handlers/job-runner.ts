@@ -30,6 +30,9 @@ export interface RunnerDeps {
 
 export class JobCanceled extends Error {}
 
+/** How long a job stays in a stage before the stage is written (see `setStage`). */
+export const STAGE_WRITE_DELAY_MS = 150;
+
 const CANCELED: JobError = { code: 'canceled', message: 'Canceled by the user.', retryable: false };
 
 /** The worker is shutting down past its grace period: the job goes back to the queue untouched. */
@@ -64,7 +67,15 @@ export function createJobRunner(deps: RunnerDeps) {
    * them per job keeps the row's stage the last one reported.
    */
   const progressWrites = new Map<string, Promise<void>>();
+  /** Stages reported but not written yet (see `setStage`). */
+  const pendingStages = new Map<string, NodeJS.Timeout>();
+  function dropPendingStage(jobId: string): void {
+    clearTimeout(pendingStages.get(jobId));
+    pendingStages.delete(jobId);
+  }
   function writeProgress(jobId: string, progress: Parameters<JobRepository['setProgress']>[1]): Promise<void> {
+    // Anything written now is newer than a stage still waiting to be.
+    dropPendingStage(jobId);
     const next = (progressWrites.get(jobId) ?? Promise.resolve()).then(() => deps.jobs.setProgress(jobId, progress)).catch(() => undefined);
     progressWrites.set(jobId, next);
     void next.then(() => {
@@ -83,6 +94,7 @@ export function createJobRunner(deps: RunnerDeps) {
     extra?: (tx: Queryable) => Promise<void>,
     known?: Pick<JobRow, 'type' | 'webhook_url'>,
   ): Promise<JobRow | undefined> {
+    dropPendingStage(jobId);
     const row = await deps.lifecycle.finish(jobId, outcome, { extra, known });
     if (!row && outcome.status === 'succeeded') {
       const current = await deps.jobs.findById(jobId);
@@ -177,8 +189,17 @@ export function createJobRunner(deps: RunnerDeps) {
       return writeProgress(jobId, progress);
     },
 
+    /**
+     * A stage is written once the job has been in it for STAGE_WRITE_DELAY_MS: a short job's stages
+     * (uploading, predicting: a millisecond each on a small set) would each cost an UPDATE and a commit
+     * on the job's row, twice what the job itself writes, while a stage a poller could see is written.
+     */
     setStage(jobId: string, stage: string, message?: string, retryInSeconds?: number): void {
-      void writeProgress(jobId, { stage: stage as never, ...(message ? { message } : {}), ...(retryInSeconds ? { retry_in_seconds: retryInSeconds } : {}) });
+      dropPendingStage(jobId);
+      const progress = { stage: stage as never, ...(message ? { message } : {}), ...(retryInSeconds ? { retry_in_seconds: retryInSeconds } : {}) };
+      const timer = setTimeout(() => void writeProgress(jobId, progress), STAGE_WRITE_DELAY_MS);
+      timer.unref();
+      pendingStages.set(jobId, timer);
     },
 
     /**
@@ -189,6 +210,7 @@ export function createJobRunner(deps: RunnerDeps) {
       // Not a failure and not an attempt: straight back to the queue for another worker (BullMQ's
       // force-close cannot end a close already waiting for the job, so the lock would not lapse).
       if (err instanceof ReturnedToQueue) {
+        dropPendingStage(jobId);
         deps.breaker.release();
         await bullJob.moveToDelayed(Date.now(), bullJob.token);
         throw new DelayedError();
