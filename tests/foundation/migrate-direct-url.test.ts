@@ -7,7 +7,7 @@ import { apiEnvSchema } from '@tabpfn-jobs/api';
 import { migrateEnvSchema, migrationDatabaseUrl } from '@tabpfn-jobs/shared/config';
 import { migrationNames } from '@tabpfn-jobs/shared/db';
 import { TEST_ENCRYPTION_KEYS } from '../helpers/api.js';
-import { type TestDatabase, createTestDatabase } from '../helpers/database.js';
+import { type TestDatabase, adminQuery, createTestDatabase } from '../helpers/database.js';
 import { ROOT, TSX, spawnApp, testEnv } from '../helpers/processes.js';
 import { createTestRedis } from '../helpers/redis.js';
 
@@ -32,16 +32,6 @@ function lateDatabase(tag: string): string {
 
 /** No server listens on port 1: a migration that connected here would fail. */
 const NOWHERE = 'postgres://postgres@127.0.0.1:1/not_a_database';
-
-async function adminQuery(sql: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: process.env.TEST_PG_ADMIN_URL });
-  await admin.connect();
-  try {
-    await admin.query(sql);
-  } finally {
-    await admin.end();
-  }
-}
 
 /** The migrations a database has applied; `absent` when the database does not exist. */
 async function appliedIn(url: string): Promise<string[] | 'absent'> {

@@ -3,9 +3,9 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { closeQueues, createQueues } from '@tabpfn-jobs/shared/jobs';
 import { TEST_ENCRYPTION_KEYS } from '../helpers/api.js';
+import { adminQuery } from '../helpers/database.js';
 import { ROOT, TSX, spawnApp, testEnv } from '../helpers/processes.js';
 import { createTestRedis } from '../helpers/redis.js';
 
@@ -19,16 +19,6 @@ function lateDatabase(): { name: string; url: string } {
   url.pathname = `/${name}`;
   created.push(name);
   return { name, url: url.toString() };
-}
-
-async function adminQuery(sql: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: process.env.TEST_PG_ADMIN_URL });
-  await admin.connect();
-  try {
-    await admin.query(sql);
-  } finally {
-    await admin.end();
-  }
 }
 
 /** What `pnpm migrate` does: creates the database and applies every migration. */

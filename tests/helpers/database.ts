@@ -39,3 +39,14 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     },
   };
 }
+
+/** One statement as the run's admin (CREATE/DROP DATABASE for tests that need a database of their own). */
+export async function adminQuery(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: admin().url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
