@@ -6,7 +6,7 @@
 -- with a snapshot of its own): six round trips, and every submit of the account waited while another
 -- counted. Now the submit's one statement locks this row (ON CONFLICT DO UPDATE reads its latest
 -- version, so two submits racing for the last slot cannot both pass) and the trigger below counts its
--- job; the lock is held to the commit. A trigger keeps the count whatever path changes a job's status.
+-- job at the commit. A trigger keeps the count whatever path changes a job's status.
 CREATE TABLE account_job_counts (
   user_id uuid PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
   active integer NOT NULL DEFAULT 0
@@ -33,7 +33,13 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER jobs_count_active AFTER INSERT OR DELETE OR UPDATE OF status ON jobs
+-- Deferred to the commit, so a transaction locks the count last, after every other row it locks: the
+-- worker ending a fit changes the job, then its model (ready or failed); a predict submitted on that
+-- model while it fits holds the model (FOR SHARE) when it takes the count. Counted at once, the two
+-- would wait for each other. A submit's own admission (job.repository.ts) takes the count before its
+-- inserts, but after the account and model rows, the only rows it waits for.
+CREATE CONSTRAINT TRIGGER jobs_count_active AFTER INSERT OR DELETE OR UPDATE OF status ON jobs
+  DEFERRABLE INITIALLY DEFERRED
   FOR EACH ROW EXECUTE FUNCTION count_active_jobs();
 
 -- Down Migration

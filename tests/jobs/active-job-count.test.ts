@@ -21,7 +21,8 @@ let idle: TestApi;
 let sql: pg.Client;
 
 beforeAll(async () => {
-  stack = await startStack({ workerEnv: { RECONCILE_MIN_AGE_SECONDS: '3600' } });
+  // Upstream's per-token limits are not what these tests are about (one account runs 75 predicts).
+  stack = await startStack({ workerEnv: { RECONCILE_MIN_AGE_SECONDS: '3600', UPSTREAM_LIMITS: 'fit:1000/1m,predict:1000/1m,upload:1000/1m' } });
   // Same database, a queue no worker reads: its jobs stay queued.
   idle = await startTestApi({
     DATABASE_URL: stack.db.url,
@@ -54,8 +55,8 @@ async function expectExact(userId: string, active: number): Promise<void> {
   expect(all.find((r) => r.user_id === userId)?.actual ?? 0).toBe(active);
 }
 /** A 500 fails the test; its cause is in the api's log, printed with it. */
-function explain500s(statuses: number[]): void {
-  if (statuses.includes(500)) console.log(idle.logs.lines.filter((l) => /"level":"(error|warn)"/.test(l)).join('\n'));
+function explain500s(statuses: number[], api: TestApi = idle): void {
+  if (statuses.includes(500)) console.log(api.logs.lines.filter((l) => /"level":"(error|warn)"/.test(l)).join('\n'));
 }
 const predictBody = (i: number) => ({ features: [T[i % T.length]!.map((v) => (typeof v === 'number' ? v + i * 1e-6 : v))] });
 
@@ -129,5 +130,19 @@ describe('active job count', () => {
     const { rows } = await sql.query('SELECT * FROM account_job_counts WHERE user_id = $1', [account.user_id]);
     expect(rows).toEqual([]);
     expect((await counts()).filter((r) => r.kept !== r.actual)).toEqual([]);
+  });
+
+  it('predicts parked on a fit that ends meanwhile all get 202 (the fit\'s end and their submits lock in one order)', async () => {
+    const account = await stack.account(VALID_TOKEN);
+    for (let round = 0; round < 3; round++) {
+      const fit = await account.client.post('/v1/models/fit', { features: X, target: iris.trainY, config: { random_state: 10 + round } });
+      expect(fit.status).toBe(202);
+      const answers = await Promise.all(Array.from({ length: 25 }, (_, i) => account.client.post(`/v1/models/${fit.body.model_id}/predict`, predictBody(i))));
+      const statuses = answers.map((r) => r.status);
+      explain500s(statuses, stack.api);
+      expect(statuses.filter((s) => s !== 202)).toEqual([]);
+      for (const a of answers) expect((await waitForJob(account.client, a.body.job_id)).status).toBe('succeeded');
+    }
+    await expectExact(account.user_id, 0);
   });
 });
