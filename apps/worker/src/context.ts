@@ -8,6 +8,7 @@ import { SettingsCache, TabPFNClient, createTabPFNAgent } from '@tabpfn-jobs/tab
 import { createUpstreamBackoff } from './backoff.js';
 import type { WorkerConfig } from './config.js';
 import { createFitHandler } from './handlers/fit.handler.js';
+import { createTrainSetCellsEncoder } from './handlers/train-set-cells.js';
 import type { HandlerMap } from './handlers/handler.js';
 import { createCancelRegistry } from './handlers/cancel-registry.js';
 import { createJobRunner, returnRunningJobs } from './handlers/job-runner.js';
@@ -76,7 +77,16 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
 
   const upstreamBackoff = createUpstreamBackoff({ baseMs: config.JOB_BACKOFF_BASE_MS, maxMs: config.JOB_BACKOFF_MAX_MS });
   const handlers: HandlerMap = {
-    fit: createFitHandler({ runner, lifecycle, jobs, models, datasets, logger, reuseFits: config.FIT_REUSE }),
+    fit: createFitHandler({
+      runner,
+      lifecycle,
+      jobs,
+      models,
+      datasets,
+      logger,
+      reuseFits: config.FIT_REUSE,
+      encodeStoredCells: createTrainSetCellsEncoder({ pool, datasets, models }),
+    }),
     predict: createPredictHandler({
       runner,
       pool,

@@ -43,10 +43,23 @@ export interface EncodedTarget {
 
 const MISSING_STRINGS = new Set(['', 'na', 'nan', 'n/a', 'null', 'none']);
 const NUMERIC = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
-const MAX_TEXT_CHARS = 2500;
+/** NUMERIC without an exponent. */
+const PLAIN_DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
+/** Longest text cell kept (longer text is cut to this many code points, as the python client does). */
+export const MAX_TEXT_CHARS = 2500;
 // pandas: 128 bytes of RangeIndex, 8 per numeric cell, and ~49 bytes of PyObject header plus the text per string cell.
-const PANDAS_INDEX_BYTES = 128;
+export const PANDAS_INDEX_BYTES = 128;
 const PANDAS_STR_OVERHEAD = 49;
+/** What pandas' `memory_usage(deep=True)` counts for one cell of a string column holding `textBytes` bytes (0 when missing). */
+export const pandasStringCellBytes = (textBytes: number) => 8 + PANDAS_STR_OVERHEAD + textBytes;
+
+/** Whether a text is a plain decimal or scientific numeral (no surrounding spaces, no NA spelling). */
+export const isNumeral = (s: string) => NUMERIC.test(s);
+/**
+ * Whether a text is a plain decimal (no exponent, no surrounding spaces) short enough to be finite:
+ * under 309 characters it is below 1e308. The usual numeric cell, decided without parsing it.
+ */
+export const isFinitePlainDecimal = (s: string) => s.length < 309 && PLAIN_DECIMAL.test(s);
 
 /** Printable ASCII, not a space (module-level: a closure per call would be garbage per cell). */
 const printable = (c: number) => c > 32 && c < 127;
@@ -122,6 +135,18 @@ function stringValue(value: unknown, i: number, j: number): string {
   const s = typeof value === 'string' ? value : String(value);
   if (spellsInfinity(s.trim())) throw new DataError(cellField(i, j), INFINITE_MESSAGE);
   return cleanText(s);
+}
+
+/**
+ * One text cell as feature type inference sees it: missing, a number, or text; throws a DataError
+ * naming `features[i][j]` for a cell that spells an infinite number. `inferType` and `numericCells`
+ * decide the same over a whole column; this is for callers that see a CSV one row at a time.
+ */
+export function featureCellKind(value: string, i: number, j: number): 'missing' | 'number' | 'text' {
+  if (isMissing(value)) return 'missing';
+  // The usual numeric cell decided without parsing it (parsing every cell of a large upload cost more than reading it).
+  if (isFinitePlainDecimal(value.trim())) return 'number';
+  return numericValue(value, i, j) === undefined ? 'text' : 'number';
 }
 
 function inferType(values: readonly unknown[], j: number): ColumnType {
@@ -212,12 +237,23 @@ export function encodeFeatureColumns(input: FeatureColumns, options: EncodeFeatu
     inMemory +=
       type === 'number'
         ? 8 * input.nRows
-        : data.reduce<number>((s, v) => s + 8 + PANDAS_STR_OVERHEAD + (typeof v === 'string' ? Buffer.byteLength(v) : 0), 0);
+        : data.reduce<number>((s, v) => s + pandasStringCellBytes(typeof v === 'string' ? Buffer.byteLength(v) : 0), 0);
     columns.push({ name, type });
     parquetColumns.push({ name, type: type === 'number' ? 'DOUBLE' : 'STRING', data });
   }
   const bytes = writeParquet(parquetColumns);
   return { bytes, hash: crc32cBase64(bytes), columns, nRows: input.nRows, nCols, inMemorySizeBytes: inMemory };
+}
+
+const MISSING_TARGET_MESSAGE = 'the target must not contain missing values (null, NaN or empty)';
+
+/**
+ * The checks `encodeTarget` makes of a target cell given as text: not infinite, not missing. Throws
+ * a DataError naming `target[i]`. For callers that see a CSV one row at a time.
+ */
+export function checkTargetText(value: string, i: number): void {
+  if (spellsInfinity(value.trim())) throw new DataError(`target[${i}]`, INFINITE_MESSAGE);
+  if (isMissing(value)) throw new DataError(`target[${i}]`, MISSING_TARGET_MESSAGE);
 }
 
 /** np.unique order: numbers ascending, strings by code point, false before true. */
@@ -237,8 +273,8 @@ export function encodeTarget(values: unknown[]): EncodedTarget {
   let type: TargetType | undefined;
   values.forEach((v, i) => {
     checkScalar(v, `target[${i}]`);
-    if (typeof v === 'string' && spellsInfinity(v.trim())) throw new DataError(`target[${i}]`, INFINITE_MESSAGE);
-    if (isMissing(v)) throw new DataError(`target[${i}]`, 'the target must not contain missing values (null, NaN or empty)');
+    if (typeof v === 'string') checkTargetText(v, i);
+    else if (isMissing(v)) throw new DataError(`target[${i}]`, MISSING_TARGET_MESSAGE);
     const t = typeof v as TargetType;
     if (type === undefined) type = t;
     else if (type !== t) throw new DataError(`target[${i}]`, `mixed target types: ${type} and ${t}`);
@@ -247,7 +283,7 @@ export function encodeTarget(values: unknown[]): EncodedTarget {
   const data = values.map((v) => (resolved === 'string' ? (v as string) : (v as number | boolean)));
   const bytes = writeParquet([{ name: '0', type: resolved === 'number' ? 'DOUBLE' : resolved === 'string' ? 'STRING' : 'BOOLEAN', data }]);
   const perCell = (v: unknown) =>
-    resolved === 'string' ? 8 + PANDAS_STR_OVERHEAD + Buffer.byteLength(String(v)) : resolved === 'boolean' ? 1 : 8;
+    resolved === 'string' ? pandasStringCellBytes(Buffer.byteLength(String(v))) : resolved === 'boolean' ? 1 : 8;
   return {
     bytes,
     hash: crc32cBase64(bytes),

@@ -24,6 +24,8 @@ export {
   type TargetType,
 } from './encode.js';
 export * from './errors.js';
+export { CsvTargetProfile, csvTargetValues, FeatureColumnProfile, featuresInMemorySizeBytes } from './column-profile.js';
+export { CellPartWriter, CellsDigest, CSV_CELLS_FORMAT, CsvCellsEncoder, type CsvCellsLayout, splitCellPart } from './csv-cells.js';
 export { buildFitBody, type FitCallOptions, type FitInput, type FitResult, type FitStage } from './fit.js';
 export type { ClientLogger } from './http.js';
 export { availableModels, modelPath, modelVersionFromPath, outputTypes, type Task } from './models.js';

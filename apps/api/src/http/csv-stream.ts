@@ -26,8 +26,8 @@ export interface CsvSink {
 
 export interface CsvStreamResult {
   header: string[];
-  /** SHA-256 of the raw file bytes: the request's identity for Idempotency-Key. */
-  sha256: string;
+  /** SHA-256 of the raw file bytes: the request's identity for Idempotency-Key (unless `digest: false`). */
+  sha256: string | undefined;
   delimiter: string;
 }
 
@@ -46,8 +46,9 @@ export function delimiterField(raw: string | undefined): string | undefined {
  * delimiter sniff and csv-parse are stages of one `pipeline`, so any failure in any stage rejects it
  * (and destroys the other stages) and nothing is left running or unhandled.
  */
-export async function parseCsvStream(file: Readable, opts: { delimiter?: string }, sink: CsvSink): Promise<CsvStreamResult> {
-  const digest = createHash('sha256');
+export async function parseCsvStream(file: Readable, opts: { delimiter?: string; digest?: boolean }, sink: CsvSink): Promise<CsvStreamResult> {
+  // Hashing a large file costs real time: only a request with an Idempotency-Key needs its identity.
+  const digest = opts.digest === false ? undefined : createHash('sha256');
   let header: string[] | undefined;
   let delimiter = opts.delimiter ?? ',';
   // A stage that throws makes pipeline reject with an AbortError (it destroys the stages before it):
@@ -84,15 +85,15 @@ export async function parseCsvStream(file: Readable, opts: { delimiter?: string 
     throw refuse(err);
   });
   if (!header) throw fileError('the CSV is empty');
-  return { header, sha256: digest.digest('hex'), delimiter };
+  return { header, sha256: digest?.digest('hex'), delimiter };
 }
 
 /** Passes the bytes through unchanged, refusing the first one that is not UTF-8 (naming its line). */
-async function* utf8Checked(source: AsyncIterable<Buffer>, digest: Hash): AsyncGenerator<Buffer> {
+async function* utf8Checked(source: AsyncIterable<Buffer>, digest: Hash | undefined): AsyncGenerator<Buffer> {
   let carry: Buffer = Buffer.alloc(0);
   let line = 1;
   for await (const chunk of source) {
-    digest.update(chunk);
+    digest?.update(chunk);
     const bytes = carry.length ? Buffer.concat([carry, chunk]) : chunk;
     // A character split across two chunks is checked with the next one.
     const whole = bytes.subarray(0, bytes.length - incompleteTail(bytes));
@@ -193,7 +194,7 @@ function checkHeader(header: string[]): string[] {
 function checkRecord(record: string[], header: string[], line: number, delimiter: string): void {
   for (let j = 0; j < record.length; j++) {
     const cell = record[j]!;
-    // No cell may hold a NUL: Postgres text cannot, and readCsvColumns separates cells with it.
+    // No cell may hold a NUL: Postgres text cannot, and a CSV fit's cells are stored separated by it (csv-cells.ts).
     if (cell.includes('\u0000')) throw fileError(`line ${line}, column "${header[j]}": contains a NUL character`);
     if (delimiter !== ',' && cell.includes(',') && DECIMAL_COMMA.test(cell)) {
       throw fileError(

@@ -3,18 +3,20 @@ import { type Request, type RequestHandler, type Response, Router } from 'expres
 import { isFinalStatus } from '@tabpfn-jobs/shared/domain';
 import { ValidationError } from '@tabpfn-jobs/shared/errors';
 import { toJobResource } from '@tabpfn-jobs/shared/mappers';
-import { type FeatureColumns, availableModels } from '@tabpfn-jobs/tabpfn';
+import { availableModels } from '@tabpfn-jobs/tabpfn';
 import { principal } from '../http/auth.js';
 import type { BodyPolicy } from '../http/body.js';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
-import { booleanField, jsonField, listField, readCsvColumns, readCsvStreamed, typedColumn } from '../http/csv-upload.js';
+import { booleanField, jsonField, listField, readCsvStreamed } from '../http/csv-upload.js';
 import { parse } from '../http/validate.js';
 import { toModel } from '../mappers/model.mapper.js';
 import { fitBody, idParam, modelListQuery, preferWaitSeconds, predictBody } from '../schemas/job.schemas.js';
 import type { JobService } from '../services/job.service.js';
 import type { StoredResponse } from '../services/idempotency.js';
+import type { FitUpload } from '../services/fit-upload.js';
 import type { FitInput, PredictInput, SubmitService } from '../services/submit.service.js';
 import type { TestSetIntake } from '../services/test-set-intake.js';
+import type { TrainSetIntake } from '../services/train-set-intake.js';
 
 interface Deps {
   submit: SubmitService;
@@ -44,31 +46,45 @@ function targetInHeader(header: string[], fields: Readonly<Record<string, string
   }
 }
 
-/** Reads a fit request as JSON or as multipart CSV with `target_column`. */
-async function readFit(req: Request, csvMaxBytes: number): Promise<{ input: FitInput; hash: string }> {
+/** A fit request as JSON, or a multipart CSV upload with `target_column` (read by the submit service's intake). */
+function readFit(req: Request, csvMaxBytes: number): { input: FitInput | FitUpload; hash: string } {
   if (!req.is('multipart/form-data')) {
     const body = parse(fitBody, req.body);
     // Serialising a large body again costs real time: only a request with an Idempotency-Key needs it.
     return { input: body, hash: req.get('idempotency-key') ? sha(JSON.stringify(req.body)) : '' };
   }
-  // Column-wise and compact: a large CSV fit never holds one string object per cell (see readCsvColumns).
-  const up = await readCsvColumns(req, csvMaxBytes, targetInHeader);
+  // The request's hash covers the whole file: it is known once the upload is read.
+  return { input: { read: (intake) => readFitUpload(req, csvMaxBytes, intake) }, hash: '' };
+}
+
+/**
+ * Streams a CSV fit into `intake`: each row is validated and stored as it arrives (a large file is
+ * never held whole), then the form fields are checked. `target_column` sent before the file lets the
+ * target's cells be checked as they arrive too.
+ */
+async function readFitUpload(req: Request, csvMaxBytes: number, intake: TrainSetIntake): Promise<{ input: FitInput; requestHash: string }> {
+  const up = await readCsvStreamed(
+    req,
+    csvMaxBytes,
+    (header, fields) => {
+      targetInHeader(header, fields);
+      intake.header(header, fields.target_column || undefined);
+    },
+    (record, line) => intake.add(record, line),
+    { digest: req.get('idempotency-key') !== undefined },
+  );
   const { target_column, delimiter: _delimiter, ...rest } = up.fields;
   if (!target_column) throw new ValidationError([{ field: 'target_column', message: 'is required with a CSV upload' }]);
-  const t = up.header.indexOf(target_column);
   const body = parse(fitBody.omit({ features: true, target: true, feature_names: true }), {
     ...rest,
     config: jsonField(rest, 'config'),
     categorical_features: listField(rest, 'categorical_features'),
     webhook_events: listField(rest, 'webhook_events'),
   });
-  const target = typedColumn(up.column(t));
-  const names = up.header.filter((_, j) => j !== t);
-  // Feature j is CSV column j, or j + 1 past the target column.
-  const features: FeatureColumns = { nRows: up.nRows, names, column: (j) => up.column(j < t ? j : j + 1) };
+  const trainSet = await intake.finish(target_column);
   return {
-    input: { ...body, features, target, feature_names: names, csv: { lines: up.lines, targetColumn: target_column } },
-    hash: sha(JSON.stringify([up.fields, up.fileSha256])),
+    input: { ...body, features: [], target: [], feature_names: trainSet.columns.map((c) => c.name), trainSet },
+    requestHash: up.fileSha256 ? sha(JSON.stringify([up.fields, up.fileSha256])) : '',
   };
 }
 
@@ -136,7 +152,7 @@ export function modelRoutes(deps: Deps): Router {
 
   router.post('/v1/models/fit', ...deps.authenticated, ...deps.body.upload, async (req, res) => {
     const key = idempotencyKey(req);
-    const { input, hash } = await readFit(req, deps.csvMaxBytes);
+    const { input, hash } = readFit(req, deps.csvMaxBytes);
     const out = await deps.submit.submitFit(principal(res).userId, input, { idempotencyKey: key, requestHash: hash });
     await respond(req, res, out);
   });

@@ -1,4 +1,13 @@
-import { DataError, type EncodedFeatures, type EncodedTarget, type FeatureColumns, type Settings, encodeFeatureColumns, encodeFeatures, encodeTarget } from '@tabpfn-jobs/tabpfn';
+import {
+  CsvCellsEncoder,
+  type CsvCellsLayout,
+  DataError,
+  type EncodedFeatures,
+  type EncodedTarget,
+  type Settings,
+  encodeFeatures,
+  encodeTarget,
+} from '@tabpfn-jobs/tabpfn';
 import { type FieldError, ValidationError } from '@tabpfn-jobs/shared/errors';
 
 /** An encoder's DataError (which names the cell, `features[i][j]`) as the field error a 422 carries. */
@@ -16,21 +25,41 @@ function guard<T>(fn: () => T): T {
   }
 }
 
-/** Rows (JSON bodies) or columns (CSV uploads, see readCsvColumns). */
-export function encodeTrain(features: unknown[][] | FeatureColumns, target: unknown[], names?: string[]): { x: EncodedFeatures; y: EncodedTarget } {
-  const nRows = Array.isArray(features) ? features.length : features.nRows;
+/** The refusals of a train set's shape that encoding it makes: no rows, a single row, no feature columns. */
+export function checkTrainRows(nRows: number, nCols: number): void {
+  if (nRows === 0) throw new ValidationError([{ field: 'features', message: 'the dataset is empty' }]);
+  if (nRows < 2) throw new ValidationError([{ field: 'features', message: 'at least 2 training rows are needed' }]);
+  if (nCols === 0) throw new ValidationError([{ field: 'features', message: 'rows have no columns' }]);
+}
+
+/** A JSON body's rows and target. */
+export function encodeTrain(features: unknown[][], target: unknown[], names?: string[]): { x: EncodedFeatures; y: EncodedTarget } {
+  const nRows = features.length;
   if (nRows === 0) throw new ValidationError([{ field: 'features', message: 'the dataset is empty' }]);
   if (nRows < 2) throw new ValidationError([{ field: 'features', message: 'at least 2 training rows are needed' }]);
   if (target.length !== nRows) {
     throw new ValidationError([{ field: 'target', message: `has ${target.length} values but features has ${nRows} rows` }]);
   }
-  if (names && Array.isArray(features) && Array.isArray(features[0]) && names.length !== features[0].length) {
+  if (names && Array.isArray(features[0]) && names.length !== features[0].length) {
     throw new ValidationError([{ field: 'feature_names', message: `has ${names.length} names but rows have ${features[0].length} cells` }]);
   }
-  const x = guard(() => (Array.isArray(features) ? encodeFeatures(features, names) : encodeFeatureColumns(features)));
+  const x = guard(() => encodeFeatures(features, names));
   if (x.nCols === 0) throw new ValidationError([{ field: 'features', message: 'rows have no columns' }]);
   const y = guard(() => encodeTarget(target));
   return { x, y };
+}
+
+/**
+ * A CSV fit small enough to be kept whole (train-set-intake.ts), its cells encoded at once: the same
+ * bytes a JSON body of the same cells gives. Its cells were validated as they arrived, and its shape
+ * checked (checkTrainRows).
+ */
+export function encodeTrainCells(cells: Uint8Array, layout: Omit<CsvCellsLayout, 'types'>): { x: EncodedFeatures; y: EncodedTarget } {
+  return guard(() => {
+    const encoder = new CsvCellsEncoder(layout);
+    encoder.add({ bytes: cells, nRows: layout.nRows });
+    return encoder.finish();
+  });
 }
 
 export function encodeTest(features: unknown[][], names: string[], types: ('number' | 'string')[]): EncodedFeatures {
@@ -50,9 +79,8 @@ export function encodeTest(features: unknown[][], names: string[], types: ('numb
  */
 const FALLBACK_LIMIT = { train_set_max_rows: 1_000_000, max_cols: 2_000, train_set_max_cells: 200_000_000, test_set_max_cells: 200_000_000 };
 
-/** Rows × columns of a JSON body's rows (the first row's length) or of a CSV upload. */
-export function shapeOf(features: unknown[][] | FeatureColumns): { nRows: number; nCols: number } {
-  if (!Array.isArray(features)) return { nRows: features.nRows, nCols: features.names.length };
+/** Rows × columns of a JSON body's rows (the first row's length). */
+export function shapeOf(features: unknown[][]): { nRows: number; nCols: number } {
   const first = features[0];
   return { nRows: features.length, nCols: Array.isArray(first) ? first.length : 0 };
 }
@@ -71,7 +99,12 @@ export function checkTrainShape(settings: Settings | null, nRows: number, nCols:
 }
 
 /** Upstream's published limits (GET /tabpfn/get_settings) that need the encoded data, as in tabpfn-client. */
-export function checkTrainLimits(settings: Settings | null, x: EncodedFeatures, y: EncodedTarget, classification: boolean): void {
+export function checkTrainLimits(
+  settings: Settings | null,
+  x: Pick<EncodedFeatures, 'inMemorySizeBytes'>,
+  y: Pick<EncodedTarget, 'classes'>,
+  classification: boolean,
+): void {
   const limit = settings?.max_model_limit;
   if (!settings || !limit) return;
   const errors: FieldError[] = [];

@@ -1,8 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
-import { sha256Hex } from '@tabpfn-jobs/shared/crypto';
+import { isProvisionalFitKey, sha256Hex } from '@tabpfn-jobs/shared/crypto';
 import { encodeFeatures, encodeTarget } from '@tabpfn-jobs/tabpfn';
 import { type FitInput, inferTask, planFit } from './fit-plan.js';
 import { fieldErrors, settingsWith } from '../../../../tests/helpers/upstream-settings.js';
+import { streamTrainSet } from '../../../../tests/helpers/train-set.js';
 
 // No database, no upstream: the plan is plain data, from the real encoders.
 
@@ -187,15 +188,22 @@ describe('planFit: what the persist step writes', () => {
     expect(a).not.toBe(sha256Hex(''));
   });
 
-  it('CSV columns encode like JSON rows, and a bad cell is named by CSV line and column', () => {
+  it('a CSV kept whole plans exactly like the same rows as JSON; one stored in parts the same model with a provisional key', async () => {
     const names = ['size', 'color', 'count'];
-    const columns = { nRows: X.length, names, column: (j: number) => X.map((r) => r[j]) };
-    expect(planFit(fit({ features: columns }), null).model.fitKey).toBe(planFit(fit({ feature_names: names }), null).model.fitKey);
+    const header = ['size', 'species', 'color', 'count'];
+    const rows = X.map((r, i) => [String(r[0]), ['a', 'b', 'a', 'b'][i]!, String(r[1]), String(r[2])]);
+    const json = planFit(fit({ feature_names: names }), null);
 
-    const csv = { lines: Int32Array.from([2, 3, 5, 6]), targetColumn: 'species' };
-    expect(fieldErrors(() => planFit(fit({ features: columns, target: ['a', null, 'b', 'a'], csv }), null))).toEqual([
-      { field: 'file', message: 'line 3, column "species": the target must not contain missing values (null, NaN or empty)' },
-    ]);
+    const whole = planFit(fit({ features: [], target: [], trainSet: await streamTrainSet(header, rows, 'species') }), null);
+    expect(whole.model).toEqual(json.model);
+    expect(whole.dataset).toEqual(json.dataset);
+    expect(whole.parts).toBeUndefined();
+
+    const inParts = planFit(fit({ features: [], target: [], trainSet: await streamTrainSet(header, rows, 'species', { partBytes: 1 }) }), null);
+    expect({ ...inParts.model, fitKey: '' }).toEqual({ ...json.model, fitKey: '' });
+    expect(isProvisionalFitKey(inParts.model.fitKey)).toBe(true);
+    expect(inParts.parts?.complete).toMatchObject({ nParts: 4, targetColumn: 1, nRows: 4, columns: json.dataset.columns, targetType: 'string' });
+    expect(inParts.dataset).toMatchObject({ nRows: 4, nCols: 3, columns: json.dataset.columns, targetType: 'string', y: null });
   });
 });
 

@@ -1,20 +1,20 @@
-import { sha256Hex } from '@tabpfn-jobs/shared/crypto';
+import { fitKeyOf, provisionalFitKey, trainContentHash } from '@tabpfn-jobs/shared/crypto';
 import type { Task } from '@tabpfn-jobs/shared/domain';
 import { ValidationError } from '@tabpfn-jobs/shared/errors';
-import type { NewDataset, NewModel } from '@tabpfn-jobs/shared/repositories';
-import { type EncodedTarget, type FeatureColumns, type Settings, modelPath } from '@tabpfn-jobs/tabpfn';
-import { type CsvOrigin, inCsvTerms } from './csv-locations.js';
-import { checkTrainLimits, checkTrainShape, encodeTrain, shapeOf } from './dataset-encoding.js';
-import { keyOf, refuseClassifierOptions } from './plan-common.js';
+import type { DatasetRepository, NewDataset, NewModel } from '@tabpfn-jobs/shared/repositories';
+import { type EncodedFeatures, type EncodedTarget, type Settings, modelPath } from '@tabpfn-jobs/tabpfn';
+import { checkTrainLimits, checkTrainRows, checkTrainShape, encodeTrain, encodeTrainCells, shapeOf } from './dataset-encoding.js';
+import { refuseClassifierOptions } from './plan-common.js';
+import type { StreamedTrainSet } from './train-set-intake.js';
 
 export interface FitInput {
-  /** Rows from a JSON body, or columns from a CSV upload (kept column-wise to bound memory). */
-  features: unknown[][] | FeatureColumns;
+  /** Rows from a JSON body (empty for a CSV upload, whose rows are in `trainSet`). */
+  features: unknown[][];
   target: unknown[];
+  /** A CSV upload, validated while it streamed in (train-set-intake.ts). */
+  trainSet?: StreamedTrainSet;
   task?: Task;
   feature_names?: string[];
-  /** CSV uploads: where the rows came from, so errors name the line and column. */
-  csv?: CsvOrigin;
   categorical_features?: (number | string)[];
   model?: string;
   config?: Record<string, unknown>;
@@ -30,8 +30,51 @@ export interface FitInput {
 export interface FitPlan {
   task: Task;
   dataset: Omit<NewDataset, 'userId'>;
+  /**
+   * A CSV train set already stored as cells while it streamed in: completed in the submit's
+   * transaction instead of `dataset` being inserted. Its parquet hashes (and so the model's fit key
+   * and the set's content hash) exist once the worker has encoded it; until then they are provisional.
+   */
+  parts?: { datasetId: string; complete: Parameters<DatasetRepository['completeCells']>[1] };
   model: Omit<NewModel, 'userId' | 'datasetId'>;
   params: { task: Task; model: string | null; config: Record<string, unknown>; categorical_features: number[] | null };
+}
+
+/** The train set as the plan sees it: encoded, or (a large CSV) validated and stored as cells, not yet encoded. */
+interface TrainData {
+  x: Pick<EncodedFeatures, 'columns' | 'nRows' | 'nCols' | 'inMemorySizeBytes'> & { hash?: string };
+  y: Pick<EncodedTarget, 'type' | 'classes'> & { hash?: string };
+  contentHash: string;
+  bytes?: { x: Uint8Array; y: Uint8Array };
+  parts?: FitPlan['parts'];
+}
+
+const encoded = (x: EncodedFeatures, y: EncodedTarget): TrainData => ({ x, y, contentHash: trainContentHash(x.hash, y.hash), bytes: { x: x.bytes, y: y.bytes } });
+
+/** Shape limits on the raw input first (a huge body is refused before it is encoded), then the encoding. */
+function trainData(input: FitInput, settings: Settings | null): TrainData {
+  const set = input.trainSet;
+  if (!set) {
+    const shape = shapeOf(input.features);
+    checkTrainShape(settings, shape.nRows, shape.nCols);
+    const { x, y } = encodeTrain(input.features, input.target, input.feature_names);
+    return encoded(x, y);
+  }
+  checkTrainShape(settings, set.nRows, set.columns.length);
+  checkTrainRows(set.nRows, set.columns.length);
+  const names = set.columns.map((c) => c.name);
+  if (set.stored.kind === 'inline') {
+    const { x, y } = encodeTrainCells(set.stored.bytes, { names, targetIndex: set.targetIndex, nRows: set.nRows });
+    return encoded(x, y);
+  }
+  const { stored, columns, nRows, target } = set;
+  const complete = { nRows, nParts: stored.nParts, sizeBytes: stored.sizeBytes, contentHash: stored.contentHash, columns, targetType: target.type, targetColumn: set.targetIndex };
+  return {
+    x: { columns, nRows, nCols: columns.length, inMemorySizeBytes: set.inMemorySizeBytes },
+    y: target,
+    contentHash: stored.contentHash,
+    parts: { datasetId: stored.datasetId, complete },
+  };
 }
 
 /** Infers the task when the caller does not say: strings and booleans classify; numbers regress unless they look like a few class ids. */
@@ -41,7 +84,7 @@ export function inferTask(targetType: string, classes: readonly unknown[]): Task
   return integral && classes.length <= 10 ? 'classification' : 'regression';
 }
 
-function checkTarget(task: Task, y: EncodedTarget): void {
+function checkTarget(task: Task, y: Pick<EncodedTarget, 'type' | 'classes'>): void {
   if (task === 'regression' && y.type !== 'number') {
     throw new ValidationError([{ field: 'target', message: 'regression needs numeric target values' }]);
   }
@@ -70,14 +113,12 @@ function resolveCategorical(spec: readonly (number | string)[], names: readonly 
 }
 
 /**
- * Validates and encodes a fit request: shape limits on the raw input first (a huge body is refused
- * before it is encoded), then the encoding, the task, the model name, the categorical columns, the
- * limits that need encoded data, and the fit key. `settings` null: upstream's limits are unknown.
+ * Validates and encodes a fit request: shape limits and encoding (trainData), then the task, the
+ * model name, the categorical columns, the limits that need encoded data, and the fit key.
+ * `settings` null: upstream's limits are unknown.
  */
 export function planFit(input: FitInput, settings: Settings | null): FitPlan {
-  const shape = shapeOf(input.features);
-  checkTrainShape(settings, shape.nRows, shape.nCols);
-  const { x, y } = inCsvTerms(input.csv, input.feature_names ?? [], () => encodeTrain(input.features, input.target, input.feature_names));
+  const { x, y, contentHash, bytes, parts } = trainData(input, settings);
   const task = input.task ?? inferTask(y.type, y.classes);
   checkTarget(task, y);
   const path = modelPathOf(input.model, task);
@@ -88,20 +129,24 @@ export function planFit(input: FitInput, settings: Settings | null): FitPlan {
 
   const config = input.config ?? {};
   const modelName = input.model ?? null;
-  const fitKey = keyOf({ task, model: modelName, path: path ?? null, config, categorical, x: x.hash, y: y.hash, names });
+  const fitKey =
+    x.hash && y.hash
+      ? fitKeyOf({ task, model: modelName, path: path ?? null, config, categorical, x: x.hash, y: y.hash, names })
+      : provisionalFitKey(contentHash);
   const categoricalFeatures = categorical.length ? categorical : null;
   return {
     task,
     dataset: {
       kind: 'train',
-      contentHash: sha256Hex(`${x.hash}:${y.hash}`),
-      x: x.bytes,
-      y: y.bytes,
+      contentHash,
+      x: bytes?.x ?? new Uint8Array(0),
+      y: bytes?.y ?? null,
       nRows: x.nRows,
       nCols: x.nCols,
       columns: x.columns,
       targetType: y.type,
     },
+    ...(parts ? { parts } : {}),
     model: {
       task,
       modelName,

@@ -6,6 +6,7 @@ import type { CreatedJob, JobLifecycle } from '@tabpfn-jobs/shared/jobs';
 import { toJobResource } from '@tabpfn-jobs/shared/mappers';
 import { ActiveJobCapReached, type DatasetRepository, type JobRepository, type JobRow, type ModelRepository, type UserRepository } from '@tabpfn-jobs/shared/repositories';
 import { type FitInput, type FitPlan, planFit } from './fit-plan.js';
+import { type FitUpload, isFitUpload, receiveFitUpload } from './fit-upload.js';
 import type { Idempotency, StoredResponse } from './idempotency.js';
 import { DEFAULT_MAX_PREDICT_ROWS, type PredictInput, type PredictPlan, checkPredictRequest, planPredict } from './predict-plan.js';
 import { type TestSetIntake, createTestSetIntake } from './test-set-intake.js';
@@ -87,7 +88,10 @@ type Persisted = { response: StoredResponse; created: CreatedJob };
 
 /** Inside the submit's transaction: the training set, the model, the fit job, then the in-flight count. */
 async function persistFit(deps: SubmitServiceDeps, tx: Queryable, userId: string, plan: FitPlan, input: FitInput): Promise<Persisted> {
-  const dataset = await deps.datasets.insert({ userId, ...plan.dataset }, tx);
+  // A CSV train set stored as cells while it streamed in is completed; anything else is inserted.
+  const dataset = plan.parts
+    ? await deps.datasets.completeCells(plan.parts.datasetId, plan.parts.complete, tx)
+    : await deps.datasets.insert({ userId, ...plan.dataset }, tx);
   const model = await deps.models.insert({ userId, datasetId: dataset.id, ...plan.model }, tx);
   const job = { userId, type: 'fit' as const, modelId: model.id, datasetId: dataset.id, params: plan.params, nRows: plan.dataset.nRows, ...webhookOf(input) };
   const created = await admitted(deps.lifecycle.create(tx, job, { admitUnder: deps.maxInflightJobs }), deps);
@@ -179,14 +183,30 @@ export function createSubmitService(deps: SubmitServiceDeps) {
   }
 
   return {
-    async submitFit(userId: string, input: FitInput, opts: SubmitOptions) {
-      const idem = { userId, endpoint: 'POST /v1/models/fit', key: opts.idempotencyKey, requestHash: opts.requestHash };
-      const repeat = await deps.idempotency.stored(idem);
-      if (repeat) return repeat;
-      await checkInflight(userId);
-      await checkWebhook(deps, input);
-      const plan = planFit(input, await settingsFor(userId));
-      return submitted(await deps.idempotency.run(idem, (tx) => persistFit(deps, tx, userId, plan, input), { oneStatement: false }));
+    /** A JSON fit, or a CSV upload (read into storage first, see fit-upload.ts; its hash is known once it is read). */
+    async submitFit(userId: string, request: FitInput | FitUpload, opts: SubmitOptions) {
+      const endpoint = 'POST /v1/models/fit';
+      const upload = isFitUpload(request)
+        ? await receiveFitUpload(deps, { userId, endpoint, idempotencyKey: opts.idempotencyKey, checkInflight }, request)
+        : undefined;
+      const input = upload?.input ?? (request as FitInput);
+      const idem = { userId, endpoint, key: opts.idempotencyKey, requestHash: upload?.requestHash ?? opts.requestHash };
+      // What an upload stored goes unless its job is written with it.
+      const drop = async () => upload?.abandon();
+      const dropAndThrow = async (err: unknown): Promise<never> => {
+        await drop();
+        throw err;
+      };
+      const repeat = await deps.idempotency.stored(idem).catch(dropAndThrow);
+      if (repeat) return drop().then(() => repeat);
+      const plan = await (async () => {
+        await checkInflight(userId);
+        await checkWebhook(deps, input);
+        return planFit(input, await settingsFor(userId));
+      })().catch(dropAndThrow);
+      const out = await deps.idempotency.run(idem, (tx) => persistFit(deps, tx, userId, plan, input), { oneStatement: false }).catch(dropAndThrow);
+      if (!out.created) await drop();
+      return submitted(out);
     },
 
     /**

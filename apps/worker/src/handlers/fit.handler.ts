@@ -5,6 +5,7 @@ import type { DatasetRepository, JobRepository, ModelRepository, ModelRow } from
 import { modelPath } from '@tabpfn-jobs/tabpfn';
 import type { JobHandler } from './handler.js';
 import type { JobRunner } from './job-runner.js';
+import type { TrainSetCellsEncoder } from './train-set-cells.js';
 
 export interface FitHandlerDeps {
   runner: JobRunner;
@@ -15,6 +16,8 @@ export interface FitHandlerDeps {
   logger: Logger;
   /** Reuse the upstream fitted set of an identical earlier fit instead of fitting again. */
   reuseFits: boolean;
+  /** A CSV fit stored as cells encoded to parquet (with its real fit key) before anything else. */
+  encodeStoredCells: TrainSetCellsEncoder;
 }
 
 export function tabpfnConfigOf(model: Pick<ModelRow, 'config' | 'categorical_features'>): Record<string, unknown> {
@@ -40,8 +43,9 @@ export function createFitHandler(deps: FitHandlerDeps): JobHandler<'fit'> {
         if (model && model.status !== 'pending') await deps.lifecycle.releaseParked(modelId);
         return;
       }
-      const model = await deps.models.findById(modelId);
-      if (!model) return;
+      const found = await deps.models.findById(modelId);
+      if (!found) return;
+      const model = await deps.encodeStoredCells(found);
       const reusable = deps.reuseFits ? await deps.models.findReusable(model.user_id, model.fit_key, model.id) : undefined;
       if (!reusable) await runner.admit(bullJob, lockToken, loaded.job, loaded.token, ['fit', 'upload']);
       const job = await runner.start(loaded.job, 'uploading');

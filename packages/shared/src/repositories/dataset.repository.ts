@@ -13,8 +13,10 @@ export interface DatasetRow {
   columns: { name: string; type: 'number' | 'string' }[];
   target_type: string | null;
   size_bytes: number;
-  /** Parts in dataset_parts (a large streamed test set); 0 when `x_bytes` holds the whole set. */
+  /** Parts in dataset_parts (a large streamed test set, or a CSV fit stored as cells); 0 when `x_bytes` holds the whole set. */
   n_parts: number;
+  /** Format 'csv-cells' (a CSV fit stored as its cells until the worker encodes it): which cell of a row is the target. */
+  target_column: number | null;
   created_at: Date;
   data_removed_at: Date | null;
 }
@@ -126,6 +128,20 @@ export function createDatasetRepository(pool: Queryable) {
       return rows;
     },
 
+    /** A set's parts in row order, read one at a time (a large set is never held whole). */
+    async *partsInOrder(datasetId: string, tx: Queryable = pool): AsyncGenerator<DatasetPart> {
+      for (let from = 0; ; ) {
+        const { rows } = await tx.query<DatasetPart>(
+          'SELECT row_start, n_rows, x_bytes FROM dataset_parts WHERE dataset_id = $1 AND row_start >= $2 ORDER BY row_start LIMIT 1',
+          [datasetId, from],
+        );
+        const part = rows[0];
+        if (!part) return;
+        yield part;
+        from = part.row_start + part.n_rows;
+      }
+    },
+
     async delete(id: string, tx: Queryable = pool): Promise<void> {
       await tx.query('DELETE FROM datasets WHERE id = $1', [id]);
     },
@@ -171,7 +187,52 @@ export function createDatasetRepository(pool: Queryable) {
       );
       return rowCount ?? 0;
     },
+
+    /**
+     * A CSV fit stored as its cells while it streams in (format 'csv-cells'): the row first, incomplete
+     * (outside the submit's transaction), then its parts (`insertPart`), then `completeCells` in the
+     * submit's transaction once the whole file is validated.
+     */
+    async insertPendingCells(d: { userId: string; nCols: number }, tx: Queryable = pool): Promise<string> {
+      const { rows } = await tx.query<{ id: string }>(
+        `INSERT INTO datasets (user_id, kind, format, content_hash, n_rows, n_cols, columns, size_bytes, complete)
+         VALUES ($1, 'train', 'csv-cells', '', 0, $2, '[]', 0, false) RETURNING id`,
+        [d.userId, d.nCols],
+      );
+      return rows[0]!.id;
+    },
+
+    async completeCells(
+      id: string,
+      d: { nRows: number; nParts: number; contentHash: string; sizeBytes: number; columns: { name: string; type: string }[]; targetType: string; targetColumn: number },
+      tx: Queryable = pool,
+    ): Promise<{ id: string }> {
+      await tx.query(
+        `UPDATE datasets SET n_rows = $2, n_parts = $3, content_hash = $4, size_bytes = $5, columns = $6, target_type = $7,
+                             target_column = $8, complete = true
+         WHERE id = $1`,
+        [id, d.nRows, d.nParts, d.contentHash, d.sizeBytes, JSON.stringify(d.columns), d.targetType, d.targetColumn],
+      );
+      return { id };
+    },
+
+    /**
+     * The worker's parquet encoding of a set stored as cells, written in its place (and the cells
+     * dropped). False when another writer did it first: the set is encoded once.
+     */
+    async replaceCellsWithParquet(id: string, d: { x: Uint8Array; y: Uint8Array; contentHash: string }, tx: Queryable = pool): Promise<boolean> {
+      const { rowCount } = await tx.query(
+        `UPDATE datasets SET format = 'parquet', content_hash = $2, size_bytes = $3, n_parts = 0, target_column = NULL, y_bytes = $4, x_bytes = $5
+         WHERE id = $1 AND format = 'csv-cells'`,
+        [id, d.contentHash, d.x.byteLength + d.y.byteLength, toBuffer(d.y), toBuffer(d.x)],
+      );
+      if (!rowCount) return false;
+      await tx.query('DELETE FROM dataset_parts WHERE dataset_id = $1', [id]);
+      return true;
+    },
   };
 }
+
+const toBuffer = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 
 export type DatasetRepository = ReturnType<typeof createDatasetRepository>;

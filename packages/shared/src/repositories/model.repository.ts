@@ -103,6 +103,11 @@ export function createModelRepository(pool: Queryable) {
       return rows[0];
     },
 
+    /** The real fit key of a model whose train set the worker has just encoded (it was stored as CSV cells, with a provisional key). */
+    async setFitKey(id: string, fitKey: string, tx: Queryable = pool): Promise<void> {
+      await tx.query('UPDATE models SET fit_key = $2, updated_at = now() WHERE id = $1', [id, fitKey]);
+    },
+
     async markReady(id: string, upstream: { uploadId: string | null; fittedId: string }, tx: Queryable = pool): Promise<ModelRow | undefined> {
       const { rows } = await tx.query<ModelRow>(
         `UPDATE models SET status = 'ready', upstream_train_set_upload_id = $2, upstream_fitted_train_set_id = $3,
