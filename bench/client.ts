@@ -47,6 +47,11 @@ export async function fitSmallModel(apiUrl: string, key: string, body: object = 
   return res.body.model_id;
 }
 
+/** `submitPredict`'s request to the bench's reference server (reference-server.ts), with the same client and body. */
+export async function submitReferencePredict(refUrl: string, key: string, modelId: string): Promise<{ status: number; body: Json }> {
+  return call(`${refUrl}/ref/models/${modelId}/predict`, { method: 'POST', json: SMALL_PREDICT, key });
+}
+
 export async function submitPredict(apiUrl: string, key: string, modelId: string, wait = false): Promise<{ status: number; body: Json }> {
   return call(`${apiUrl}/v1/models/${modelId}/predict`, {
     method: 'POST',

@@ -2,11 +2,11 @@ import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { fitSmallModel, setupAccount, submitPredict } from '../client.js';
+import { fitSmallModel, setupAccount, submitPredict, submitReferencePredict } from '../client.js';
 import { median, percentile } from '../load.js';
 import { startService, waitForLog } from '../processes.js';
 import { type Row, fmt } from '../report.js';
-import { DATABASE_URL, QUEUE_PREFIX, REDIS_URL, TOKENS, WORKER_ENV, startApi, startEmulator, startWorkers } from '../stack.js';
+import { DATABASE_URL, QUEUE_PREFIX, REDIS_URL, REFERENCE_QUEUE, TOKENS, WORKER_ENV, startApi, startEmulator, startReference, startWorkers } from '../stack.js';
 
 export interface QueueSettings {
   jobs: number;
@@ -86,6 +86,22 @@ export async function queueScenario(s: QueueSettings): Promise<{ rows: Row[]; ra
     [s.warmup + 1],
   );
   await sql.end();
+  // The same POST to the HTTP scenario's reference server (the design's minimal submit: one read, one
+  // insert, one BullMQ add), same client, same body, sequential: what the POST costs on this design.
+  const ref = await startReference();
+  const refSubmit: number[] = [];
+  for (let i = 0; i < s.warmup + s.jobs; i++) {
+    const t0 = performance.now();
+    const res = await submitReferencePredict(ref.url, account.apiKey, modelId);
+    if (res.status !== 202) throw new Error(`reference submit answered ${res.status}: ${JSON.stringify(res.body)}`);
+    if (i >= s.warmup) refSubmit.push(performance.now() - t0);
+  }
+  await ref.service.stop();
+  const refConnection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
+  const refQueue = new Queue(REFERENCE_QUEUE, { connection: refConnection, prefix: QUEUE_PREFIX });
+  await refQueue.obliterate({ force: true });
+  await refQueue.close();
+  refConnection.disconnect();
   await Promise.all(workers.map((w) => w.stop()));
   await api.service.stop();
   await emulator.service.stop();
@@ -124,8 +140,8 @@ export async function queueScenario(s: QueueSettings): Promise<{ rows: Row[]; ra
     scenario: '3 queue overhead',
     metric: 'of which the POST itself (202), p50',
     value: fmt.ms(median(submitOnly)),
-    baseline: '',
-    comparison: '',
+    baseline: `reference submit, same client ${fmt.ms(median(refSubmit))}`,
+    comparison: `+${fmt.ms(median(submitOnly) - median(refSubmit))}`,
     target: '',
   };
   const queuedMs = stages.map((r) => Number(r.queued_ms));
@@ -138,5 +154,5 @@ export async function queueScenario(s: QueueSettings): Promise<{ rows: Row[]; ra
     comparison: '',
     target: '',
   };
-  return { rows: [row(50, 10), row(99, 50), info, breakdown], raw: { service, raw, submitOnly, queuedMs, runningMs } };
+  return { rows: [row(50, 10), row(99, 50), info, breakdown], raw: { service, raw, submitOnly, refSubmit, queuedMs, runningMs } };
 }
