@@ -137,7 +137,7 @@ let requests = 0;
  * destroys the socket and the answer with it. The api's close lingers (RFC 9112 §9.6, see
  * `closeIfBodyUnread`), so this should not happen; the anonymous burst asserts it does not, and the
  * CSV cases (where the api may answer mid-body) still tell a lost answer apart from a missing one:
- * `loggedStatus` reads the api's answer from its log (pino-http logs it under the X-Request-Id).
+ * `loggedStatus` reads the api's answer from its request log (http/request-log.ts, under the X-Request-Id).
  */
 const lostToReset = (r: RawResult) => r.response === undefined && r.socketError !== undefined && WRITE_SIDE_ERRORS.includes(r.socketError);
 async function loggedStatus(requestId: string): Promise<number> {
