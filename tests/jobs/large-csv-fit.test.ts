@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import type { Json } from '../helpers/http.js';
 import { type Stack, startStack, waitForJob } from '../helpers/stack.js';
+// Deterministic pseudo-random numbers (mulberry32), the emulator's own.
+import { seededRandom } from '@tabpfn-jobs/tabpfn-emulator';
 
 // A CSV fit larger than the api's part size (1 MiB of cells) is stored as its validated cells while
 // it streams in, and the worker encodes it before the fit. What it becomes must be exactly what the
@@ -26,24 +28,13 @@ afterAll(async () => {
   await stack?.close();
 });
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-function rng(seed: number) {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const N_ROWS = 20_000;
 const header = ['f0', 'f1', 'f2', 'label', 'f3', 'f4', 'f5', 'f6', 'f7', 'f8'];
 const features = header.filter((h) => h !== 'label');
 // f2 has missing cells; f6 looks numeric for 19,000 rows, then a word makes it a text column (whose
 // cells stay the text they are: "1.50", not 1.5). Few distinct f6 values keep the emulator's model small.
 const rows: string[][] = (() => {
-  const next = rng(11);
+  const next = seededRandom(11);
   return Array.from({ length: N_ROWS }, (_, i) =>
     header.map((h, j) => {
       if (h === 'label') return ['setosa', 'versicolor', 'virginica'][i % 3]!;
