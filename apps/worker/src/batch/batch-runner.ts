@@ -6,6 +6,7 @@ import type { DatasetRow, JobRow, PredictChunkRepository } from '@tabpfn-jobs/sh
 import { TabPFNError, TestSetTooLargeError } from '@tabpfn-jobs/tabpfn';
 import { type RowRange, split, uncovered } from './chunk-plan.js';
 import type { TestSetReader } from './test-set-reader.js';
+import { JobCanceled } from '../handlers/job-runner.js';
 
 /** A chunk that failed for good: the job fails naming its rows. */
 export class ChunkFailedError extends Error {
@@ -32,6 +33,12 @@ export interface BatchDeps {
   /** Waits for the token's rate limit (the runner's `waitForLimit`). */
   waitForLimit: (signal: AbortSignal) => Promise<void>;
   report: (progress: Partial<JobProgress> & { stage: JobProgress['stage'] }) => Promise<void>;
+  /**
+   * Whether the job's cancel was requested (its row). The api writes that before it answers the
+   * cancel, while its broadcast (which aborts `signal`) may reach this process after the answer: a
+   * chunk about to start asks the row too, so none starts once the cancel has been acknowledged.
+   */
+  cancelRequested: () => Promise<boolean>;
 }
 
 export interface BatchRun {
@@ -80,13 +87,16 @@ export async function runBatch(deps: BatchDeps, run: BatchRun): Promise<void> {
     admitted = false;
     if (signal.aborted) return;
     try {
-      const prediction = await run.predict(await deps.reader.bytes(run.dataset, range), signal);
+      const bytes = await deps.reader.bytes(run.dataset, range);
+      if (signal.aborted) return;
+      if (await deps.cancelRequested()) throw new JobCanceled();
+      const prediction = await run.predict(bytes, signal);
       await withTransaction(deps.pool, (tx) => deps.chunks.store(job.id, range.start, range.end, prediction, tx));
       state.chunksDone++;
       state.rowsDone += range.end - range.start;
       void report();
     } catch (err) {
-      if (signal.aborted) throw err;
+      if (signal.aborted || err instanceof JobCanceled) throw err;
       if (err instanceof TestSetTooLargeError && range.end - range.start > 1) {
         size = Math.max(1, Math.min(err.maxRows ?? size, Math.ceil((range.end - range.start) / 2)));
         const pieces = split([range], size);

@@ -110,6 +110,7 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
           reader: createTestSetReader(deps),
           waitForLimit: (s) => runner.waitForLimit(loaded.token, ['predict', 'upload'], s),
           report: (p) => runner.report(job.id, p),
+          cancelRequested: () => deps.jobs.isCancelRequested(job.id),
         },
         { job, dataset, signal, chunkRows, predict: predictor(loaded, model, params), admitted: !whole },
       );

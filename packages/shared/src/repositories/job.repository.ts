@@ -135,6 +135,12 @@ export function createJobRepository(pool: Queryable) {
       throw new ActiveJobCapReached(await countActive(job.userId, tx));
     },
 
+    /** Whether the job's cancel was requested (false for a job that is gone). */
+    async isCancelRequested(id: string, tx: Queryable = pool): Promise<boolean> {
+      const { rows } = await tx.query<{ requested: boolean }>('SELECT cancel_requested_at IS NOT NULL AS requested FROM jobs WHERE id = $1', [id]);
+      return rows[0]?.requested ?? false;
+    },
+
     async findById(id: string, tx: Queryable = pool): Promise<JobRow | undefined> {
       const { rows } = await tx.query<JobRow>('SELECT * FROM jobs WHERE id = $1', [id]);
       return rows[0];
