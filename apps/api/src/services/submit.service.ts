@@ -55,10 +55,9 @@ function refuseOver(deps: Pick<SubmitServiceDeps, 'maxInflightJobs'>, active: nu
 }
 
 /**
- * The job row's insert, admitted under the in-flight cap: the insert itself counts the account's
- * active jobs under its submit lock (held to the commit), so concurrent submits cannot all pass the
- * early count and overshoot. No row lock is taken while waiting for it (a racing account deletion
- * cannot deadlock with it).
+ * The job row's insert, admitted under the in-flight cap: the insert itself checks the account's kept
+ * count of active jobs and locks it to the commit (job.repository.ts), so concurrent submits cannot all
+ * pass the early count and overshoot; over the cap it is refused here with the count it found.
  */
 async function admitted<T>(insert: Promise<T>, deps: SubmitServiceDeps): Promise<T> {
   return insert.catch((err) => {
@@ -200,7 +199,8 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       const repeat = await deps.idempotency.stored(idem).catch(dropAndThrow);
       if (repeat) return drop().then(() => repeat);
       const plan = await (async () => {
-        await checkInflight(userId);
+        // An upload was checked before its body was read (receiveFitUpload); the insert's admission is exact anyway.
+        if (!upload) await checkInflight(userId);
         await checkWebhook(deps, input);
         return planFit(input, await settingsFor(userId));
       })().catch(dropAndThrow);
