@@ -22,6 +22,29 @@ afterAll(async () => {
   await stack?.close();
 });
 
+describe('the predict payload', () => {
+  it('names the job\'s model, account and test set; one added by an older version (its job id alone) still runs', async () => {
+    const { client, user_id } = await stack.account(VALID_TOKEN);
+    const fit = (await client.post('/v1/models/fit', { features: X, target: Y, config: { random_state: 22 } })).body;
+    expect((await waitForJob(client, fit.job_id)).status).toBe('succeeded');
+    const queue = stack.api.ctx.queues.predict;
+    await stack.worker.stop('SIGTERM');
+    let jobId: string;
+    try {
+      jobId = (await client.post(`/v1/models/${fit.model_id}/predict`, { features: T.slice(0, 3) })).body.job_id;
+      const { rows } = await sql.query<{ dataset_id: string }>('SELECT dataset_id FROM jobs WHERE id = $1', [jobId]);
+      expect((await queue.getJob(jobId))?.data).toEqual({ jobId, modelId: fit.model_id, userId: user_id, datasetId: rows[0]!.dataset_id });
+      await queue.remove(jobId);
+      await queue.add('predict', { jobId }, { jobId });
+    } finally {
+      await stack.restartWorker();
+    }
+    const done = await waitForJob(client, jobId);
+    expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
+    expect(done.result.predictions).toHaveLength(3);
+  });
+});
+
 describe('jobs that end before their upstream call', () => {
   it('a fit whose cancel arrived while no worker held it ends canceled, fails its model and the predicts parked on it', async () => {
     const { client } = await stack.account(VALID_TOKEN);

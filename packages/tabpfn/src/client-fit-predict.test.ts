@@ -231,6 +231,35 @@ describe('fit and predict against the emulator', () => {
     ).resolves.toBeDefined();
   });
 
+  it('waits for `proceed` after preparing the upload, and sends nothing more when it rejects', async () => {
+    const client = testClient(emulator);
+    const { x, y, xTest } = prepare('iris');
+    const fit = await client.fit({ x: x.bytes, y: y.bytes, task: 'classification' });
+    const input = { fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'classification' as const, outputType: 'preds' };
+    const routes = () => emulator.state.requests.map((r) => r.route).filter((r) => r !== 'get_settings');
+    const before = routes().length;
+
+    const ended = new Error('the job ended');
+    await expect(client.predict(input, { proceed: Promise.reject(ended) })).rejects.toBe(ended);
+    expect(routes().slice(before)).toEqual(['prepare_test_set_upload']);
+
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const call = client.predict(input, { proceed: gate });
+    // Condition, not a sleep: the prepare has been answered and the call is now parked on the gate.
+    for (let i = 0; routes().length < before + 2; i++) {
+      if (i > 500) throw new Error(`no second prepare seen: ${routes().slice(before).join(', ')}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(routes().slice(before)).toEqual(['prepare_test_set_upload', 'prepare_test_set_upload']);
+    release();
+    // The rejected call uploaded nothing, so this one uploads the set, then predicts.
+    await expect(call).resolves.toMatchObject({ uploaded: true });
+    expect(routes().slice(before + 2)).toEqual(['upload', 'predict']);
+  });
+
   it('does not let another token use a fitted train set', async () => {
     const { x, y, xTest } = prepare('iris');
     const fit = await testClient(emulator).fit({ x: x.bytes, y: y.bytes, task: 'classification' });

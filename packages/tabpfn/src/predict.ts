@@ -25,6 +25,12 @@ export type PredictStage = 'uploading' | 'predicting';
 export interface PredictCallOptions {
   signal?: AbortSignal;
   onStage?: (stage: PredictStage) => void;
+  /**
+   * Awaited once the test set's upload is prepared, before anything is uploaded or predicted; its
+   * rejection ends the call. Lets the caller do its own bookkeeping (the worker marks the job running)
+   * while the first request is in flight, yet before upstream does real work.
+   */
+  proceed?: Promise<unknown>;
 }
 
 export interface PredictResult {
@@ -61,6 +67,8 @@ export async function runPredict(flow: FlowContext, input: PredictInput, opts: P
     throw err;
   };
 
+  // Rejected while the prepare is in flight (or not awaited at all, when the prepare fails): not unhandled.
+  opts.proceed?.catch(() => undefined);
   const prepare = await send(flow.http, {
     method: 'POST',
     url: '/tabpfn/prepare_test_set_upload',
@@ -73,6 +81,7 @@ export async function runPredict(flow: FlowContext, input: PredictInput, opts: P
     signal,
     operation: 'prepare_test_set_upload',
   });
+  await opts.proceed;
   let testSetUploadId: string;
   let uploaded = false;
   if (prepare.status === 409) {

@@ -34,12 +34,15 @@ export interface PredictHandlerDeps {
 
 type Loaded = { job: JobRow; client: TabPFNClient; token: string };
 
+/** The job ended (or was canceled while queued) before this attempt marked it running: nothing to do. */
+class JobEnded extends Error {}
+
 export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'predict'> {
   const { runner } = deps;
   const refitOnce = createRefitter(deps);
 
   /** One upstream predict with the model as it is now; a forgotten train set is re-fitted once and the call repeated. */
-  function predictor(loaded: Loaded, model: ModelRow, params: PredictParams, onStage?: (stage: string) => void) {
+  function predictor(loaded: Loaded, model: ModelRow, params: PredictParams, single?: { onStage: (stage: string) => void; proceed: Promise<unknown> }) {
     let current = model;
     const call = (m: ModelRow, x: Uint8Array, signal: AbortSignal) =>
       loaded.client.predict(
@@ -52,7 +55,7 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
           tabpfnConfig: { ...tabpfnConfigOf(m), ...(params.config ?? {}) },
           modelPath: modelPath(m.model_name, m.task),
         },
-        { signal, onStage },
+        { signal, onStage: single?.onStage, proceed: single?.proceed },
       );
     return async (x: Uint8Array, signal: AbortSignal): Promise<unknown> => {
       // The model this call used: chunks in flight together all find the same set gone, and each must
@@ -62,7 +65,7 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
         return (await call(used, x, signal)).prediction;
       } catch (err) {
         if (!(err instanceof TrainSetNotFoundError)) throw err;
-        if (onStage) runner.setStage(loaded.job.id, 'fitting', 'upstream forgot the train set; re-fitting');
+        if (single) runner.setStage(loaded.job.id, 'fitting', 'upstream forgot the train set; re-fitting');
         await runner.waitForLimit(loaded.token, ['fit', 'upload'], signal);
         current = await refitOnce(loaded.client, used, signal);
         return (await call(current, x, signal)).prediction;
@@ -85,24 +88,33 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     await runner.finalize(job.id, stored ? { status: 'failed', error, chunked: true, result: resultHeader(model, params, true) } : { status: 'failed', error });
   }
 
-  /** Predicts the job's rows in one call when they fit, else as a batch; then ends the job. */
-  async function predictRows(loaded: Loaded, model: ModelRow, dataset: DatasetRow): Promise<void> {
+  /**
+   * Predicts the job's rows in one call when they fit, else as a batch; then ends the job. `started` is
+   * the job being marked running: a single call's first request overlaps it, a batch waits for it.
+   */
+  async function predictRows(loaded: Loaded, model: ModelRow, dataset: DatasetRow, started: Promise<JobRow | undefined>): Promise<void> {
     const { job } = loaded;
+    const running = started.then((row) => {
+      if (!row) throw new JobEnded();
+    });
+    running.catch(() => undefined);
     const params = job.params as PredictParams;
     const settings = await loaded.client.getSettings().catch(() => null);
     let chunkRows = chunkRowsFor(settings, { trainRows: model.n_samples, nCols: dataset.n_cols, outputType: params.output_type, modelPath: modelPath(model.model_name, model.task) });
-    // A re-run (attempts > 1) may have stored chunks already: only a first attempt can skip looking.
-    const stored = job.attempts > 1 ? (await deps.chunks.ranges(job.id)).length : 0;
+    // A re-run may have stored chunks already: only a first attempt (none started before) can skip looking.
+    const stored = job.attempts > 0 ? (await deps.chunks.ranges(job.id)).length : 0;
     const whole = dataset.n_parts === 0 && job.n_rows <= chunkRows && stored === 0;
     const single = await runner.withCancel(job.id, async (signal) => {
       if (whole) {
         try {
-          return { prediction: await predictor(loaded, model, params, (stage) => runner.setStage(job.id, stage))(dataset.x_bytes!, signal) };
+          const call = { onStage: (stage: string) => runner.setStage(job.id, stage), proceed: running };
+          return { prediction: await predictor(loaded, model, params, call)(dataset.x_bytes!, signal) };
         } catch (err) {
           if (!(err instanceof TestSetTooLargeError) || job.n_rows < 2) throw err;
           chunkRows = Math.min(err.maxRows ?? chunkRows, Math.ceil(job.n_rows / 2));
         }
       }
+      await running;
       await runBatch(
         {
           ...deps,
@@ -125,13 +137,32 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     await runner.finalize(job.id, result, undefined, job);
   }
 
-  return async ({ jobId }, bullJob: Job, lockToken?: string) => {
+  /**
+   * The job's model, token and test set, read alongside the job when the payload names them. The test
+   * set only on the job's first run: one held back by the rate limit comes back often, and its rows
+   * (megabytes, maybe) are read when it is let through.
+   */
+  function readAlongside(ids: { modelId?: string; userId?: string; datasetId?: string }, firstRun: boolean) {
+    const model = ids.modelId ? deps.models.findById(ids.modelId) : undefined;
+    const token = ids.userId ? runner.readToken(ids.userId) : undefined;
+    const dataset = ids.datasetId && firstRun ? deps.datasets.findWithData(ids.datasetId) : undefined;
+    for (const read of [model, dataset]) read?.catch(() => undefined);
+    return (job: JobRow) => ({
+      model: (ids.modelId === job.model_id && model) || deps.models.findById(job.model_id),
+      token: (ids.userId === job.user_id && token) || runner.readToken(job.user_id),
+      dataset: job.dataset_id ? (ids.datasetId === job.dataset_id && dataset) || deps.datasets.findWithData(job.dataset_id) : Promise.resolve(undefined),
+    });
+  }
+
+  return async ({ jobId, ...ids }, bullJob: Job, lockToken?: string) => {
+    // attemptsStarted counts every run, retries and returns from the rate limit's delay included.
+    const reads = readAlongside(ids, bullJob.attemptsStarted <= 1);
     const pending = await deps.jobs.findById(jobId);
     if (!pending || isFinalStatus(pending.status)) return;
     try {
-      // The model and the token are independent reads: one round trip's wait instead of two.
-      const token = runner.readToken(pending.user_id);
-      const model = await deps.models.findById(pending.model_id);
+      const { token, dataset: testSet, ...rest } = reads(pending);
+      testSet.catch(() => undefined);
+      const model = await rest.model;
       if (!model) return;
       if (model.status === 'pending') {
         // Normally parked until the fit ends; reaching here means a re-enqueue raced the fit.
@@ -149,18 +180,19 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
       const loaded = await runner.load(jobId, pending, token);
       if (!loaded) return;
       await runner.admit(bullJob, lockToken, loaded.job, loaded.token, ['predict', 'upload']);
-      // The test set is read while the job is marked running (its id is the pending row's; it never changes).
-      const [job, dataset] = await Promise.all([
-        runner.start(loaded.job, 'uploading'),
-        pending.dataset_id ? deps.datasets.findWithData(pending.dataset_id) : undefined,
-      ]);
-      if (!job) return;
-      if (!dataset || (!dataset.x_bytes && !dataset.n_parts)) throw new Error(`test data of job ${job.id} is gone`);
+      const started = runner.start(loaded.job, 'uploading');
+      started.catch(() => undefined);
+      const dataset = await testSet;
+      if (!dataset || (!dataset.x_bytes && !dataset.n_parts)) {
+        if (!(await started)) return;
+        throw new Error(`test data of job ${jobId} is gone`);
+      }
       try {
-        await predictRows({ ...loaded, job }, model, dataset);
+        await predictRows(loaded, model, dataset, started);
       } catch (err) {
+        if (err instanceof JobEnded) return;
         if (!(err instanceof ChunkFailedError)) throw err;
-        await failChunk(job, model, job.params as PredictParams, err);
+        await failChunk(loaded.job, model, loaded.job.params as PredictParams, err);
       }
     } catch (err) {
       // Held back (parked model, rate limit, open circuit): not an error, the job waits in the queue.

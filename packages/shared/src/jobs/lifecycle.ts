@@ -23,6 +23,16 @@ import { type QueueSet, enqueue, ensureQueued } from './queues.js';
  * worker starts and finishes; the reconciler re-enqueues what Redis lost.
  */
 
+/** What the queue needs of a job row: its kind and the ids a predict's payload carries (jobs/catalog.ts). */
+export type QueuedJob = Pick<JobRow, 'id' | 'type' | 'model_id' | 'user_id' | 'dataset_id'>;
+
+/** The job's BullMQ job, added idempotently (its id is the job's). */
+function addTo(queues: QueueSet, job: QueuedJob): Promise<void> {
+  if (job.type === 'fit') return enqueue(queues, 'fit', { jobId: job.id }, { jobId: job.id });
+  const ids = { modelId: job.model_id, userId: job.user_id, ...(job.dataset_id ? { datasetId: job.dataset_id } : {}) };
+  return enqueue(queues, 'predict', { jobId: job.id, ...ids }, { jobId: job.id });
+}
+
 /** The webhook outbox as the lifecycle uses it (webhooks/emitter.ts). */
 export interface JobOutbox {
   record(tx: Queryable, job: JobRow, event: WebhookEvent): Promise<string | null>;
@@ -65,16 +75,18 @@ const modelErrorOf = (outcome: JobOutcome): JobError =>
 
 export function createJobLifecycle(deps: JobLifecycleDeps) {
   const enqueueTimeoutMs = deps.enqueueTimeoutMs ?? 2_000;
+  const add = (job: QueuedJob) => addTo(deps.queues, job);
 
   /**
    * Adds the job's BullMQ job (attempts and backoff come from the catalog). Never throws: the job is
    * safe in Postgres, and with Redis down or slow the reconciler enqueues it once Redis answers.
    */
-  async function enqueueJob(type: JobType, jobId: string): Promise<boolean> {
+  async function enqueueJob(job: QueuedJob): Promise<boolean> {
+    const jobId = job.id;
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        enqueue(deps.queues, type, { jobId }, { jobId }),
+        add(job),
         // BullMQ can wait for a connection indefinitely.
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error('enqueue timed out')), enqueueTimeoutMs);
@@ -91,7 +103,7 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
 
   /** Predicts parked on a model whose fit has ended: to the queue, where they learn its fate. */
   async function releaseParked(modelId: string): Promise<void> {
-    for (const id of await deps.jobs.queuedPredictsForModel(modelId)) await enqueueJob('predict', id);
+    for (const job of await deps.jobs.queuedPredictsForModel(modelId)) await enqueueJob(job);
   }
 
   /** After a final state committed: the outbox wake-up, the broadcast, and a fit's parked predicts. */
@@ -158,7 +170,7 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
     /** After the submit committed: a queued job goes to the queue (unless parked); a final one is announced. */
     async submitted(created: CreatedJob): Promise<void> {
       if (created.job.status !== 'queued') await deps.outbox.enqueue(created.deliveries);
-      else if (!created.parked) await enqueueJob(created.job.type, created.job.id);
+      else if (!created.parked) await enqueueJob(created.job);
     },
 
     /** Marks the job running (idempotent); `job.started` is recorded only on the first start. */
@@ -207,8 +219,8 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
     },
 
     /** Reconciler: a job active in Postgres whose BullMQ job Redis lost (or holds as finished) is added again. */
-    async requeueIfLost(job: Pick<JobRow, 'id' | 'type'>): Promise<boolean> {
-      const added = await ensureQueued(deps.queues[job.type], job.id, () => enqueue(deps.queues, job.type, { jobId: job.id }, { jobId: job.id }));
+    async requeueIfLost(job: QueuedJob): Promise<boolean> {
+      const added = await ensureQueued(deps.queues[job.type], job.id, () => add(job));
       if (added) await deps.jobs.touch(job.id);
       return added;
     },

@@ -242,12 +242,12 @@ export function createJobRepository(pool: Queryable) {
     },
 
     /** Predicts parked behind a fit that has now finished. */
-    async queuedPredictsForModel(modelId: string, tx: Queryable = pool): Promise<string[]> {
-      const { rows } = await tx.query<{ id: string }>(
-        `SELECT id FROM jobs WHERE model_id = $1 AND type = 'predict' AND status = 'queued'`,
+    async queuedPredictsForModel(modelId: string, tx: Queryable = pool): Promise<Pick<JobRow, 'id' | 'type' | 'model_id' | 'user_id' | 'dataset_id'>[]> {
+      const { rows } = await tx.query(
+        `SELECT id, type, model_id, user_id, dataset_id FROM jobs WHERE model_id = $1 AND type = 'predict' AND status = 'queued'`,
         [modelId],
       );
-      return rows.map((r) => r.id);
+      return rows;
     },
 
     /** Jobs the reconciler may need to re-enqueue (older than `minAgeSeconds`, to skip ones being enqueued right now). */
@@ -261,9 +261,9 @@ export function createJobRepository(pool: Queryable) {
       limit: number,
       after?: { pageKey: string; id: string },
       tx: Queryable = pool,
-    ): Promise<(Pick<JobRow, 'id' | 'type' | 'status' | 'model_id'> & { page_key: string })[]> {
+    ): Promise<(Pick<JobRow, 'id' | 'type' | 'status' | 'model_id' | 'user_id' | 'dataset_id'> & { page_key: string })[]> {
       const { rows } = await tx.query(
-        `SELECT j.id, j.type, j.status, j.model_id, j.updated_at::text AS page_key FROM jobs j
+        `SELECT j.id, j.type, j.status, j.model_id, j.user_id, j.dataset_id, j.updated_at::text AS page_key FROM jobs j
          WHERE j.status IN ('queued', 'running') AND j.updated_at < now() - make_interval(secs => $1)
            AND ($3::timestamptz IS NULL OR (j.updated_at, j.id) > ($3, $4::uuid))
            AND NOT (j.type = 'predict' AND j.status = 'queued'
