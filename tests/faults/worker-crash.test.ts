@@ -1,20 +1,27 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { type ProcessStack, startProcessStack } from '../helpers/fault-stack.js';
+import { type ProcessStack, type ProcessStackOptions, startProcessStack } from '../helpers/fault-stack.js';
+import { pgbouncerBinary } from '../helpers/pgbouncer.js';
 import { submitWorkload } from './workload.js';
-
-let stack: ProcessStack;
-
-beforeAll(async () => {
-  stack = await startProcessStack({ workers: 1 });
-  await stack.emu('PUT', '/_emulator/latency', { fit: 150, predict: 60 });
-});
-afterAll(async () => {
-  await stack?.close();
-});
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-describe('worker crashes', () => {
+// The same scenario with api and worker on Postgres directly, and through PgBouncer in transaction
+// mode (skipped, with a line saying so, where pgbouncer is not installed; .ci/run installs it).
+const setups: [string, ProcessStackOptions][] = [['worker crashes', {}]];
+if (pgbouncerBinary()) setups.push(['worker crashes, api and worker through PgBouncer (transaction mode, pool size 10)', { pgbouncer: { poolSize: 10 } }]);
+else process.stderr.write('skipping the PgBouncer worker-crash scenario: pgbouncer not installed\n');
+
+describe.each(setups)('%s', (_name, setup) => {
+  let stack: ProcessStack;
+
+  beforeAll(async () => {
+    stack = await startProcessStack({ workers: 1, ...setup });
+    await stack.emu('PUT', '/_emulator/latency', { fit: 150, predict: 60 });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
   it('200 jobs survive two SIGKILLs of the worker: all final, one result each, no duplicates', async () => {
     const { client } = await stack.account();
     const ids = await submitWorkload(client, 20, 9);
@@ -41,5 +48,7 @@ describe('worker crashes', () => {
     expect(models[0]).toEqual({ n: 20, keys: 20 });
     const finishes = stack.finishCounts();
     for (const id of ids) expect(finishes.get(id) ?? 0).toBeLessThanOrEqual(1);
+    // Through PgBouncer, it was PgBouncer that ran the processes' transactions.
+    if (stack.pgbouncer) expect(await stack.pgbouncer.transactions(stack.dbName)).toBeGreaterThan(1_000);
   });
 });

@@ -3,6 +3,7 @@ import { TEST_ENCRYPTION_KEYS } from './api.js';
 import { createTestDatabase } from './database.js';
 import { OTHER_TOKEN, THIRD_TOKEN, VALID_TOKEN } from './emulator.js';
 import { type Json, request } from './http.js';
+import { startPgBouncer } from './pgbouncer.js';
 import { type AppProcess, spawnApp } from './processes.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -10,9 +11,13 @@ import { ROOT, testEnv } from './processes.js';
 import { privateServersAvailable, startPrivatePostgres, startPrivateRedis } from './private-servers.js';
 import { createTestRedis } from './redis.js';
 
-/** Private servers when the binaries exist (so FLUSHALL and restarts hurt nobody), else the shared ones. */
-async function servers() {
-  if (!privateServersAvailable()) {
+/**
+ * Private servers when the binaries exist (so FLUSHALL and restarts hurt nobody), else the shared ones;
+ * `shared` asks for the shared ones (a database cloned for the file, a key prefix): quicker, for tests
+ * that break nothing.
+ */
+async function servers(kind: 'private' | 'shared' = 'private') {
+  if (kind === 'shared' || !privateServersAvailable()) {
     const redis = createTestRedis();
     const db = await createTestDatabase();
     return { dbUrl: db.url, redisUrl: redis.url, prefix: redis.prefix, pg: undefined, redisServer: undefined, cleanup: async () => { await redis.cleanup(); await db.drop(); } };
@@ -40,12 +45,39 @@ async function servers() {
 
 const urlOf = (line: string) => JSON.parse(line).url as string;
 
+export interface ProcessStackOptions {
+  /** Worker processes (default 1). */
+  workers?: number;
+  /** api processes, all on the same Postgres, Redis and queues (default 1). */
+  apis?: number;
+  /** See {@link servers}; default private. */
+  servers?: 'private' | 'shared';
+  /**
+   * api and workers query Postgres through a private PgBouncer in transaction mode (`DATABASE_URL`),
+   * migrations and the test's own SQL go to Postgres directly (`DATABASE_URL_DIRECT`).
+   */
+  pgbouncer?: { poolSize?: number };
+  /** Given to the api and every worker over the stack's own (say REDIS_CLUSTER_NODES, or another DATABASE_URL). */
+  env?: Record<string, string>;
+  apiEnv?: Record<string, string>;
+  workerEnv?: Record<string, string>;
+}
+
+/** Where the api and workers find Postgres: directly, or through PgBouncer in front of it. */
+async function databaseEnv(dbUrl: string, pgbouncer: ProcessStackOptions['pgbouncer']) {
+  const dbName = decodeURIComponent(new URL(dbUrl).pathname.slice(1));
+  if (!pgbouncer) return { dbName, env: { DATABASE_URL: dbUrl }, bouncer: undefined };
+  const bouncer = await startPgBouncer({ target: dbUrl, poolSize: pgbouncer.poolSize ?? 10, serverStatementTimeoutMs: 15_000 });
+  return { dbName, env: { DATABASE_URL: bouncer.url(dbName), DATABASE_URL_DIRECT: dbUrl }, bouncer };
+}
+
 /**
- * Every part as its own process — emulator, api, N workers — on the real Postgres and Redis, so a
+ * Every part as its own process — emulator, api(s), N workers — on the real Postgres and Redis, so a
  * test can kill, restart and flush them like an operator's bad day would.
  */
-export async function startProcessStack(opts: { workers?: number; apiEnv?: Record<string, string>; workerEnv?: Record<string, string> } = {}) {
-  const srv = await servers();
+export async function startProcessStack(opts: ProcessStackOptions = {}) {
+  const srv = await servers(opts.servers);
+  const database = await databaseEnv(srv.dbUrl, opts.pgbouncer);
   const emulator = spawnApp('emulator', {
     EMULATOR_PORT: '0',
     EMULATOR_CONTROL: 'true',
@@ -53,7 +85,14 @@ export async function startProcessStack(opts: { workers?: number; apiEnv?: Recor
     LOG_LEVEL: 'info',
   });
   const emulatorUrl = urlOf(await emulator.waitFor(/emulator listening/));
-  const common = { DATABASE_URL: srv.dbUrl, REDIS_URL: srv.redisUrl, QUEUE_PREFIX: srv.prefix, TABPFN_API_URL: emulatorUrl, ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS };
+  const common = {
+    ...database.env,
+    REDIS_URL: srv.redisUrl,
+    QUEUE_PREFIX: srv.prefix,
+    TABPFN_API_URL: emulatorUrl,
+    ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+    ...opts.env,
+  };
   const apiEnv = {
     ...common,
     PORT: '0',
@@ -65,8 +104,10 @@ export async function startProcessStack(opts: { workers?: number; apiEnv?: Recor
     LOG_LEVEL: 'warn',
     ...opts.apiEnv,
   };
-  const api = spawnApp('api', { ...apiEnv, LOG_LEVEL: 'info' });
-  const apiUrl = urlOf(await api.waitFor(/api listening/));
+  const apis = Array.from({ length: opts.apis ?? 1 }, () => spawnApp('api', { ...apiEnv, LOG_LEVEL: 'info' }));
+  const apiUrls = await Promise.all(apis.map(async (a) => urlOf(await a.waitFor(/api listening/))));
+  const api = apis[0]!;
+  const apiUrl = apiUrls[0]!;
   const workerEnv = {
     ...common,
     JOB_BACKOFF_BASE_MS: '100',
@@ -90,7 +131,7 @@ export async function startProcessStack(opts: { workers?: number; apiEnv?: Recor
     allWorkers.push(w);
     return w;
   };
-  for (let i = 0; i < (opts.workers ?? 1); i++) await startWorker();
+  await Promise.all(Array.from({ length: opts.workers ?? 1 }, () => startWorker()));
   let sql = new pg.Client({ connectionString: srv.dbUrl });
   sql.on('error', () => undefined);
   await sql.connect();
@@ -106,6 +147,10 @@ export async function startProcessStack(opts: { workers?: number; apiEnv?: Recor
 
   return {
     srv,
+    /** The PgBouncer the api and workers go through, when asked for. */
+    pgbouncer: database.bouncer,
+    /** The stack's database (on Postgres, and the same name through PgBouncer). */
+    dbName: database.dbName,
     get sql() {
       return sql;
     },
@@ -116,16 +161,26 @@ export async function startProcessStack(opts: { workers?: number; apiEnv?: Recor
       sql.on('error', () => undefined);
       await sql.connect();
     },
+    /** The first api process and its URL; `apis`/`apiUrls` hold every one. */
     api,
     apiUrl,
+    apis,
+    apiUrls,
     emulatorUrl,
     workers,
     startWorker,
     emu,
+    /** Sets up an account through the first api; `client` calls that api, `clients[i]` api i, with its key. */
     async account(token = VALID_TOKEN) {
       const res = await request(apiUrl).post('/v1/auth/setup', { tabpfn_token: token });
       if (res.status !== 201) throw new Error(`setup failed: ${res.status} ${res.text}`);
-      return { ...res.body, client: request(apiUrl, res.body.api_key) } as { user_id: string; api_key: string; client: ReturnType<typeof request> };
+      const clients = apiUrls.map((url) => request(url, res.body.api_key));
+      return { ...res.body, client: clients[0]!, clients } as {
+        user_id: string;
+        api_key: string;
+        client: ReturnType<typeof request>;
+        clients: ReturnType<typeof request>[];
+      };
     },
     /** How often each job id was logged as finished, across every worker process this stack ran. */
     finishCounts(): Map<string, number> {
@@ -200,8 +255,9 @@ export async function startProcessStack(opts: { workers?: number; apiEnv?: Recor
     async close() {
       await sql.end().catch(() => undefined);
       await Promise.all(workers.map((w) => w.stop('SIGKILL')));
-      await api.stop('SIGTERM');
+      await Promise.all(apis.map((a) => a.stop('SIGTERM')));
       await emulator.stop('SIGTERM');
+      await database.bouncer?.stop();
       await srv.cleanup();
     },
   };

@@ -9,7 +9,7 @@ import { join } from 'node:path';
  * disturbing anything else using the machine's shared servers. Needs the server binaries
  * (redis-server; PostgreSQL's initdb/pg_ctl, run as the `postgres` user when we are root).
  */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const srv = net.createServer();
     srv.listen(0, '127.0.0.1', () => {
@@ -19,7 +19,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, up = true, maxMs = 30_000): Promise<void> {
+export async function waitForPort(port: number, up = true, maxMs = 30_000): Promise<void> {
   const start = Date.now();
   for (;;) {
     const open = await new Promise<boolean>((resolve) => {

@@ -92,6 +92,14 @@ export function spawnOwned(
   return track(label, proc);
 }
 
+/**
+ * {@link spawnOwned} for a program that does not watch the IPC channel (pgbouncer, redis-server): it runs
+ * under tests/helpers/leash.js, which SIGKILLs its process group when the jest worker goes away.
+ */
+export function spawnLeashed(label: string, command: string, args: string[], opts: { env: Record<string, string | undefined>; cwd?: string }): AppProcess {
+  return spawnNode(label, [join(ROOT, 'tests', 'helpers', 'leash.js'), command, ...args], opts);
+}
+
 /** Runs one app's `main.ts` as a real process, the way `pnpm start:<app>` does, in a test-owned environment. */
 export function spawnApp(app: keyof typeof ENTRY, env: Record<string, string | undefined>, opts: { cwd?: string } = {}): AppProcess {
   return spawnNode(app, [...TSX, join(ROOT, ENTRY[app])], { env: testEnv(env), cwd: opts.cwd });

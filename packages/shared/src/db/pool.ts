@@ -19,14 +19,24 @@ export interface PoolOptions {
   logger?: Logger;
 }
 
+/**
+ * Each pool's statement timeout, applied again inside every transaction it runs ({@link withTransaction}).
+ * The connection-level one (a startup parameter) is all a direct connection needs, but a pooler in
+ * transaction mode hands each transaction to any of its server connections and drops startup
+ * parameters it is told to ignore (PgBouncer's `ignore_startup_parameters = statement_timeout`), so
+ * there it never reaches Postgres.
+ */
+const transactionTimeouts = new WeakMap<pg.Pool, number>();
+
 export function createPool(opts: PoolOptions): pg.Pool {
+  const statementTimeoutMs = opts.statementTimeoutMs ?? 15_000;
   const pool = new pg.Pool({
     connectionString: opts.connectionString,
     max: opts.max ?? 10,
     connectionTimeoutMillis: opts.connectionTimeoutMs ?? 3_000,
     idleTimeoutMillis: 30_000,
-    statement_timeout: opts.statementTimeoutMs ?? 15_000,
-    query_timeout: (opts.statementTimeoutMs ?? 15_000) + 2_000,
+    statement_timeout: statementTimeoutMs,
+    query_timeout: statementTimeoutMs + 2_000,
     application_name: opts.applicationName ?? 'tabpfn-jobs',
     keepAlive: true,
   });
@@ -36,14 +46,25 @@ export function createPool(opts: PoolOptions): pg.Pool {
   pool.on('connect', (client) => {
     client.on('error', (err) => opts.logger?.warn({ err: err.message }, 'postgres client error'));
   });
+  transactionTimeouts.set(pool, Math.trunc(statementTimeoutMs));
   return pool;
+}
+
+/**
+ * The statement that opens a transaction. With a timeout, `SET LOCAL` rides in the same simple query
+ * as `BEGIN` (one round trip, as before): it lasts exactly as long as the transaction, on whichever
+ * server connection a pooler picked, and leaves no session state behind for the next client.
+ */
+function beginStatement(pool: pg.Pool): string {
+  const timeoutMs = transactionTimeouts.get(pool);
+  return timeoutMs ? `BEGIN; SET LOCAL statement_timeout = ${timeoutMs}` : 'BEGIN';
 }
 
 /** Runs `fn` in one transaction; rolls back on any throw. */
 export async function withTransaction<T>(pool: pg.Pool, fn: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   try {
-    await client.query('BEGIN');
+    await client.query(beginStatement(pool));
     const result = await fn(client);
     await client.query('COMMIT');
     return result;
