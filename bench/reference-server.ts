@@ -21,6 +21,7 @@ import { isWellFormedApiKey, sha256, sha256Hex } from '@tabpfn-jobs/shared/crypt
 import { createPool } from '@tabpfn-jobs/shared/db';
 import { jobOptions } from '@tabpfn-jobs/shared/jobs';
 import { toJobResource } from '@tabpfn-jobs/shared/mappers';
+import { redisSettings } from '@tabpfn-jobs/shared/config';
 import { createApiRedis, createWorkerRedis } from '@tabpfn-jobs/shared/redis';
 import type { JobRow } from '@tabpfn-jobs/shared/repositories';
 
@@ -57,8 +58,9 @@ const prefix = env('QUEUE_PREFIX');
 const rateLimit = Number(env('RATE_LIMIT_PER_MINUTE', '600'));
 
 const pool = createPool({ connectionString: env('DATABASE_URL'), applicationName: 'tabpfn-jobs-bench-reference' });
-const redis = createApiRedis(env('REDIS_URL'));
-const queueRedis = createWorkerRedis(env('REDIS_URL'), undefined, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+const redisAt = redisSettings({ REDIS_URL: env('REDIS_URL') });
+const redis = createApiRedis(redisAt);
+const queueRedis = createWorkerRedis(redisAt, undefined, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
 const queue = new Queue(env('REF_QUEUE'), { connection: queueRedis, prefix, defaultJobOptions: jobOptions('predict') });
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [--quick] [--only=http,queue,scaling,large,batch]`: starts its own emulator, api and workers
+ * `pnpm bench [--quick] [--only=http,queue,scaling,large,batch,tracing]`: starts its own emulator, api and workers
  * on a scratch database (tabpfn_bench) and Redis prefix ({tabpfn-bench}), measures each scenario
  * against a baseline taken in the same run, and prints one table (also bench/out/latest.{md,json}).
  */
@@ -12,6 +12,7 @@ import { queueScenario } from './scenarios/queue.js';
 import { scalingScenario } from './scenarios/scaling.js';
 import { largeScenario } from './scenarios/large.js';
 import { batchScenario } from './scenarios/batch.js';
+import { tracingScenario } from './scenarios/tracing.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -37,6 +38,7 @@ const settings = {
     // Settings read at every job, so the limit the bench sets is seen at once; chunk concurrency at its default.
     workerEnv: { TABPFN_SETTINGS_TTL_MS: '0', PREDICT_CHUNK_CONCURRENCY: '4' },
   },
+  tracing: quick ? { connections: 16, durationSeconds: 2, rounds: 1 } : { connections: 16, durationSeconds: 5, rounds: 3 },
 };
 
 async function main(): Promise<void> {
@@ -53,6 +55,7 @@ async function main(): Promise<void> {
     ['scaling', () => scalingScenario(settings.scaling)],
     ['large', () => largeScenario(settings.large)],
     ['batch', () => batchScenario(settings.batch)],
+    ['tracing', () => tracingScenario(settings.tracing)],
   ] as const;
   for (const [name, run] of scenarios) {
     if (!wanted(name)) continue;

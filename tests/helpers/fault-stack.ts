@@ -151,6 +151,8 @@ export async function startProcessStack(opts: ProcessStackOptions = {}) {
     pgbouncer: database.bouncer,
     /** The stack's database (on Postgres, and the same name through PgBouncer). */
     dbName: database.dbName,
+    /** QUEUE_PREFIX of every process (hash-tagged: on a Redis Cluster all its keys share one slot). */
+    prefix: srv.prefix,
     get sql() {
       return sql;
     },

@@ -45,7 +45,7 @@ beforeAll(async () => {
   sql = new pg.Client({ connectionString: db.url });
   await sql.connect();
   pool = new pg.Pool({ connectionString: db.url, max: 3 });
-  queueRedis = createWorkerRedis(redis.url);
+  queueRedis = createWorkerRedis(redis.settings);
   queues = createQueues(queueRedis, redis.prefix);
 });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { baseEnvShape, envBool, envInt, jobEnvShape, migrationEnvShape, parseEnv } from '@tabpfn-jobs/shared/config';
+import { baseEnvShape, envBool, envInt, jobEnvShape, migrationEnvShape, parseEnv, refineRedisEnv } from '@tabpfn-jobs/shared/config';
 
 export const apiEnvSchema = z.object({
   ...baseEnvShape,
@@ -67,7 +67,9 @@ export const apiEnvSchema = z.object({
    * real routes are compared with. Off by default, and then not mounted at all (nor documented).
    */
   BENCH_HELLO: envBool(false),
-});
+})
+  // On a Redis Cluster the key prefix must carry a hash tag (redis-env.ts).
+  .superRefine(refineRedisEnv);
 
 export type ApiConfig = z.infer<typeof apiEnvSchema>;
 

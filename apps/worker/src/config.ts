@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseLimitRules } from './upstream/token-limiter.js';
-import { baseEnvShape, envBool, envInt, jobEnvShape, parseDuration, parseEnv } from '@tabpfn-jobs/shared/config';
+import { baseEnvShape, envBool, envInt, jobEnvShape, parseDuration, parseEnv, refineRedisEnv } from '@tabpfn-jobs/shared/config';
 
 /** A duration like "5m" (see parseDuration), as milliseconds. */
 function duration(fallback: string) {
@@ -91,7 +91,9 @@ export const workerEnvSchema = z.object({
   /** Prometheus `GET /metrics` on this port; 0 turns it off. */
   METRICS_PORT: envInt(9464, 0, 65_535),
   METRICS_HOST: z.string().default('0.0.0.0'),
-});
+})
+  // On a Redis Cluster the key prefix must carry a hash tag (redis-env.ts).
+  .superRefine(refineRedisEnv);
 
 export type WorkerConfig = z.infer<typeof workerEnvSchema>;
 

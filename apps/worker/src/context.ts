@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { redisSettings } from '@tabpfn-jobs/shared/config';
 import { createCoreContext } from '@tabpfn-jobs/shared/core';
 import type { Logger } from '@tabpfn-jobs/shared/logger';
 import { createWorkerRedis } from '@tabpfn-jobs/shared/redis';
@@ -26,14 +27,17 @@ import { createWorkerMetrics, instrumentTabPFN, instrumentWebhookSender, startMe
 /** Builds and starts the worker process's parts; `stop()` shuts them down in order. */
 export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  const connection = createWorkerRedis(config.REDIS_URL, logger);
-  const publisher = createWorkerRedis(config.REDIS_URL, logger);
+  // One server or a cluster (REDIS_CLUSTER_NODES); BullMQ duplicates `connection` for its blocking reads.
+  const redisAt = redisSettings(config);
+  const connection = createWorkerRedis(redisAt, logger);
+  const publisher = createWorkerRedis(redisAt, logger);
   const metrics = createWorkerMetrics();
   const core = createCoreContext(config, {
     logger,
     applicationName: 'tabpfn-jobs-worker',
     queueConnection: connection,
     publisher,
+    redis: redisAt,
     webhookReconcileGraceSeconds: config.RECONCILE_MIN_AGE_SECONDS,
     onJobFinished: (row) => metrics.jobFinalized(row),
   });

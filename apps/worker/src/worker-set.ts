@@ -1,11 +1,13 @@
 import { type Job, Worker } from 'bullmq';
 import { type JobName, JOB_NAMES, parseJobPayload, queueName } from '@tabpfn-jobs/shared/jobs';
 import type { Logger } from '@tabpfn-jobs/shared/logger';
-import type { Redis } from '@tabpfn-jobs/shared/redis';
+import { type RedisConnection, assertPrefixFitsConnection } from '@tabpfn-jobs/shared/redis';
+import { queueTelemetryOption } from '@tabpfn-jobs/shared/tracing';
+import { traceAttempt } from './attempt-span.js';
 import type { HandlerMap } from './handlers/handler.js';
 
 export interface WorkerSetOptions {
-  connection: Redis;
+  connection: RedisConnection;
   prefix: string;
   logger: Logger;
   concurrency: Record<JobName, number>;
@@ -23,13 +25,14 @@ export interface WorkerSet {
 
 /** One BullMQ Worker per catalog entry, each validating its payload before the handler runs. */
 export function createWorkerSet(handlers: HandlerMap, opts: WorkerSetOptions): WorkerSet {
+  assertPrefixFitsConnection(opts.connection, opts.prefix);
   const workers = JOB_NAMES.map((name) => {
     const handler = handlers[name] as (payload: unknown, job: Job, token?: string) => Promise<void>;
     const worker = new Worker(
       queueName(name),
       async (job, token) => {
         const payload = parseJobPayload(name, job.data);
-        await handler(payload, job, token);
+        await traceAttempt(name, payload, job, () => handler(payload, job, token));
       },
       {
         connection: opts.connection,
@@ -41,6 +44,8 @@ export function createWorkerSet(handlers: HandlerMap, opts: WorkerSetOptions): W
         maxStalledCount: 1000,
         autorun: true,
         settings: { backoffStrategy: opts.backoff },
+        // With tracing on, each attempt continues the trace the job's add carried (tracing/bullmq.ts).
+        ...queueTelemetryOption(),
       },
     );
     worker.on('error', (err) => opts.logger.warn({ queue: name, err: err.message }, 'worker error'));

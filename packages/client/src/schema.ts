@@ -2496,6 +2496,7 @@ export interface components {
          *       "created_at": "2025-01-15T09:30:00.000Z",
          *       "started_at": "2025-01-15T09:30:00.100Z",
          *       "finished_at": "2025-01-15T09:30:02.000Z",
+         *       "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
          *       "links": {
          *         "self": "/v1/jobs/45c48cce-2e2d-4fbd-a1b2-c3d4e5f60718",
          *         "model": "/v1/models/8f14e45f-ceea-467a-9af1-4c3d2e1f0a9b",
@@ -2592,6 +2593,11 @@ export interface components {
              * @example 2025-01-15T09:30:00.000Z
              */
             finished_at: string | null;
+            /**
+             * @description The OpenTelemetry trace of this job (its submit, queue wait, attempts, upstream calls and webhooks), when the service traces it: quote it to the operator. null when tracing is off. Not `error.trace_id`, which is upstream's.
+             * @example 4bf92f3577b34da6a3ce929d0e0e4736
+             */
+            trace_id: string | null;
             /** @description Related resources. */
             links: {
                 /** @example /v1/jobs/45c48cce-2e2d-4fbd-a1b2-c3d4e5f60718 */

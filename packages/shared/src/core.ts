@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import type { baseEnvShape, jobEnvShape } from './config/env.js';
 import { parseKeyRing } from './crypto/key-ring.js';
@@ -8,7 +7,7 @@ import { createJobEventHub } from './jobs/job-events.js';
 import { type JobLifecycleDeps, createJobLifecycle } from './jobs/lifecycle.js';
 import { closeQueues, createQueues } from './jobs/queues.js';
 import type { Logger } from './logger.js';
-import { createWorkerRedis } from './redis.js';
+import { type RedisConnection, type RedisConnectionSettings, createWorkerRedis } from './redis.js';
 import { createAccountRepository } from './repositories/account.repository.js';
 import { createApiKeyRepository } from './repositories/api-key.repository.js';
 import { createDatasetRepository } from './repositories/dataset.repository.js';
@@ -28,9 +27,11 @@ export interface CoreOptions {
   /** `application_name` of the process's Postgres connections. */
   applicationName: string;
   /** The Redis connection the queue producer uses (the api's fails fast, the worker's waits). */
-  queueConnection: Redis;
+  queueConnection: RedisConnection;
   /** The connection finish and cancel broadcasts are published on. */
-  publisher: Redis;
+  publisher: RedisConnection;
+  /** Where Redis is: the core opens its own subscriber connection there. */
+  redis: RedisConnectionSettings;
   /** The webhook outbox's reconciler leaves deliveries alone until they are this overdue. */
   webhookReconcileGraceSeconds?: number;
   onJobFinished?: JobLifecycleDeps['onFinished'];
@@ -83,7 +84,7 @@ export function createCoreContext(config: CoreConfig, opts: CoreOptions) {
     onFinished: opts.onJobFinished,
   });
   // Its own connection: a subscribed Redis connection can do nothing else.
-  const events = createJobEventHub(createWorkerRedis(config.REDIS_URL, logger), config.QUEUE_PREFIX);
+  const events = createJobEventHub(createWorkerRedis(opts.redis, logger), config.QUEUE_PREFIX);
 
   return {
     pool,

@@ -1,4 +1,6 @@
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { traceLogFields } from './tracing/spans.js';
+import { tracingActive } from './tracing/state.js';
 
 export type { Logger };
 
@@ -45,6 +47,8 @@ export function createLogger({ name, level = 'info', destination }: CreateLogger
     base: { service: name },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
+    // A line written inside a span carries its trace_id and span_id (only while tracing is on).
+    ...(tracingActive() ? { mixin: traceLogFields } : {}),
   };
   return pino(options, (destination as pino.DestinationStream | undefined) ?? stdoutDestination());
 }

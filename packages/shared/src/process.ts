@@ -22,6 +22,14 @@ export function runMain(app: string, main: () => Promise<void>): void {
 /** The registered stop path (`onShutdown`); the crash net goes through it too. */
 let shutdown: ((reason: string, exitCode: number) => void) | undefined;
 
+/** Work a stopped process finishes before it exits (tracing's buffered spans); see `beforeExit`. */
+const exitTasks: (() => Promise<void>)[] = [];
+
+/** Registers `task` to run after `onShutdown`'s stop, before the exit; each must bound its own time. */
+export function beforeExit(task: () => Promise<void>): void {
+  exitTasks.push(task);
+}
+
 /**
  * Runs `stop` once on the first SIGTERM or SIGINT (or crash, see `installCrashNet`), then exits 0
  * (1 if stopping failed or a crash started it).
@@ -35,18 +43,19 @@ export function onShutdown(logger: Logger, stop: (signal: string) => Promise<voi
     // would otherwise be lost with the process.
     // A flush that cannot finish (stdout is a pipe whose reader died with our parent) must not keep
     // a stopped process alive: exit anyway shortly after.
-    const exit = (code: number) => {
+    const exit = async (code: number) => {
+      if (exitTasks.length) await Promise.allSettled(exitTasks.map((task) => task()));
       setTimeout(() => process.exit(code), 1_000).unref();
       logger.flush(() => process.exit(code));
     };
     stop(reason).then(
       () => {
         logger.info('stopped');
-        exit(exitCode);
+        void exit(exitCode);
       },
       (err) => {
         logger.error({ err }, 'shutdown failed');
-        exit(1);
+        void exit(1);
       },
     );
   };

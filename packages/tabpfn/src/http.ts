@@ -14,6 +14,7 @@ import {
   TokenInvalidError,
   UpstreamUnavailableError,
 } from './errors.js';
+import { traceCall } from './tracing.js';
 
 export interface ClientLogger {
   warn(obj: object, msg?: string): void;
@@ -60,9 +61,13 @@ export function abortError(signal: AbortSignal): unknown {
  * One HTTP exchange: headers every call carries, a per-call timeout, the caller's AbortSignal, and the
  * version gate (426 and Deprecation/Sunset headers) that the python client applies to every response.
  */
-export async function send(ctx: HttpContext, opts: SendOptions): Promise<HttpResponse> {
-  if (opts.signal?.aborted) throw abortError(opts.signal);
+export function send(ctx: HttpContext, opts: SendOptions): Promise<HttpResponse> {
   const url = /^https?:\/\//.test(opts.url) ? opts.url : `${ctx.baseUrl}${opts.url}`;
+  return traceCall({ operation: opts.operation, method: opts.method, url }, () => exchange(ctx, opts, url));
+}
+
+async function exchange(ctx: HttpContext, opts: SendOptions, url: string): Promise<HttpResponse> {
+  if (opts.signal?.aborted) throw abortError(opts.signal);
   const headers: Record<string, string> = {
     'prior-client-version': ctx.clientVersion,
     authorization: `Bearer ${ctx.token}`,

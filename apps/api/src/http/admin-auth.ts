@@ -3,13 +3,13 @@ import bcrypt from 'bcryptjs';
 import type { RequestHandler } from 'express';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
 import { AppError, NotFoundError, RateLimitedError } from '@tabpfn-jobs/shared/errors';
-import type { Redis } from '@tabpfn-jobs/shared/redis';
+import type { RedisConnection } from '@tabpfn-jobs/shared/redis';
 
 const REALM = 'Basic realm="tabpfn-jobs admin", charset="UTF-8"';
 
 export interface AdminAuthOptions {
   passwordHash: string | undefined;
-  redis: Redis;
+  redis: RedisConnection;
   keyPrefix: string;
   /** Wrong passwords allowed per client address per `failureWindowSeconds`; then 429 until the window ends. */
   maxFailures: number;

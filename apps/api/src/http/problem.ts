@@ -63,7 +63,8 @@ export function toAppError(err: unknown): AppError | undefined {
       headers: { 'Retry-After': '5' },
     });
   }
-  const redisDown = /Stream isn't writeable|Connection is closed|enableOfflineQueue|ECONNREFUSED.*6379|Command timed out/i;
+  // The last four: a Redis Cluster that lost a master (failover under way) or every node.
+  const redisDown = /Stream isn't writeable|Connection is closed|enableOfflineQueue|ECONNREFUSED.*6379|Command timed out|CLUSTERDOWN|Too many Cluster redirections|None of startup nodes is available|Failed to refresh slots cache/i;
   if (e?.message && redisDown.test(e.message)) {
     return new AppError(503, 'queue_unavailable', 'Service Unavailable', {
       detail: 'The queue is unavailable; try again shortly.',

@@ -1,10 +1,10 @@
 import type { RequestHandler, Response } from 'express';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { RateLimitedError } from '@tabpfn-jobs/shared/errors';
-import type { Redis } from '@tabpfn-jobs/shared/redis';
+import type { RedisConnection } from '@tabpfn-jobs/shared/redis';
 
 export interface RateLimitOptions {
-  redis: Redis;
+  redis: RedisConnection;
   keyPrefix: string;
   policyName: string;
   points: number;

@@ -1,5 +1,5 @@
 import { type Pool, pendingMigrations, pingPostgres } from '@tabpfn-jobs/shared/db';
-import { type Redis, pingRedis } from '@tabpfn-jobs/shared/redis';
+import { type RedisConnection, pingRedis } from '@tabpfn-jobs/shared/redis';
 
 interface Check {
   ok: boolean;
@@ -56,13 +56,14 @@ export function createUpstreamProbe(opts: { url: string; ttlMs: number; timeoutM
   };
 }
 
-export function createHealthService(deps: { pool: Pool; redis: Redis; timeoutMs?: number; upstream?: () => Promise<Check> }) {
+/** `redisProbeKey`: a key under the prefix, read to check Redis (on a cluster: the master of our slot). */
+export function createHealthService(deps: { pool: Pool; redis: RedisConnection; redisProbeKey?: string; timeoutMs?: number; upstream?: () => Promise<Check> }) {
   const timeoutMs = deps.timeoutMs ?? 2_000;
   return {
     async readiness(): Promise<ReadinessReport> {
       const [pg, redis, upstream] = await Promise.allSettled([
         withTimeout(pingPostgres(deps.pool), timeoutMs, 'postgres'),
-        withTimeout(pingRedis(deps.redis, timeoutMs), timeoutMs, 'redis'),
+        withTimeout(pingRedis(deps.redis, timeoutMs, deps.redisProbeKey), timeoutMs, 'redis'),
         deps.upstream ? withTimeout(deps.upstream(), timeoutMs, 'upstream') : undefined,
       ]);
       const checks: ReadinessReport['checks'] = {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@tabpfn-jobs/shared/redis';
 import type { Logger } from '@tabpfn-jobs/shared/logger';
 
 export interface CachedKey {
@@ -16,7 +16,7 @@ const channel = (prefix: string) => `${prefix}:api-key-revocations`;
  * broadcast is lost an entry still expires after `ttlMs`. Only valid keys are kept (an unknown or
  * revoked key is looked up every time).
  */
-export function createKeyCache(opts: { ttlMs: number; maxEntries?: number; publisher: Redis; subscriber?: Redis; prefix: string; logger: Logger }) {
+export function createKeyCache(opts: { ttlMs: number; maxEntries?: number; publisher: RedisConnection; subscriber?: RedisConnection; prefix: string; logger: Logger }) {
   const maxEntries = opts.maxEntries ?? 10_000;
   const entries = new Map<string, CachedKey & { expiresAt: number }>();
 

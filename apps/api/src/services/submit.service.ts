@@ -4,6 +4,7 @@ import { DEFAULT_WEBHOOK_EVENTS, assertOwned } from '@tabpfn-jobs/shared/domain'
 import { NotFoundError, RateLimitedError, UnprocessableError, ValidationError } from '@tabpfn-jobs/shared/errors';
 import type { CreatedJob, JobLifecycle } from '@tabpfn-jobs/shared/jobs';
 import { toJobResource } from '@tabpfn-jobs/shared/mappers';
+import { ATTR, annotateActiveSpan, inSpan } from '@tabpfn-jobs/shared/tracing';
 import { ActiveJobCapReached, type DatasetRepository, type JobRepository, type JobRow, type ModelRepository, type UserRepository } from '@tabpfn-jobs/shared/repositories';
 import { type FitInput, type FitPlan, planFit } from './fit-plan.js';
 import { type FitUpload, isFitUpload, receiveFitUpload } from './fit-upload.js';
@@ -177,11 +178,16 @@ export function createSubmitService(deps: SubmitServiceDeps) {
     return model;
   }
   async function submitted(out: { response: StoredResponse & { replayed: boolean }; created?: CreatedJob }) {
-    if (out.created) await deps.lifecycle.submitted(out.created);
+    if (out.created) {
+      const { job, parked } = out.created;
+      annotateActiveSpan({ [ATTR.jobId]: job.id, [ATTR.modelId]: job.model_id, [ATTR.jobStatus]: job.status, [ATTR.parked]: parked, [ATTR.cached]: job.cached });
+      await deps.lifecycle.submitted(out.created);
+    }
+    annotateActiveSpan({ [ATTR.replayed]: out.response.replayed });
     return out.response;
   }
 
-  return {
+  const service = {
     /** A JSON fit, or a CSV upload (read into storage first, see fit-upload.ts; its hash is known once it is read). */
     async submitFit(userId: string, request: FitInput | FitUpload, opts: SubmitOptions) {
       const endpoint = 'POST /v1/models/fit';
@@ -239,6 +245,17 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       const oneStatement = isOneStatement(model, plan, cached);
       return submitted(await deps.idempotency.run(idem, (tx) => persistPredict(deps, tx, { userId, model, plan, input, cached }), { oneStatement }));
     },
+  };
+
+  // Each submit is a span: the job row keeps its context (lifecycle.create), so the job's later work joins its trace.
+  return {
+    ...service,
+    submitFit: (userId: string, request: FitInput | FitUpload, opts: SubmitOptions) =>
+      inSpan('submit fit', { [ATTR.accountId]: userId, [ATTR.jobType]: 'fit' }, () => service.submitFit(userId, request, opts)),
+    submitPredict: (userId: string, modelId: string, input: PredictInput, opts: SubmitOptions) =>
+      inSpan('submit predict', { [ATTR.accountId]: userId, [ATTR.jobType]: 'predict', [ATTR.modelId]: modelId }, () =>
+        service.submitPredict(userId, modelId, input, opts),
+      ),
   };
 }
 

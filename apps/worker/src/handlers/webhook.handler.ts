@@ -1,6 +1,7 @@
 import { type Pool, withTransaction } from '@tabpfn-jobs/shared/db';
 import { type QueueSet, enqueue } from '@tabpfn-jobs/shared/jobs';
 import type { Logger } from '@tabpfn-jobs/shared/logger';
+import { ATTR, annotateActiveSpan } from '@tabpfn-jobs/shared/tracing';
 import type { WebhookDeliveryRow, WebhookRepository } from '@tabpfn-jobs/shared/repositories';
 import { type WebhookSecretStore, webhookJobId } from '@tabpfn-jobs/shared/webhooks';
 import { Webhook } from 'standardwebhooks';
@@ -49,6 +50,7 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): JobHandler<'webh
       return;
     }
 
+    annotateActiveSpan({ [ATTR.jobId]: delivery.job_id, [ATTR.accountId]: delivery.user_id, [ATTR.webhookEvent]: delivery.event_type });
     // The stored payload is signed as stored: the same bytes on every attempt.
     const body = JSON.stringify(delivery.payload);
     const secrets = await deps.secrets.signingSecrets(delivery.user_id);
@@ -58,6 +60,8 @@ export function createWebhookHandler(deps: WebhookHandlerDeps): JobHandler<'webh
       ...signDelivery(delivery, body, secrets, new Date()),
     };
     const outcome = await deps.sender.send(delivery.url, body, headers);
+    // The outcome's kind and status, not its error text (a receiver's answer is not ours to keep).
+    annotateActiveSpan({ [ATTR.webhookOutcome]: outcome.kind, ...(outcome.statusCode ? { 'http.response.status_code': outcome.statusCode } : {}) });
 
     const attemptsSoFar = delivery.schedule_attempts + 1;
     let next: { status: 'delivered' | 'failed' } | { status: 'pending'; nextAttemptAt: Date };

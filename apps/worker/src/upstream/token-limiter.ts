@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@tabpfn-jobs/shared/redis';
 import { parseDuration } from '@tabpfn-jobs/shared/config';
 
 export type CallKind = 'fit' | 'predict' | 'upload';
@@ -28,6 +28,8 @@ export function parseLimitRules(spec: string): LimitRule[] {
  * (rather than fixed windows) keeps us under upstream's limit whatever its window alignment is.
  * All rules of a call are checked and recorded atomically: either every window has room and the call
  * is counted in each, or nothing is counted and the caller learns how long to wait.
+ * A script may only touch keys of one Redis Cluster slot: every key here starts with the key prefix,
+ * whose hash tag (required with REDIS_CLUSTER_NODES) puts them all in the prefix's slot.
  */
 const SCRIPT = `
 local now = tonumber(ARGV[1])
@@ -53,7 +55,7 @@ end
 return 0
 `;
 
-export function createTokenLimiter(deps: { redis: Redis; prefix: string; rules: LimitRule[]; marginMs?: number }) {
+export function createTokenLimiter(deps: { redis: RedisConnection; prefix: string; rules: LimitRule[]; marginMs?: number }) {
   const margin = deps.marginMs ?? 250;
   let seq = 0;
   return {

@@ -3,6 +3,11 @@ import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { keyRingError } from '../crypto/key-ring.js';
 import { DEFAULT_JOB_ATTEMPTS } from '../jobs/catalog.js';
+import { envBool, envInt, falsy } from './env-values.js';
+import { redisEnvShape } from './redis-env.js';
+
+export { envBool, envInt, envNumber } from './env-values.js';
+export * from './redis-env.js';
 
 /** Thrown when the environment does not satisfy an app's schema; `main.ts` prints it as one line and exits. */
 export class ConfigError extends Error {
@@ -58,34 +63,13 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv 
   throw new ConfigError(`Invalid configuration: ${parts.join('; ')}`);
 }
 
-const truthy = new Set(['1', 'true', 'yes', 'on']);
-const falsy = new Set(['0', 'false', 'no', 'off', '']);
-
-/** A boolean environment variable: accepts true/false/1/0/yes/no/on/off. */
-export const envBool = (fallback: boolean) =>
-  z
-    .string()
-    .optional()
-    .transform((v, ctx) => {
-      if (v === undefined) return fallback;
-      const s = v.trim().toLowerCase();
-      if (truthy.has(s)) return true;
-      if (falsy.has(s)) return false;
-      ctx.addIssue({ code: 'custom', message: `expected true or false, got "${v}"` });
-      return z.NEVER;
-    });
-
-export const envInt = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(fallback);
-
-export const envNumber = (fallback: number, min = 0) => z.coerce.number().min(min).default(fallback);
-
 /** Settings every process shares. */
 export const baseEnvShape = {
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/tabpfn_jobs'),
-  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  ...redisEnvShape,
+  /** Every Redis key starts with it; with REDIS_CLUSTER_NODES it must hold a hash tag (see redis-env.ts). */
   QUEUE_PREFIX: z.string().min(1).default('{tabpfn-jobs}'),
   DB_POOL_SIZE: envInt(10, 1, 200),
   DB_STATEMENT_TIMEOUT_MS: envInt(15_000, 100),

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../redis.js';
 import type { JobStatus } from '../domain.js';
 
 /**
@@ -10,16 +10,16 @@ import type { JobStatus } from '../domain.js';
 export const jobEventsChannel = (prefix: string) => `${prefix}:job-events`;
 export const cancelChannel = (prefix: string) => `${prefix}:job-cancel`;
 
-export async function publishJobFinished(redis: Redis, prefix: string, jobId: string, status: JobStatus): Promise<void> {
+export async function publishJobFinished(redis: RedisConnection, prefix: string, jobId: string, status: JobStatus): Promise<void> {
   await redis.publish(jobEventsChannel(prefix), JSON.stringify({ jobId, status }));
 }
 
-export async function publishCancel(redis: Redis, prefix: string, jobId: string): Promise<void> {
+export async function publishCancel(redis: RedisConnection, prefix: string, jobId: string): Promise<void> {
   await redis.publish(cancelChannel(prefix), jobId);
 }
 
 /** One subscriber connection per process; callers register interest per job id. */
-export function createJobEventHub(subscriber: Redis, prefix: string) {
+export function createJobEventHub(subscriber: RedisConnection, prefix: string) {
   const finished = new Map<string, Set<(status: JobStatus) => void>>();
   const cancelHandlers = new Set<(jobId: string) => void>();
   const events = jobEventsChannel(prefix);

@@ -1,10 +1,12 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../redis.js';
 import type { Pool, Queryable } from '../db/pool.js';
 import { withTransaction } from '../db/pool.js';
 import type { JobError, JobType, WebhookEvent } from '../domain.js';
 import type { Logger } from '../logger.js';
 import type { JobRepository, JobRow, NewJob } from '../repositories/job.repository.js';
 import type { ModelRepository } from '../repositories/model.repository.js';
+import { ATTR } from '../tracing/attributes.js';
+import { activeTraceparent, annotateActiveSpan, inJobTrace } from '../tracing/spans.js';
 import { publishCancel, publishJobFinished } from './job-events.js';
 import { type QueueSet, enqueue, ensureQueued } from './queues.js';
 
@@ -47,7 +49,7 @@ export interface JobLifecycleDeps {
   models: Pick<ModelRepository, 'markFailed'>;
   queues: QueueSet;
   /** Publishes finish and cancel broadcasts. */
-  publisher: Redis;
+  publisher: RedisConnection;
   prefix: string;
   outbox: JobOutbox;
   logger: Logger;
@@ -103,12 +105,16 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
 
   /** Predicts parked on a model whose fit has ended: to the queue, where they learn its fate. */
   async function releaseParked(modelId: string): Promise<void> {
-    for (const job of await deps.jobs.queuedPredictsForModel(modelId)) await enqueueJob(job);
+    for (const job of await deps.jobs.queuedPredictsForModel(modelId)) {
+      // In the predict's own trace, linked to the fit (the span active now) that released it.
+      await inJobTrace(job.traceparent, 'release parked predict', { [ATTR.jobId]: job.id, [ATTR.modelId]: job.model_id }, () => enqueueJob(job));
+    }
   }
 
   /** After a final state committed: the outbox wake-up, the broadcast, and a fit's parked predicts. */
   async function announceFinished(row: JobRow, deliveries: readonly (string | null)[]): Promise<void> {
     deps.logger.info({ job_id: row.id, type: row.type, status: row.status, attempts: row.attempts }, 'job finished');
+    annotateActiveSpan({ [ATTR.jobStatus]: row.status, ...(row.error ? { [ATTR.errorCode]: row.error.code } : {}) });
     deps.onFinished?.(row);
     await deps.outbox.enqueue(deliveries);
     await publishJobFinished(deps.publisher, deps.prefix, row.id, row.status).catch(() => undefined);
@@ -162,7 +168,8 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
      */
     async create(tx: Queryable, input: NewJob & { parked?: boolean }, opts: Parameters<JobRepository['insert']>[2] = {}): Promise<CreatedJob> {
       const { parked = false, ...row } = input;
-      const job = await deps.jobs.insert(row, tx, opts);
+      // The submit's trace context goes with the job: later work on it joins this trace.
+      const job = await deps.jobs.insert({ ...row, traceparent: row.traceparent ?? activeTraceparent() }, tx, opts);
       const born = job.status === 'succeeded' ? await deps.outbox.record(tx, job, 'job.succeeded') : null;
       return { job, parked, deliveries: born ? [born] : [] };
     },
@@ -175,6 +182,7 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
 
     /** Marks the job running (idempotent); `job.started` is recorded only on the first start. */
     async start(job: JobRow, stage: string): Promise<JobRow | undefined> {
+      annotateActiveSpan({ [ATTR.jobId]: job.id, [ATTR.jobType]: job.type, [ATTR.accountId]: job.user_id, [ATTR.modelId]: job.model_id });
       if (!job.webhook_url) return deps.jobs.markRunning(job.id, stage);
       let delivery: string | null = null;
       const running = await withTransaction(deps.pool, async (tx) => {
@@ -219,8 +227,10 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
     },
 
     /** Reconciler: a job active in Postgres whose BullMQ job Redis lost (or holds as finished) is added again. */
-    async requeueIfLost(job: QueuedJob): Promise<boolean> {
-      const added = await ensureQueued(deps.queues[job.type], job.id, () => add(job));
+    async requeueIfLost(job: QueuedJob & { traceparent?: string | null }): Promise<boolean> {
+      // Added again in the job's own trace, linked to the reconciler's run that found it lost.
+      const requeue = () => inJobTrace(job.traceparent, 'requeue lost job', { [ATTR.jobId]: job.id, [ATTR.jobType]: job.type }, () => add(job));
+      const added = await ensureQueued(deps.queues[job.type], job.id, requeue);
       if (added) await deps.jobs.touch(job.id);
       return added;
     },

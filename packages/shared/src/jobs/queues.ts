@@ -1,6 +1,7 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
+import { type RedisConnection, assertPrefixFitsConnection } from '../redis.js';
 import { JOB_NAMES, type JobName, type JobPayload, jobOptions, parseJobPayload, queueName } from './catalog.js';
+import { queueTelemetryOption } from '../tracing/state.js';
 
 export type QueueSet = { [N in JobName]: Queue };
 
@@ -8,8 +9,11 @@ export type QueueSet = { [N in JobName]: Queue };
  * The producer side: one Queue per catalog entry, sharing one connection, with the catalog's job
  * options as defaults (so no caller repeats attempts or backoff). `jobAttempts` is JOB_ATTEMPTS.
  */
-export function createQueues(connection: Redis, prefix: string, opts: { jobAttempts?: number } = {}): QueueSet {
-  const make = (name: JobName) => new Queue(queueName(name), { connection, prefix, defaultJobOptions: jobOptions(name, opts.jobAttempts) });
+export function createQueues(connection: RedisConnection, prefix: string, opts: { jobAttempts?: number } = {}): QueueSet {
+  assertPrefixFitsConnection(connection, prefix);
+  // With tracing on, each add is a span and carries the trace context to the worker (tracing/bullmq.ts).
+  const make = (name: JobName) =>
+    new Queue(queueName(name), { connection, prefix, defaultJobOptions: jobOptions(name, opts.jobAttempts), ...queueTelemetryOption() });
   return Object.fromEntries(JOB_NAMES.map((name) => [name, make(name)])) as QueueSet;
 }
 

@@ -1,5 +1,6 @@
 import { isFinalStatus } from '../domain.js';
 import type { JobRow } from '../repositories/job.repository.js';
+import { publicTraceId } from '../tracing/traceparent.js';
 
 /**
  * The result part of a job resource. A chunked (batch) result is never inlined: the resource has no
@@ -39,6 +40,8 @@ export function toJobResource(row: JobRow, opts: { includeResult?: boolean } = {
     created_at: row.created_at.toISOString(),
     started_at: row.started_at?.toISOString() ?? null,
     finished_at: row.finished_at?.toISOString() ?? null,
+    // The job's trace (submit, queue, attempts, upstream calls, webhooks), for a user to quote to the operator.
+    trace_id: publicTraceId(row.traceparent),
     links: {
       self: `/v1/jobs/${row.id}`,
       model: `/v1/models/${row.model_id}`,

@@ -23,6 +23,8 @@ export interface JobRow {
   webhook_url: string | null;
   webhook_events: string[] | null;
   cancel_requested_at: Date | null;
+  /** W3C traceparent of the span that submitted the job; null when it was not traced. */
+  traceparent: string | null;
   created_at: Date;
   updated_at: Date;
   started_at: Date | null;
@@ -42,6 +44,8 @@ export interface NewJob {
   webhookEvents?: string[] | null;
   /** For a predict served from cache: the job is born finished. */
   cachedResult?: unknown;
+  /** The submit's trace context (W3C traceparent), when it is traced. */
+  traceparent?: string | null;
 }
 
 export interface JobListFilter {
@@ -95,6 +99,7 @@ export function createJobRepository(pool: Queryable) {
         cached,
         cached ? JSON.stringify(job.cachedResult) : null,
         progress(cached ? 'done' : 'queued'),
+        job.traceparent ?? null,
       ];
       const ctes: string[] = [];
       let source = '';
@@ -122,11 +127,11 @@ export function createJobRepository(pool: Queryable) {
       }
       const sql = `${ctes.length ? `WITH ${ctes.join(', ')} ` : ''}
         INSERT INTO jobs (id, user_id, type, model_id, dataset_id, params, cache_key, n_rows, webhook_url, webhook_events,
-                          status, cached, result, progress, started_at, finished_at)
+                          status, cached, result, progress, started_at, finished_at, traceparent)
         SELECT COALESCE($1::uuid, gen_random_uuid()), $2::uuid, $3::text, $4::uuid, ${opts.testSet ? 'COALESCE(d.id, $5::uuid)' : '$5::uuid'}, $6::jsonb,
                $7::text, $8::int, $9::text, $10::text[],
                CASE WHEN $11::boolean THEN 'succeeded' ELSE 'queued' END, $11::boolean, $12::jsonb, $13::jsonb,
-               CASE WHEN $11::boolean THEN now() END, CASE WHEN $11::boolean THEN now() END
+               CASE WHEN $11::boolean THEN now() END, CASE WHEN $11::boolean THEN now() END, $14::text
         ${source ? `FROM ${source}` : ''}
         RETURNING *`;
       const { rows } = await tx.query<JobRow>(sql, values);
@@ -242,9 +247,9 @@ export function createJobRepository(pool: Queryable) {
     },
 
     /** Predicts parked behind a fit that has now finished. */
-    async queuedPredictsForModel(modelId: string, tx: Queryable = pool): Promise<Pick<JobRow, 'id' | 'type' | 'model_id' | 'user_id' | 'dataset_id'>[]> {
+    async queuedPredictsForModel(modelId: string, tx: Queryable = pool): Promise<Pick<JobRow, 'id' | 'type' | 'model_id' | 'user_id' | 'dataset_id' | 'traceparent'>[]> {
       const { rows } = await tx.query(
-        `SELECT id, type, model_id, user_id, dataset_id FROM jobs WHERE model_id = $1 AND type = 'predict' AND status = 'queued'`,
+        `SELECT id, type, model_id, user_id, dataset_id, traceparent FROM jobs WHERE model_id = $1 AND type = 'predict' AND status = 'queued'`,
         [modelId],
       );
       return rows;
@@ -261,9 +266,9 @@ export function createJobRepository(pool: Queryable) {
       limit: number,
       after?: { pageKey: string; id: string },
       tx: Queryable = pool,
-    ): Promise<(Pick<JobRow, 'id' | 'type' | 'status' | 'model_id' | 'user_id' | 'dataset_id'> & { page_key: string })[]> {
+    ): Promise<(Pick<JobRow, 'id' | 'type' | 'status' | 'model_id' | 'user_id' | 'dataset_id' | 'traceparent'> & { page_key: string })[]> {
       const { rows } = await tx.query(
-        `SELECT j.id, j.type, j.status, j.model_id, j.user_id, j.dataset_id, j.updated_at::text AS page_key FROM jobs j
+        `SELECT j.id, j.type, j.status, j.model_id, j.user_id, j.dataset_id, j.traceparent, j.updated_at::text AS page_key FROM jobs j
          WHERE j.status IN ('queued', 'running') AND j.updated_at < now() - make_interval(secs => $1)
            AND ($3::timestamptz IS NULL OR (j.updated_at, j.id) > ($3, $4::uuid))
            AND NOT (j.type = 'predict' AND j.status = 'queued'

@@ -31,6 +31,7 @@ function jobRow(over: Partial<JobRow>): JobRow {
     webhook_url: 'https://hooks.example.com/tabpfn',
     webhook_events: null,
     cancel_requested_at: null,
+    traceparent: null,
     created_at: at,
     updated_at: at,
     started_at: at,

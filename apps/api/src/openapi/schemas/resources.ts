@@ -99,6 +99,7 @@ const jobExample = {
   created_at: '2025-01-15T09:30:00.000Z',
   started_at: '2025-01-15T09:30:00.100Z',
   finished_at: '2025-01-15T09:30:02.000Z',
+  trace_id: '4bf92f3577b34da6a3ce929d0e0e4736',
   links: {
     self: `/v1/jobs/${EXAMPLE_IDS.predictJob}`,
     model: `/v1/models/${EXAMPLE_IDS.model}`,
@@ -136,6 +137,14 @@ export const job = z
     created_at: timestamp,
     started_at: nullableTimestamp,
     finished_at: nullableTimestamp,
+    trace_id: z
+      .string()
+      .nullable()
+      .meta({
+        description:
+          'The OpenTelemetry trace of this job (its submit, queue wait, attempts, upstream calls and webhooks), when the service traces it: quote it to the operator. null when tracing is off. Not `error.trace_id`, which is upstream\'s.',
+        example: '4bf92f3577b34da6a3ce929d0e0e4736',
+      }),
     links: z
       .object({
         self: z.string().meta({ example: `/v1/jobs/${EXAMPLE_IDS.predictJob}` }),
