@@ -72,3 +72,34 @@ describe('job runner progress', () => {
     }
   });
 });
+
+describe('job runner rate-limit records', () => {
+  it("moves an admitted job's counted calls to when the client reports sending each kind, and forgets them when the job ends", async () => {
+    const sent: [string, string[], string][] = [];
+    let ticket = '';
+    const limiter = {
+      async acquire(_token: string, _kinds: string[], t: string) {
+        ticket = t;
+        return 0;
+      },
+      async sent(token: string, kinds: string[], t: string) {
+        sent.push([token, kinds, t]);
+      },
+    };
+    const breaker = { admit: () => 0 };
+    const jobs = { async setProgress() {} } as unknown as JobRepository;
+    const lifecycle = { finish: async () => undefined };
+    const runner = createJobRunner({ jobs, lifecycle, limiter, breaker } as unknown as RunnerDeps);
+    await runner.admit({} as never, undefined, { id: 'job-5' } as never, 'tok', ['fit', 'upload']);
+    runner.setStage('job-5', 'uploading');
+    runner.setStage('job-5', 'fitting');
+    runner.setStage('job-6', 'fitting');
+    expect(sent).toEqual([
+      ['tok', ['upload'], ticket],
+      ['tok', ['fit'], ticket],
+    ]);
+    await runner.finalize('job-5', { status: 'failed', error: { code: 'x', message: 'x', retryable: false } });
+    runner.setStage('job-5', 'predicting');
+    expect(sent).toHaveLength(2);
+  });
+});

@@ -69,6 +69,11 @@ export function createJobRunner(deps: RunnerDeps) {
   const progressWrites = new Map<string, Promise<void>>();
   /** Stages reported but not written yet (see `setStage`). */
   const pendingStages = new Map<string, NodeJS.Timeout>();
+  /** The rate limiter's record of each admitted job's calls, moved to when each kind is sent (see `setStage`). */
+  const tickets = new Map<string, { token: string; ticket: string }>();
+  let ticketSeq = 0;
+  /** A stage reported just before the call of that kind is sent (the tabpfn client's onStage). */
+  const SENDS: Record<string, CallKind> = { uploading: 'upload', fitting: 'fit', predicting: 'predict' };
   function dropPendingStage(jobId: string): void {
     clearTimeout(pendingStages.get(jobId));
     pendingStages.delete(jobId);
@@ -95,6 +100,7 @@ export function createJobRunner(deps: RunnerDeps) {
     known?: Pick<JobRow, 'type' | 'webhook_url'>,
   ): Promise<JobRow | undefined> {
     dropPendingStage(jobId);
+    tickets.delete(jobId);
     const row = await deps.lifecycle.finish(jobId, outcome, { extra, known });
     if (!row && outcome.status === 'succeeded') {
       const current = await deps.jobs.findById(jobId);
@@ -133,8 +139,9 @@ export function createJobRunner(deps: RunnerDeps) {
      */
     async admit(bullJob: Job, lockToken: string | undefined, job: JobRow, token: string, kinds: CallKind[]): Promise<void> {
       const breakerWait = deps.breaker.admit();
-      const wait = breakerWait || (await deps.limiter.acquire(token, kinds));
-      if (!wait) return;
+      const ticket = `${process.pid}:${job.id}:${ticketSeq++}`;
+      const wait = breakerWait || (await deps.limiter.acquire(token, kinds, ticket));
+      if (!wait) return void tickets.set(job.id, { token, ticket });
       // Admitted as the half-open trial but held back by the rate limit: let another job be the trial.
       if (!breakerWait) deps.breaker.release();
       const reason = breakerWait ? 'TabPFN is unavailable; waiting before trying again' : 'waiting for this token\'s TabPFN rate limit';
@@ -181,6 +188,7 @@ export function createJobRunner(deps: RunnerDeps) {
         throw err;
       } finally {
         deps.running.delete(jobId);
+        tickets.delete(jobId);
       }
     },
 
@@ -193,8 +201,13 @@ export function createJobRunner(deps: RunnerDeps) {
      * A stage is written once the job has been in it for STAGE_WRITE_DELAY_MS: a short job's stages
      * (uploading, predicting: a millisecond each on a small set) would each cost an UPDATE and a commit
      * on the job's row, twice what the job itself writes, while a stage a poller could see is written.
+     * The client reports a stage just before it sends that kind of call: the rate limiter's record of
+     * the job's call moves to now (the token limiter's `sent`), at once.
      */
     setStage(jobId: string, stage: string, message?: string, retryInSeconds?: number): void {
+      const admitted = tickets.get(jobId);
+      const kind = SENDS[stage];
+      if (admitted && kind) void deps.limiter.sent(admitted.token, [kind], admitted.ticket).catch(() => undefined);
       dropPendingStage(jobId);
       const progress = { stage: stage as never, ...(message ? { message } : {}), ...(retryInSeconds ? { retry_in_seconds: retryInSeconds } : {}) };
       const timer = setTimeout(() => void writeProgress(jobId, progress), STAGE_WRITE_DELAY_MS);
@@ -209,6 +222,7 @@ export function createJobRunner(deps: RunnerDeps) {
     async handleError(bullJob: Job, jobId: string, err: unknown): Promise<void> {
       // Not a failure and not an attempt: straight back to the queue for another worker (BullMQ's
       // force-close cannot end a close already waiting for the job, so the lock would not lapse).
+      tickets.delete(jobId);
       if (err instanceof ReturnedToQueue) {
         dropPendingStage(jobId);
         deps.breaker.release();

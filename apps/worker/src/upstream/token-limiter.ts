@@ -55,19 +55,52 @@ end
 return 0
 `;
 
+/** Moves a counted call's record to the time it is sent (only where it was counted: `XX`, after ZSCORE). */
+const SENT_SCRIPT = `
+local now = tonumber(ARGV[1])
+local member = ARGV[2]
+for i = 1, #KEYS do
+  if redis.call('ZSCORE', KEYS[i], member) then
+    redis.call('ZADD', KEYS[i], 'XX', now, member)
+    redis.call('PEXPIRE', KEYS[i], tonumber(ARGV[2 + i]))
+  end
+end
+return 0
+`;
+
 export function createTokenLimiter(deps: { redis: RedisConnection; prefix: string; rules: LimitRule[]; marginMs?: number }) {
   const margin = deps.marginMs ?? 250;
   let seq = 0;
+  const keysOf = (token: string, rules: LimitRule[]) => {
+    const id = createHash('sha256').update(token).digest('hex').slice(0, 32);
+    return rules.map((r) => `${deps.prefix}:upstream-limit:${id}:${r.kind}:${r.windowMs}`);
+  };
+  const rulesFor = (kinds: CallKind[]) => deps.rules.filter((r) => kinds.includes(r.kind));
   return {
-    /** 0 when the calls may go now (and are counted), else milliseconds to wait. */
-    async acquire(token: string, kinds: CallKind[]): Promise<number> {
-      const rules = deps.rules.filter((r) => kinds.includes(r.kind));
+    /**
+     * 0 when the calls may go now (and are counted), else milliseconds to wait. `ticket` names the
+     * counted calls, for `sent`.
+     */
+    async acquire(token: string, kinds: CallKind[], ticket = `${process.pid}:${Date.now()}:${seq++}`): Promise<number> {
+      const rules = rulesFor(kinds);
       if (!rules.length) return 0;
-      const id = createHash('sha256').update(token).digest('hex').slice(0, 32);
-      const keys = rules.map((r) => `${deps.prefix}:upstream-limit:${id}:${r.kind}:${r.windowMs}`);
-      const args = [Date.now(), `${process.pid}:${Date.now()}:${seq++}`, ...rules.flatMap((r) => [r.limit, r.windowMs + margin])];
+      const keys = keysOf(token, rules);
+      const args = [Date.now(), ticket, ...rules.flatMap((r) => [r.limit, r.windowMs + margin])];
       const wait = (await deps.redis.eval(SCRIPT, keys.length, ...keys, ...args)) as number;
       return Number(wait);
+    },
+
+    /**
+     * The calls of `kinds` counted under `ticket` are being sent now: their records move to this time.
+     * Upstream counts a call when it arrives, and a job admitted now may send its fit only after
+     * uploading for seconds; counted at admission, two calls sent close together could fall in one of
+     * upstream's windows while looking a window apart here.
+     */
+    async sent(token: string, kinds: CallKind[], ticket: string, at = Date.now()): Promise<void> {
+      const rules = rulesFor(kinds);
+      if (!rules.length) return;
+      const keys = keysOf(token, rules);
+      await deps.redis.eval(SENT_SCRIPT, keys.length, ...keys, at, ticket, ...rules.map((r) => r.windowMs + margin));
     },
   };
 }
