@@ -22,6 +22,10 @@ export const envBool = (fallback: boolean) =>
       return z.NEVER;
     });
 
+/** An optional variable where empty (or blank) counts as unset: compose passes `${X:-}` as "". */
+export const unsetIfEmpty = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), schema.optional());
+
 export const envInt = (fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
 

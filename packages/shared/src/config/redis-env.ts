@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { envBool, envInt } from './env-values.js';
+import { envBool, envInt, unsetIfEmpty } from './env-values.js';
 
 /** A Redis server address. */
 export interface RedisNode {
@@ -15,8 +15,7 @@ export function parseHostPort(text: string): RedisNode | undefined {
   return { host: (m[1] ?? m[2])!, port };
 }
 
-/** Unset and empty are the same (compose passes `${X:-}` as an empty string). */
-const optionalText = () => z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), z.string().optional());
+const optionalText = () => unsetIfEmpty(z.string());
 
 const list = (v: string) =>
   v

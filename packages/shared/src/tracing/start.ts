@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { loadDotEnv, parseEnv } from '../config/env.js';
+import { unsetIfEmpty } from '../config/env-values.js';
 import { beforeExit } from '../process.js';
 import { type TracedService, runningTracing, setRunningTracing } from './state.js';
 
@@ -7,9 +8,6 @@ import { type TracedService, runningTracing, setRunningTracing } from './state.j
  * The standard OpenTelemetry variables that decide whether a process traces; the SDK reads the rest
  * itself (OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_SERVICE_NAME, OTEL_TRACES_SAMPLER, OTEL_BSP_*, …).
  */
-const unsetIfEmpty = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((v) => (typeof v === 'string' && v.trim() === '' ? undefined : v), schema.optional());
-
 export const tracingEnvSchema = z
   .object({
     OTEL_SDK_DISABLED: unsetIfEmpty(z.string()),
