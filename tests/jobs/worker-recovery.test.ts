@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
+import { crc32cBase64 } from '@tabpfn-jobs/tabpfn';
 import { jsonCells, loadDataset, split } from '../helpers/datasets.js';
 import { OTHER_TOKEN, THIRD_TOKEN, VALID_TOKEN } from '../helpers/emulator.js';
 import { type Stack, startStack, waitForJob } from '../helpers/stack.js';
@@ -32,8 +33,14 @@ describe('the predict payload', () => {
     let jobId: string;
     try {
       jobId = (await client.post(`/v1/models/${fit.model_id}/predict`, { features: T.slice(0, 3) })).body.job_id;
-      const { rows } = await sql.query<{ dataset_id: string }>('SELECT dataset_id FROM jobs WHERE id = $1', [jobId]);
-      expect((await queue.getJob(jobId))?.data).toEqual({ jobId, modelId: fit.model_id, userId: user_id, datasetId: rows[0]!.dataset_id });
+      const { rows } = await sql.query<{ dataset_id: string; x_bytes: Buffer }>(
+        'SELECT j.dataset_id, d.x_bytes FROM jobs j JOIN datasets d ON d.id = j.dataset_id WHERE j.id = $1',
+        [jobId],
+      );
+      const { dataset_id: datasetId, x_bytes: x } = rows[0]!;
+      // The test set as upstream's first request describes it: the very bytes the worker will send.
+      const testSet = { sizeBytes: x.byteLength, crc32c: crc32cBase64(x) };
+      expect((await queue.getJob(jobId))?.data).toEqual({ jobId, modelId: fit.model_id, userId: user_id, datasetId, testSet });
       await queue.remove(jobId);
       await queue.add('predict', { jobId }, { jobId });
     } finally {
@@ -42,6 +49,71 @@ describe('the predict payload', () => {
     const done = await waitForJob(client, jobId);
     expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(done.result.predictions).toHaveLength(3);
+  });
+});
+
+describe('the first upstream request sent ahead of the reads', () => {
+  /** The fitted sets this account's prepares and predicts named, in order, from the emulator's record. */
+  const upstreamCalls = (token: string, since: number) =>
+    stack.emulator.state.requests
+      .filter((r) => r.atMs >= since && r.token === token && (r.route === 'prepare_test_set_upload' || r.route === 'predict'))
+      .map((r) => `${r.route} ${(r.body as { fitted_train_set_id: string }).fitted_train_set_id}`);
+
+  it('goes out on what the model\'s last job showed; a guess gone stale (a re-fitted set) costs one prepare, not the answer', async () => {
+    const { client } = await stack.account(THIRD_TOKEN);
+    const fitted = async (randomState: number) => {
+      const fit = (await client.post('/v1/models/fit', { features: X, target: Y, config: { random_state: randomState } })).body;
+      expect((await waitForJob(client, fit.job_id)).status).toBe('succeeded');
+      const { rows } = await sql.query<{ set: string }>('SELECT upstream_fitted_train_set_id AS set FROM models WHERE id = $1', [fit.model_id]);
+      return { modelId: fit.model_id as string, set: rows[0]!.set };
+    };
+    const a = await fitted(31);
+    const b = await fitted(32);
+    const predict = async (rows: unknown[][], modelId = a.modelId) => {
+      const from = Date.now();
+      const done = await waitForJob(client, (await client.post(`/v1/models/${modelId}/predict`, { features: rows })).body.job_id);
+      expect(done.status).toBe('succeeded');
+      return { predictions: done.result.predictions as unknown[], calls: upstreamCalls(THIRD_TOKEN, from) };
+    };
+    // The worker learns the model's set from this job's reads.
+    expect((await predict(T.slice(0, 4))).calls).toEqual([`prepare_test_set_upload ${a.set}`, `predict ${a.set}`]);
+
+    // As if upstream had forgotten the set and a re-fit had replaced it: the guess still names the old one.
+    await sql.query('UPDATE models SET upstream_fitted_train_set_id = $2 WHERE id = $1', [a.modelId, b.set]);
+    const stale = await predict(T.slice(4, 9));
+    expect(stale.calls).toEqual([`prepare_test_set_upload ${a.set}`, `prepare_test_set_upload ${b.set}`, `predict ${b.set}`]);
+
+    // The same rows on the model that owns that set (never seen by the worker: no guess) answer alike.
+    const unguessed = await predict(T.slice(4, 9), b.modelId);
+    expect(unguessed.calls).toEqual([`prepare_test_set_upload ${b.set}`, `predict ${b.set}`]);
+    expect(stale.predictions).toEqual(unguessed.predictions);
+
+    // Learned again: one prepare, on the right set.
+    expect((await predict(T.slice(9, 14))).calls).toEqual([`prepare_test_set_upload ${b.set}`, `predict ${b.set}`]);
+  });
+
+  it('made with a token the account has since replaced, is not used: the job runs under the new token alone', async () => {
+    const [before, after] = ['tok-valid-rotate-before-eeeeeee', 'tok-valid-rotate-after-fffffff'];
+    for (const t of [before, after]) stack.emulator.state.validTokens.add(t);
+    const { client } = await stack.account(before);
+    const fit = (await client.post('/v1/models/fit', { features: X, target: Y, config: { random_state: 33 } })).body;
+    expect((await waitForJob(client, fit.job_id)).status).toBe('succeeded');
+    const predict = async (rows: unknown[][]) => {
+      const since = Date.now();
+      const done = await waitForJob(client, (await client.post(`/v1/models/${fit.model_id}/predict`, { features: rows })).body.job_id);
+      const calls = stack.emulator.state.requests.filter((r) => r.atMs >= since && r.route !== 'get_settings').map((r) => `${r.route} ${r.token === before ? 'before' : r.token === after ? 'after' : r.token}`);
+      return { done, calls };
+    };
+    expect((await predict(T.slice(0, 3))).done.status).toBe('succeeded');
+
+    expect((await client.put('/v1/auth/tabpfn-token', { tabpfn_token: after })).status).toBe(204);
+    const { done, calls } = await predict(T.slice(3, 6));
+    expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
+    // The guess went out under the old token; everything after it under the new one (which owns no
+    // fitted set yet: upstream answers 404, and the job re-fits under the new token, then predicts).
+    expect(calls[0]).toBe('prepare_test_set_upload before');
+    expect(calls.slice(1).every((c) => c.endsWith(' after'))).toBe(true);
+    expect(calls).toContain('predict after');
   });
 });
 

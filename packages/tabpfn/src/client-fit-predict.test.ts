@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import type { RunningEmulator } from '@tabpfn-jobs/tabpfn-emulator';
 import { encodeFeatures, encodeTarget } from './encode.js';
 import { TrainSetNotFoundError } from './errors.js';
+import { testSetInfo } from './predict.js';
 import { accuracy, loadDataset, split } from './test-support/datasets.js';
 import { startTestEmulator, TOKEN, testClient } from '../../../tests/helpers/tabpfn-client.js';
 
@@ -258,6 +259,31 @@ describe('fit and predict against the emulator', () => {
     // The rejected call uploaded nothing, so this one uploads the set, then predicts.
     await expect(call).resolves.toMatchObject({ uploaded: true });
     expect(routes().slice(before + 2)).toEqual(['upload', 'predict']);
+  });
+
+  it('predicts on an earlier prepare of the same test set, and prepares again when the earlier one was for another', async () => {
+    const client = testClient(emulator);
+    const { x, y, xTest } = prepare('iris');
+    const fit = await client.fit({ x: x.bytes, y: y.bytes, task: 'classification' });
+    const input = { fittedTrainSetId: fit.fittedTrainSetId, x: xTest.bytes, task: 'classification' as const, outputType: 'preds' };
+    const routes = () => emulator.state.requests.map((r) => r.route).filter((r) => r !== 'get_settings');
+    const expected = await client.predict(input);
+
+    // Announced from size and crc32c alone, before the bytes are at hand: predict reuses its answer.
+    const info = testSetInfo(fit.fittedTrainSetId, xTest.bytes, true);
+    const before = routes().length;
+    const early = client.prepareTestSet(info);
+    await expect(client.predict(input, { prepared: early })).resolves.toMatchObject({ prediction: expected.prediction });
+    expect(routes().slice(before)).toEqual(['prepare_test_set_upload', 'predict']);
+
+    // A guess that was wrong (another size), or a prepare that failed, costs one prepare more, nothing else.
+    for (const guess of [{ ...info, sizeBytes: info.sizeBytes + 1 }, { ...info, fittedTrainSetId: 'no-such-set' }]) {
+      const wrong = client.prepareTestSet(guess);
+      await wrong.catch(() => undefined);
+      const from = routes().length;
+      await expect(client.predict(input, { prepared: wrong })).resolves.toMatchObject({ prediction: expected.prediction });
+      expect(routes().slice(from)).toEqual(['prepare_test_set_upload', 'predict']);
+    }
   });
 
   it('does not let another token use a fitted train set', async () => {

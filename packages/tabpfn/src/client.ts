@@ -3,7 +3,7 @@ import { NotFoundError, TrainSetNotFoundError } from './errors.js';
 import { type FitCallOptions, type FitInput, type FitResult, type FlowContext, runFit } from './fit.js';
 import { abortError, type ClientLogger, errorFromResponse, type HttpContext, jsonBody, send } from './http.js';
 import { availableModels, modelPath, type Task } from './models.js';
-import { type PredictCallOptions, type PredictInput, type PredictResult, runPredict } from './predict.js';
+import { type PredictCallOptions, type PredictInput, type PredictResult, type PreparedTestSet, type TestSetInfo, prepareTestSet, runPredict } from './predict.js';
 import { defaultSettingsCache, type Settings, type SettingsCache, settingsSchema } from './settings.js';
 import { normaliseUsage, type Usage } from './usage.js';
 
@@ -221,6 +221,16 @@ export class TabPFNClient {
 
   predict(input: PredictInput, opts: PredictCallOptions = {}): Promise<PredictResult> {
     return runPredict(this.flow, input, opts);
+  }
+
+  /**
+   * `prepare_test_set_upload` ahead of `predict`, from the test set's size and crc32c alone: a caller
+   * that learns those before it holds the bytes starts the first request early and hands the answer
+   * to `predict` (`prepared`), which checks it matches. The crc32c is sent only when this client dedups
+   * test sets (as `predict` does).
+   */
+  prepareTestSet(info: TestSetInfo, signal?: AbortSignal): Promise<PreparedTestSet> {
+    return prepareTestSet(this.flow, this.flow.dedupDatasets ? info : { fittedTrainSetId: info.fittedTrainSetId, sizeBytes: info.sizeBytes }, signal);
   }
 }
 

@@ -30,6 +30,6 @@ export { buildFitBody, type FitCallOptions, type FitInput, type FitResult, type 
 export type { ClientLogger } from './http.js';
 export { availableModels, modelPath, modelVersionFromPath, outputTypes, type Task } from './models.js';
 export { crc32cBase64, type DecodedTable, decodeParquet, decodeParquetColumns, type ParquetColumn, writeParquet } from './parquet.js';
-export { buildPredictBody, type PredictCallOptions, type PredictInput, type PredictResult, type PredictStage } from './predict.js';
+export { buildPredictBody, type PredictCallOptions, type PredictInput, type PredictResult, type PredictStage, type PreparedTestSet, type TestSetInfo, testSetInfo } from './predict.js';
 export { defaultSettingsCache, type ModelLimit, type Settings, SettingsCache, SETTINGS_TTL_MS } from './settings.js';
 export { normaliseUsage, type Usage } from './usage.js';

@@ -14,6 +14,7 @@ import { type TestSetIntake, createTestSetIntake } from './test-set-intake.js';
 import { createSettingsReader } from './submit-settings.js';
 import { type ReadyModelCache, type SubmitModel, createReadyModelCache } from './ready-model-cache.js';
 import type { TabPFNFor } from './upstream.js';
+import { crc32cBase64 } from '@tabpfn-jobs/tabpfn';
 
 export type { FitInput } from './fit-plan.js';
 export type { PredictInput } from './predict-plan.js';
@@ -140,8 +141,11 @@ async function persistPredict(
     parked: locked.status !== 'ready',
   };
   // A predict served from cache is born final: it never counts as in flight, and writes no test set.
-  const opts = cached ? {} : { admitUnder: deps.maxInflightJobs, ...(parts ? {} : { testSet: { userId, ...plan.dataset } }) };
-  const created = await admitted(deps.lifecycle.create(tx, job, opts), deps).catch((err) => {
+  const whole = cached || parts ? undefined : { userId, ...plan.dataset };
+  const opts = cached ? {} : { admitUnder: deps.maxInflightJobs, ...(whole ? { testSet: whole } : {}) };
+  // A test set stored whole goes upstream as these very bytes: the worker may describe it before reading it.
+  const digest = whole ? { testSet: { sizeBytes: whole.x.byteLength, crc32c: crc32cBase64(whole.x) } } : {};
+  const created = await admitted(deps.lifecycle.create(tx, { ...job, ...digest }, opts), deps).catch((err) => {
     // The model was deleted after we read it (ready models are not locked).
     if ((err as { constraint?: string }).constraint === 'jobs_model_id_fkey') throw new NotFoundError('model_not_found', 'No such model.');
     throw err;

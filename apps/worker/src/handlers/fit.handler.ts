@@ -47,7 +47,7 @@ export function createFitHandler(deps: FitHandlerDeps): JobHandler<'fit'> {
       if (!found) return;
       const model = await deps.encodeStoredCells(found);
       const reusable = deps.reuseFits ? await deps.models.findReusable(model.user_id, model.fit_key, model.id) : undefined;
-      if (!reusable) await runner.admit(bullJob, lockToken, loaded.job, loaded.token, ['fit', 'upload']);
+      if (!reusable) await runner.admit(bullJob, lockToken, loaded.job.id, loaded.token, ['fit', 'upload']);
       const job = await runner.start(loaded.job, 'uploading');
       if (!job) return;
 

@@ -90,7 +90,7 @@ describe('job runner rate-limit records', () => {
     const jobs = { async setProgress() {} } as unknown as JobRepository;
     const lifecycle = { finish: async () => undefined };
     const runner = createJobRunner({ jobs, lifecycle, limiter, breaker } as unknown as RunnerDeps);
-    await runner.admit({} as never, undefined, { id: 'job-5' } as never, 'tok', ['fit', 'upload']);
+    await runner.admit({} as never, undefined, 'job-5', 'tok', ['fit', 'upload']);
     runner.setStage('job-5', 'uploading');
     runner.setStage('job-5', 'fitting');
     runner.setStage('job-6', 'fitting');

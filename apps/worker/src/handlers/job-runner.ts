@@ -56,38 +56,51 @@ export function toJobError(err: unknown): JobError {
   return { code: 'internal_error', message: 'The job failed unexpectedly.', retryable: true };
 }
 
+type Progress = Parameters<JobRepository['setProgress']>[1];
+
+/** A stage reported just before the call of that kind is sent (the tabpfn client's onStage). */
+const SENDS: Record<string, CallKind> = { uploading: 'upload', fitting: 'fit', predicting: 'predict' };
+
 /**
- * The parts every job handler shares: claiming the job, the user's token, cancellation, final
- * writes (once, with webhook deliveries in the same transaction), and the retry decision.
+ * Progress writes are not awaited by the upstream call that reports them, so two of them for one job
+ * could land out of order on different pool connections ('uploading' after 'predicting'). Chaining
+ * them per job keeps the row's stage the last one reported. A stage may also wait before it is
+ * written (see `setStage`); anything written meanwhile replaces it.
  */
-export function createJobRunner(deps: RunnerDeps) {
-  /**
-   * Progress writes are not awaited by the upstream call that reports them, so two of them for one job
-   * could land out of order on different pool connections ('uploading' after 'predicting'). Chaining
-   * them per job keeps the row's stage the last one reported.
-   */
+function createProgressWrites(jobs: Pick<JobRepository, 'setProgress'>) {
   const progressWrites = new Map<string, Promise<void>>();
-  /** Stages reported but not written yet (see `setStage`). */
   const pendingStages = new Map<string, NodeJS.Timeout>();
-  /** The rate limiter's record of each admitted job's calls, moved to when each kind is sent (see `setStage`). */
-  const tickets = new Map<string, { token: string; ticket: string }>();
-  let ticketSeq = 0;
-  /** A stage reported just before the call of that kind is sent (the tabpfn client's onStage). */
-  const SENDS: Record<string, CallKind> = { uploading: 'upload', fitting: 'fit', predicting: 'predict' };
   function dropPendingStage(jobId: string): void {
     clearTimeout(pendingStages.get(jobId));
     pendingStages.delete(jobId);
   }
-  function writeProgress(jobId: string, progress: Parameters<JobRepository['setProgress']>[1]): Promise<void> {
-    // Anything written now is newer than a stage still waiting to be.
+  function writeProgress(jobId: string, progress: Progress): Promise<void> {
     dropPendingStage(jobId);
-    const next = (progressWrites.get(jobId) ?? Promise.resolve()).then(() => deps.jobs.setProgress(jobId, progress)).catch(() => undefined);
+    const next = (progressWrites.get(jobId) ?? Promise.resolve()).then(() => jobs.setProgress(jobId, progress)).catch(() => undefined);
     progressWrites.set(jobId, next);
     void next.then(() => {
       if (progressWrites.get(jobId) === next) progressWrites.delete(jobId);
     });
     return next;
   }
+  function writeLater(jobId: string, progress: Progress, delayMs: number): void {
+    dropPendingStage(jobId);
+    const timer = setTimeout(() => void writeProgress(jobId, progress), delayMs);
+    timer.unref();
+    pendingStages.set(jobId, timer);
+  }
+  return { writeProgress, writeLater, dropPendingStage };
+}
+
+/**
+ * The parts every job handler shares: claiming the job, the user's token, cancellation, final
+ * writes (once, with webhook deliveries in the same transaction), and the retry decision.
+ */
+export function createJobRunner(deps: RunnerDeps) {
+  const { writeProgress, writeLater, dropPendingStage } = createProgressWrites(deps.jobs);
+  /** The rate limiter's record of each admitted job's calls, moved to when each kind is sent (see `setStage`). */
+  const tickets = new Map<string, { token: string; ticket: string }>();
+  let ticketSeq = 0;
 
   /**
    * Ends the job (see the lifecycle's `finish`). A success refused because a cancel was requested
@@ -137,17 +150,27 @@ export function createJobRunner(deps: RunnerDeps) {
      * Holds the job back in the queue (without using an attempt) while upstream's circuit is open or
      * this token's share of upstream's rate limits is spent, so the worker slot serves other accounts.
      */
-    async admit(bullJob: Job, lockToken: string | undefined, job: JobRow, token: string, kinds: CallKind[]): Promise<void> {
+    async admit(bullJob: Job, lockToken: string | undefined, jobId: string, token: string, kinds: CallKind[]): Promise<void> {
       const breakerWait = deps.breaker.admit();
-      const ticket = `${process.pid}:${job.id}:${ticketSeq++}`;
+      const ticket = `${process.pid}:${jobId}:${ticketSeq++}`;
       const wait = breakerWait || (await deps.limiter.acquire(token, kinds, ticket));
-      if (!wait) return void tickets.set(job.id, { token, ticket });
+      if (!wait) return void tickets.set(jobId, { token, ticket });
       // Admitted as the half-open trial but held back by the rate limit: let another job be the trial.
       if (!breakerWait) deps.breaker.release();
       const reason = breakerWait ? 'TabPFN is unavailable; waiting before trying again' : 'waiting for this token\'s TabPFN rate limit';
-      await writeProgress(job.id, { stage: 'queued', message: reason, retry_in_seconds: Math.ceil(wait / 1000) });
+      await writeProgress(jobId, { stage: 'queued', message: reason, retry_in_seconds: Math.ceil(wait / 1000) });
       await bullJob.moveToDelayed(Date.now() + wait, lockToken);
       throw new DelayedError();
+    },
+
+    /**
+     * An admission whose calls will not be made after all (the job had ended, or was admitted under
+     * a token it turned out not to use): frees the breaker's trial slot. The limiter keeps counting
+     * what was admitted, erring on the side of fewer calls.
+     */
+    release(jobId: string): void {
+      tickets.delete(jobId);
+      deps.breaker.release();
     },
 
     /** The account's TabPFN token, read now so the read overlaps the handler's others (see `load`). */
@@ -159,6 +182,9 @@ export function createJobRunner(deps: RunnerDeps) {
 
     /** Marks the job running (idempotent; `job.started` fires only on the first start). */
     start: (job: JobRow, stage: string) => deps.lifecycle.start(job, stage),
+
+    /** The TabPFN client of a token (a guessed one too: see predict-hints.ts). */
+    clientFor: (token: string) => deps.tabpfnFor(token),
 
     /** Inside a running job (a re-fit during predict): waits for the token's rate limit in place. */
     async waitForLimit(token: string, kinds: CallKind[], signal: AbortSignal): Promise<void> {
@@ -193,7 +219,7 @@ export function createJobRunner(deps: RunnerDeps) {
     },
 
     /** A batch's progress (chunks and rows done), in the same per-job order as stage writes. */
-    report(jobId: string, progress: Parameters<JobRepository['setProgress']>[1]): Promise<void> {
+    report(jobId: string, progress: Progress): Promise<void> {
       return writeProgress(jobId, progress);
     },
 
@@ -208,11 +234,8 @@ export function createJobRunner(deps: RunnerDeps) {
       const admitted = tickets.get(jobId);
       const kind = SENDS[stage];
       if (admitted && kind) void deps.limiter.sent(admitted.token, [kind], admitted.ticket).catch(() => undefined);
-      dropPendingStage(jobId);
       const progress = { stage: stage as never, ...(message ? { message } : {}), ...(retryInSeconds ? { retry_in_seconds: retryInSeconds } : {}) };
-      const timer = setTimeout(() => void writeProgress(jobId, progress), STAGE_WRITE_DELAY_MS);
-      timer.unref();
-      pendingStages.set(jobId, timer);
+      writeLater(jobId, progress, STAGE_WRITE_DELAY_MS);
     },
 
     /**

@@ -3,7 +3,7 @@ import type { Pool } from '@tabpfn-jobs/shared/db';
 import { type JobError, isFinalStatus } from '@tabpfn-jobs/shared/domain';
 import type { Logger } from '@tabpfn-jobs/shared/logger';
 import type { DatasetRepository, DatasetRow, JobRepository, JobRow, ModelRepository, ModelRow, PredictChunkRepository } from '@tabpfn-jobs/shared/repositories';
-import { type TabPFNClient, TestSetTooLargeError, TrainSetNotFoundError, modelPath } from '@tabpfn-jobs/tabpfn';
+import { type PreparedTestSet, type TabPFNClient, TestSetTooLargeError, TrainSetNotFoundError, modelPath } from '@tabpfn-jobs/tabpfn';
 import { type PredictParams, assembleInline, resultHeader, toResult } from '../batch/batch-result.js';
 import { ChunkFailedError, runBatch } from '../batch/batch-runner.js';
 import { chunkRowsFor } from '../batch/chunk-plan.js';
@@ -11,6 +11,7 @@ import { createTestSetReader } from '../batch/test-set-reader.js';
 import { tabpfnConfigOf } from './fit.handler.js';
 import type { JobHandler } from './handler.js';
 import type { JobRunner } from './job-runner.js';
+import { type PredictGuess, createPredictHints } from './predict-hints.js';
 import { createRefitter } from './refit.js';
 
 
@@ -33,6 +34,9 @@ export interface PredictHandlerDeps {
 }
 
 type Loaded = { job: JobRow; client: TabPFNClient; token: string };
+type SingleCall = { onStage: (stage: string) => void; proceed: Promise<unknown>; prepared?: Promise<PreparedTestSet> };
+
+const CALLS = ['predict', 'upload'] as const;
 
 /** The job ended (or was canceled while queued) before this attempt marked it running: nothing to do. */
 class JobEnded extends Error {}
@@ -40,9 +44,10 @@ class JobEnded extends Error {}
 export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'predict'> {
   const { runner } = deps;
   const refitOnce = createRefitter(deps);
+  const hints = createPredictHints();
 
   /** One upstream predict with the model as it is now; a forgotten train set is re-fitted once and the call repeated. */
-  function predictor(loaded: Loaded, model: ModelRow, params: PredictParams, single?: { onStage: (stage: string) => void; proceed: Promise<unknown> }) {
+  function predictor(loaded: Loaded, model: ModelRow, params: PredictParams, single?: SingleCall) {
     let current = model;
     const call = (m: ModelRow, x: Uint8Array, signal: AbortSignal) =>
       loaded.client.predict(
@@ -55,7 +60,7 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
           tabpfnConfig: { ...tabpfnConfigOf(m), ...(params.config ?? {}) },
           modelPath: modelPath(m.model_name, m.task),
         },
-        { signal, onStage: single?.onStage, proceed: single?.proceed },
+        { signal, onStage: single?.onStage, proceed: single?.proceed, prepared: single?.prepared },
       );
     return async (x: Uint8Array, signal: AbortSignal): Promise<unknown> => {
       // The model this call used: chunks in flight together all find the same set gone, and each must
@@ -92,7 +97,13 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
    * Predicts the job's rows in one call when they fit, else as a batch; then ends the job. `started` is
    * the job being marked running: a single call's first request overlaps it, a batch waits for it.
    */
-  async function predictRows(loaded: Loaded, model: ModelRow, dataset: DatasetRow, started: Promise<JobRow | undefined>): Promise<void> {
+  async function predictRows(
+    loaded: Loaded,
+    model: ModelRow,
+    dataset: DatasetRow,
+    started: Promise<JobRow | undefined>,
+    prepared: Promise<PreparedTestSet> | undefined,
+  ): Promise<void> {
     const { job } = loaded;
     const running = started.then((row) => {
       if (!row) throw new JobEnded();
@@ -107,7 +118,7 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     const single = await runner.withCancel(job.id, async (signal) => {
       if (whole) {
         try {
-          const call = { onStage: (stage: string) => runner.setStage(job.id, stage), proceed: running };
+          const call: SingleCall = { onStage: (stage: string) => runner.setStage(job.id, stage), proceed: running, prepared };
           return { prediction: await predictor(loaded, model, params, call)(dataset.x_bytes!, signal) };
         } catch (err) {
           if (!(err instanceof TestSetTooLargeError) || job.n_rows < 2) throw err;
@@ -120,7 +131,7 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
           ...deps,
           ...deps.batch,
           reader: createTestSetReader(deps),
-          waitForLimit: (s) => runner.waitForLimit(loaded.token, ['predict', 'upload'], s),
+          waitForLimit: (s) => runner.waitForLimit(loaded.token, [...CALLS], s),
           report: (p) => runner.report(job.id, p),
           cancelRequested: () => deps.jobs.isCancelRequested(job.id),
         },
@@ -154,32 +165,69 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     });
   }
 
-  return async ({ jobId, ...ids }, bullJob: Job, lockToken?: string) => {
-    // attemptsStarted counts every run, retries and returns from the rate limit's delay included.
-    const reads = readAlongside(ids, bullJob.attemptsStarted <= 1);
-    const pending = await deps.jobs.findById(jobId);
-    if (!pending || isFinalStatus(pending.status)) return;
-    try {
-      const { token, dataset: testSet, ...rest } = reads(pending);
-      testSet.catch(() => undefined);
-      const model = await rest.model;
-      if (!model) return;
-      if (model.status === 'pending') {
-        // Normally parked until the fit ends; reaching here means a re-enqueue raced the fit.
-        await bullJob.moveToDelayed(Date.now() + 2_000, lockToken);
-        throw new DelayedError();
-      }
-      if (model.status === 'failed') {
-        await runner.finalize(jobId, {
-          status: 'failed',
-          error: { code: 'model_fit_failed', message: `The model failed to fit: ${model.error?.message ?? 'unknown error'}`, retryable: false },
-        });
-        return;
-      }
+  /**
+   * What the job's reads say: its row, model, client and (pending) test set when it is to run now;
+   * undefined when there is nothing to do (ended, gone, its model failed: then it is failed here).
+   */
+  async function runnableJob(jobId: string, pending: JobRow | undefined, reads: ReturnType<typeof readAlongside>, bullJob: Job, lockToken?: string) {
+    if (!pending || isFinalStatus(pending.status)) return undefined;
+    const { token, dataset: testSet, ...rest } = reads(pending);
+    testSet.catch(() => undefined);
+    const model = await rest.model;
+    if (!model) return undefined;
+    if (model.status === 'pending') {
+      // Normally parked until the fit ends; reaching here means a re-enqueue raced the fit.
+      await bullJob.moveToDelayed(Date.now() + 2_000, lockToken);
+      throw new DelayedError();
+    }
+    if (model.status === 'failed') {
+      await runner.finalize(jobId, {
+        status: 'failed',
+        error: { code: 'model_fit_failed', message: `The model failed to fit: ${model.error?.message ?? 'unknown error'}`, retryable: false },
+      });
+      return undefined;
+    }
+    const loaded = await runner.load(jobId, pending, token);
+    return loaded && { loaded, model, testSet };
+  }
 
-      const loaded = await runner.load(jobId, pending, token);
-      if (!loaded) return;
-      await runner.admit(bullJob, lockToken, loaded.job, loaded.token, ['predict', 'upload']);
+  /** Admitted under the guessed token's limits, upstream's first request leaves before the job's reads answer. */
+  async function sendAhead(bullJob: Job, lockToken: string | undefined, jobId: string, guess: PredictGuess) {
+    await runner.admit(bullJob, lockToken, jobId, guess.token, [...CALLS]);
+    const prepared = runner.clientFor(guess.token).prepareTestSet(guess.info);
+    prepared.catch(() => undefined); // a failed guess is as if never made (the call prepares again)
+    return { prepared };
+  }
+
+  return async ({ jobId, testSet: described, ...ids }, bullJob: Job, lockToken?: string) => {
+    // attemptsStarted counts every run, retries and returns from the rate limit's delay included.
+    const firstRun = bullJob.attemptsStarted <= 1;
+    const reads = readAlongside(ids, firstRun);
+    const found = deps.jobs.findById(jobId);
+    found.catch(() => undefined);
+    const guess = firstRun ? hints.guess(ids, described) : undefined;
+    /** The token this job's calls were admitted under, and whether they were then made (see `release`). */
+    let admittedAs: string | undefined;
+    let ran = false;
+    try {
+      let prepared: Promise<PreparedTestSet> | undefined;
+      if (guess) {
+        ({ prepared } = await sendAhead(bullJob, lockToken, jobId, guess));
+        admittedAs = guess.token;
+      }
+      const runnable = await runnableJob(jobId, await found, reads, bullJob, lockToken);
+      if (!runnable) return;
+      const { loaded, model, testSet } = runnable;
+      hints.learn(loaded.job.user_id, loaded.token, model);
+      if (admittedAs !== loaded.token) {
+        // Not admitted yet, or under a token the account no longer has: its prepare is not ours to use.
+        if (admittedAs) runner.release(jobId);
+        admittedAs = undefined;
+        prepared = undefined;
+        await runner.admit(bullJob, lockToken, jobId, loaded.token, [...CALLS]);
+        admittedAs = loaded.token;
+      }
+      ran = true;
       const started = runner.start(loaded.job, 'uploading');
       started.catch(() => undefined);
       const dataset = await testSet;
@@ -188,7 +236,7 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
         throw new Error(`test data of job ${jobId} is gone`);
       }
       try {
-        await predictRows(loaded, model, dataset, started);
+        await predictRows(loaded, model, dataset, started, prepared);
       } catch (err) {
         if (err instanceof JobEnded) return;
         if (!(err instanceof ChunkFailedError)) throw err;
@@ -197,7 +245,11 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     } catch (err) {
       // Held back (parked model, rate limit, open circuit): not an error, the job waits in the queue.
       if (err instanceof DelayedError) throw err;
+      ran = true;
       await runner.handleError(bullJob, jobId, err);
+    } finally {
+      // Admitted ahead of reads that then found nothing to run (or that held it back): nothing was sent for it.
+      if (admittedAs && !ran) runner.release(jobId);
     }
   };
 }

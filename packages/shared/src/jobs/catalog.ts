@@ -3,7 +3,7 @@ import { z } from 'zod';
 
 /**
  * The one job catalog: producer (api) and consumer (worker) share names, payload schemas and queue
- * options. Payloads carry ids only; datasets and tokens stay in Postgres.
+ * options. Payloads carry ids (and a test set's size and checksum); datasets and tokens stay in Postgres.
  */
 const id = z.uuid();
 
@@ -22,8 +22,16 @@ export const jobCatalog = {
   predict: {
     // The row's own ids, so the worker reads the job, its model, its test set and the account's token
     // in one round trip instead of three in a row. Optional: a job added by an older version has only
-    // `jobId`, and the worker then reads them from the row.
-    payload: z.strictObject({ jobId: id, modelId: id.optional(), userId: id.optional(), datasetId: id.optional() }),
+    // `jobId`, and the worker then reads them from the row. `testSet`: the size and crc32c (base64) of
+    // a test set stored whole, which is all upstream's first request needs of it, so the worker can
+    // send that request while its reads are in flight (predict.handler.ts).
+    payload: z.strictObject({
+      jobId: id,
+      modelId: id.optional(),
+      userId: id.optional(),
+      datasetId: id.optional(),
+      testSet: z.strictObject({ sizeBytes: z.number().int().nonnegative(), crc32c: z.string().min(1).max(16) }).optional(),
+    }),
     options: { removeOnComplete: { count: 1000 }, removeOnFail: { count: 1000 } },
     retry: upstreamRetry,
   },

@@ -8,6 +8,7 @@ import type { ModelRepository } from '../repositories/model.repository.js';
 import { ATTR } from '../tracing/attributes.js';
 import { activeTraceparent, annotateActiveSpan, inJobTrace } from '../tracing/spans.js';
 import { publishCancel, publishJobFinished } from './job-events.js';
+import type { JobPayload } from './catalog.js';
 import { type QueueSet, enqueue, ensureQueued } from './queues.js';
 
 /**
@@ -28,10 +29,13 @@ import { type QueueSet, enqueue, ensureQueued } from './queues.js';
 /** What the queue needs of a job row: its kind and the ids a predict's payload carries (jobs/catalog.ts). */
 export type QueuedJob = Pick<JobRow, 'id' | 'type' | 'model_id' | 'user_id' | 'dataset_id'>;
 
+/** A predict's test set as upstream's first request describes it (known at submit; the catalog's `testSet`). */
+export type TestSetDigest = NonNullable<JobPayload<'predict'>['testSet']>;
+
 /** The job's BullMQ job, added idempotently (its id is the job's). */
-function addTo(queues: QueueSet, job: QueuedJob): Promise<void> {
+function addTo(queues: QueueSet, job: QueuedJob, testSet?: TestSetDigest): Promise<void> {
   if (job.type === 'fit') return enqueue(queues, 'fit', { jobId: job.id }, { jobId: job.id });
-  const ids = { modelId: job.model_id, userId: job.user_id, ...(job.dataset_id ? { datasetId: job.dataset_id } : {}) };
+  const ids = { modelId: job.model_id, userId: job.user_id, ...(job.dataset_id ? { datasetId: job.dataset_id } : {}), ...(testSet ? { testSet } : {}) };
   return enqueue(queues, 'predict', { jobId: job.id, ...ids }, { jobId: job.id });
 }
 
@@ -66,6 +70,8 @@ export interface CreatedJob {
   parked: boolean;
   /** Outbox rows of a job born final (a predict served from cache). */
   deliveries: string[];
+  /** A predict's test set stored whole, described for the queue payload. */
+  testSet?: TestSetDigest;
 }
 
 const CANCELED: JobError = { code: 'canceled', message: 'Canceled by the user.', retryable: false };
@@ -77,18 +83,18 @@ const modelErrorOf = (outcome: JobOutcome): JobError =>
 
 export function createJobLifecycle(deps: JobLifecycleDeps) {
   const enqueueTimeoutMs = deps.enqueueTimeoutMs ?? 2_000;
-  const add = (job: QueuedJob) => addTo(deps.queues, job);
+  const add = (job: QueuedJob, testSet?: TestSetDigest) => addTo(deps.queues, job, testSet);
 
   /**
    * Adds the job's BullMQ job (attempts and backoff come from the catalog). Never throws: the job is
    * safe in Postgres, and with Redis down or slow the reconciler enqueues it once Redis answers.
    */
-  async function enqueueJob(job: QueuedJob): Promise<boolean> {
+  async function enqueueJob(job: QueuedJob, testSet?: TestSetDigest): Promise<boolean> {
     const jobId = job.id;
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        add(job),
+        add(job, testSet),
         // BullMQ can wait for a connection indefinitely.
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error('enqueue timed out')), enqueueTimeoutMs);
@@ -166,18 +172,22 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
      * in-flight cap and with its test set when `opts` say so, and for a job born final its outbox row.
      * Nothing leaves the transaction but data; `submitted` acts on it after commit.
      */
-    async create(tx: Queryable, input: NewJob & { parked?: boolean }, opts: Parameters<JobRepository['insert']>[2] = {}): Promise<CreatedJob> {
-      const { parked = false, ...row } = input;
+    async create(
+      tx: Queryable,
+      input: NewJob & { parked?: boolean; testSet?: TestSetDigest },
+      opts: Parameters<JobRepository['insert']>[2] = {},
+    ): Promise<CreatedJob> {
+      const { parked = false, testSet, ...row } = input;
       // The submit's trace context goes with the job: later work on it joins this trace.
       const job = await deps.jobs.insert({ ...row, traceparent: row.traceparent ?? activeTraceparent() }, tx, opts);
       const born = job.status === 'succeeded' ? await deps.outbox.record(tx, job, 'job.succeeded') : null;
-      return { job, parked, deliveries: born ? [born] : [] };
+      return { job, parked, deliveries: born ? [born] : [], ...(testSet ? { testSet } : {}) };
     },
 
     /** After the submit committed: a queued job goes to the queue (unless parked); a final one is announced. */
     async submitted(created: CreatedJob): Promise<void> {
       if (created.job.status !== 'queued') await deps.outbox.enqueue(created.deliveries);
-      else if (!created.parked) await enqueueJob(created.job);
+      else if (!created.parked) await enqueueJob(created.job, created.testSet);
     },
 
     /** Marks the job running (idempotent); `job.started` is recorded only on the first start. */
