@@ -56,6 +56,19 @@ describe('webhooks from real fit and predict jobs', () => {
     const deliveries = await acct.client.get(`/v1/jobs/${pred.body.job_id}/webhook-deliveries`);
     expect(deliveries.status).toBe(200);
     expect(JSON.stringify(deliveries.body)).toContain('job.succeeded');
+
+    // The model's second predict goes upstream on what the first one showed the worker (its first request
+    // leaves before the job is read, predict.handler.ts), yet its start is recorded as one with a webhook.
+    const again = await acct.client.post(`/v1/models/${fit.body.model_id}/predict`, {
+      features: jsonCells(iris.testX.slice(0, 7)),
+      webhook_url: `${receiver.url}/again`,
+      webhook_events: ['job.started', 'job.succeeded'],
+    });
+    expect((await waitForJob(acct.client, again.body.job_id)).status).toBe('succeeded');
+    for (let i = 0; i < 100 && receiver.forPath('/again').length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    const againEvents = receiver.forPath('/again').map(verify);
+    expect(againEvents.map((e) => e.type).sort()).toEqual(['job.started', 'job.succeeded']);
+    for (const e of againEvents) expect(e.data.job_id).toBe(again.body.job_id);
   });
 
   it('a predict served from cache still fires job.succeeded', async () => {

@@ -164,9 +164,8 @@ export function createJobRunner(deps: RunnerDeps) {
     },
 
     /**
-     * An admission whose calls will not be made after all (the job had ended, or was admitted under
-     * a token it turned out not to use): frees the breaker's trial slot. The limiter keeps counting
-     * what was admitted, erring on the side of fewer calls.
+     * An admission whose calls will not be made (the job had ended, or it was admitted under a token it
+     * does not use): frees the breaker's trial slot. The limiter keeps counting it, erring towards fewer calls.
      */
     release(jobId: string): void {
       tickets.delete(jobId);
@@ -182,6 +181,9 @@ export function createJobRunner(deps: RunnerDeps) {
 
     /** Marks the job running (idempotent; `job.started` fires only on the first start). */
     start: (job: JobRow, stage: string) => deps.lifecycle.start(job, stage),
+
+    /** `start` before the job is read: only a job without webhooks, else undefined (see the lifecycle's `startUnread`). */
+    startUnread: (jobId: string, stage: string) => deps.lifecycle.startUnread(jobId, stage),
 
     /** The TabPFN client of a token (a guessed one too: see predict-hints.ts). */
     clientFor: (token: string) => deps.tabpfnFor(token),

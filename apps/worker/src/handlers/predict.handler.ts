@@ -101,10 +101,10 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     loaded: Loaded,
     model: ModelRow,
     dataset: DatasetRow,
-    started: Promise<JobRow | undefined>,
-    prepared: Promise<PreparedTestSet> | undefined,
+    run: { started: Promise<JobRow | undefined>; prepared?: Promise<PreparedTestSet>; rerun: boolean },
   ): Promise<void> {
     const { job } = loaded;
+    const { started, prepared } = run;
     const running = started.then((row) => {
       if (!row) throw new JobEnded();
     });
@@ -113,7 +113,7 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     const settings = await loaded.client.getSettings().catch(() => null);
     let chunkRows = chunkRowsFor(settings, { trainRows: model.n_samples, nCols: dataset.n_cols, outputType: params.output_type, modelPath: modelPath(model.model_name, model.task) });
     // A re-run may have stored chunks already: only a first attempt (none started before) can skip looking.
-    const stored = job.attempts > 0 ? (await deps.chunks.ranges(job.id)).length : 0;
+    const stored = run.rerun ? (await deps.chunks.ranges(job.id)).length : 0;
     const whole = dataset.n_parts === 0 && job.n_rows <= chunkRows && stored === 0;
     const single = await runner.withCancel(job.id, async (signal) => {
       if (whole) {
@@ -191,31 +191,37 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     return loaded && { loaded, model, testSet };
   }
 
-  /** Admitted under the guessed token's limits, upstream's first request leaves before the job's reads answer. */
+  /**
+   * Admitted under the guessed token's limits, upstream's first request leaves before the job's reads
+   * answer; meanwhile the job is marked running in the statement that reads it (unless it has a
+   * webhook: `claimed` is undefined then, as for a job that has ended).
+   */
   async function sendAhead(bullJob: Job, lockToken: string | undefined, jobId: string, guess: PredictGuess) {
     await runner.admit(bullJob, lockToken, jobId, guess.token, [...CALLS]);
     const prepared = runner.clientFor(guess.token).prepareTestSet(guess.info);
     prepared.catch(() => undefined); // a failed guess is as if never made (the call prepares again)
-    return { prepared };
+    return { prepared, claimed: await runner.startUnread(jobId, 'uploading') };
   }
 
   return async ({ jobId, testSet: described, ...ids }, bullJob: Job, lockToken?: string) => {
     // attemptsStarted counts every run, retries and returns from the rate limit's delay included.
     const firstRun = bullJob.attemptsStarted <= 1;
     const reads = readAlongside(ids, firstRun);
-    const found = deps.jobs.findById(jobId);
-    found.catch(() => undefined);
     const guess = firstRun ? hints.guess(ids, described) : undefined;
+    // With a guess the job is read as it is marked running (sendAhead), after its admission.
+    const found = guess ? undefined : deps.jobs.findById(jobId);
+    found?.catch(() => undefined);
     /** The token this job's calls were admitted under, and whether they were then made (see `release`). */
     let admittedAs: string | undefined;
     let ran = false;
     try {
       let prepared: Promise<PreparedTestSet> | undefined;
+      let claimed: JobRow | undefined;
       if (guess) {
-        ({ prepared } = await sendAhead(bullJob, lockToken, jobId, guess));
+        ({ prepared, claimed } = await sendAhead(bullJob, lockToken, jobId, guess));
         admittedAs = guess.token;
       }
-      const runnable = await runnableJob(jobId, await found, reads, bullJob, lockToken);
+      const runnable = await runnableJob(jobId, claimed ?? (await (found ?? deps.jobs.findById(jobId))), reads, bullJob, lockToken);
       if (!runnable) return;
       const { loaded, model, testSet } = runnable;
       hints.learn(loaded.job.user_id, loaded.token, model);
@@ -228,7 +234,7 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
         admittedAs = loaded.token;
       }
       ran = true;
-      const started = runner.start(loaded.job, 'uploading');
+      const started = claimed ? Promise.resolve(claimed) : runner.start(loaded.job, 'uploading');
       started.catch(() => undefined);
       const dataset = await testSet;
       if (!dataset || (!dataset.x_bytes && !dataset.n_parts)) {
@@ -236,7 +242,9 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
         throw new Error(`test data of job ${jobId} is gone`);
       }
       try {
-        await predictRows(loaded, model, dataset, started, prepared);
+        // A claimed row counts this run among its attempts already.
+        const rerun = claimed ? claimed.attempts > 1 : loaded.job.attempts > 0;
+        await predictRows(loaded, model, dataset, { started, prepared, rerun });
       } catch (err) {
         if (err instanceof JobEnded) return;
         if (!(err instanceof ChunkFailedError)) throw err;

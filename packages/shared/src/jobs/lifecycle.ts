@@ -204,6 +204,16 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
       return running;
     },
 
+    /**
+     * `start` without reading the job first, for a job without webhooks (its start is the one statement):
+     * the running row, or undefined when the job has ended, is gone, or has a webhook (then `start` it).
+     */
+    async startUnread(jobId: string, stage: string): Promise<JobRow | undefined> {
+      const row = await deps.jobs.markRunning(jobId, stage, undefined, { onlyWithoutWebhook: true });
+      if (row) annotateActiveSpan({ [ATTR.jobId]: row.id, [ATTR.jobType]: row.type, [ATTR.accountId]: row.user_id, [ATTR.modelId]: row.model_id });
+      return row;
+    },
+
     /** The user's cancel: a queued job ends canceled at once; a running one is told to stop (the worker ends it). */
     async cancel(job: JobRow): Promise<JobRow> {
       if (job.status === 'queued') {

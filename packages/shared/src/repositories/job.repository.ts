@@ -181,11 +181,12 @@ export function createJobRepository(pool: Queryable) {
     },
 
     /** queued/running → running; returns undefined when the job is already final (or gone). */
-    async markRunning(id: string, stage: string, tx: Queryable = pool): Promise<JobRow | undefined> {
+    /** `onlyWithoutWebhook`: leaves a job with a webhook alone (its start also records a delivery). */
+    async markRunning(id: string, stage: string, tx: Queryable = pool, opts: { onlyWithoutWebhook?: boolean } = {}): Promise<JobRow | undefined> {
       const { rows } = await tx.query<JobRow>(
         `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now()),
                          progress = $2, updated_at = now()
-         WHERE id = $1 AND status IN ('queued', 'running') RETURNING *`,
+         WHERE id = $1 AND status IN ('queued', 'running') ${opts.onlyWithoutWebhook ? 'AND webhook_url IS NULL' : ''} RETURNING *`,
         [id, progress(stage)],
       );
       return rows[0];
