@@ -54,19 +54,27 @@ export function createEmulatorApp(options: EmulatorOptions = {}): EmulatorApp {
   const json = express.json({ type: () => true, limit: '10mb' });
   const form = express.urlencoded({ extended: false, limit: '1mb' });
   app.use((req, res, next) => {
-    if (req.path.startsWith('/_upload/') || req.is('multipart/form-data')) return next();
-    return req.is('application/x-www-form-urlencoded') ? form(req, res, next) : json(req, res, next);
+    if (req.path.startsWith('/_upload/')) return next();
+    // One content-type parse for both questions.
+    const type = req.is(['multipart/form-data', 'application/x-www-form-urlencoded']);
+    if (type === 'multipart/form-data') return next();
+    return type === 'application/x-www-form-urlencoded' ? form(req, res, next) : json(req, res, next);
   });
 
-  app.use(accountRoutes(state));
-  app.use(authRoutes(state));
-  app.use(uploadRoutes(state));
-  app.use(fitRoutes(state));
-  app.use(predictRoutes(state));
-  app.use(legacyRoutes(state));
-  app.use(dataRoutes(state));
-  app.use(userDataRoutes(state));
-  if (options.control) app.use(controlRoutes(state));
+  // Every route in one router: entering a mounted router costs more than matching a route, and each
+  // request used to enter every router mounted before its own. No two routes share a path, so the order
+  // only sets how soon a route is found: the ones each job calls come first.
+  const routes = express.Router();
+  uploadRoutes(state, routes);
+  predictRoutes(state, routes);
+  fitRoutes(state, routes);
+  accountRoutes(state, routes);
+  authRoutes(state, routes);
+  legacyRoutes(state, routes);
+  dataRoutes(state, routes);
+  userDataRoutes(state, routes);
+  if (options.control) controlRoutes(state, routes);
+  app.use(routes);
 
   app.use((_req, res) => sendError(res, 404, 'Not Found', 'NOT_FOUND', { detail: 'Not Found' }));
   app.use(errorHandler(logger));

@@ -209,7 +209,8 @@ export class EmulatorState {
 
   record(entry: RecordedRequest): void {
     this.requests.push(entry);
-    if (this.requests.length > MAX_RECORDED) this.requests.splice(0, this.requests.length - MAX_RECORDED);
+    // shift(), not splice(0, n): V8 drops the head of a full log in place instead of moving 5000 entries.
+    while (this.requests.length > MAX_RECORDED) this.requests.shift();
   }
 
   clearRequests(): void {

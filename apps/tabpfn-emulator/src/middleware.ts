@@ -1,25 +1,27 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { EmulatorState, RecordedRequest } from './emulator-state.js';
-import type { RouteName } from './faults.js';
-import { bearerToken, type Handler, locals, newTraceId, sendError, wait } from './http-helpers.js';
+import type { Fault, RouteName } from './faults.js';
+import { bearerToken, type Handler, locals, newTraceId, RequestLocals, sendError, wait } from './http-helpers.js';
 import type { RouteClass } from './rate-limiter.js';
 import { redactSecrets } from './redact.js';
 
 /** Trace id, abort signal, counters and the request record, for every request. */
 export function requestContext(state: EmulatorState): Handler {
+  // One listener for every request (`this` is the response) instead of a closure per request.
+  function onClose(this: Response): void {
+    if (this.writableFinished) return;
+    const l = locals(this);
+    l.abort();
+    if (l.record) l.record.aborted = true;
+    // A socket the emulator drops itself (hang/reset faults) is not a client abort.
+    if (l.route && l.token !== undefined && !l.droppedByServer) state.countersFor(l.token).aborted += 1;
+  }
   return (req: Request, res: Response, next: NextFunction) => {
-    const controller = new AbortController();
-    Object.assign(res.locals, { traceId: newTraceId(), signal: controller.signal, token: bearerToken(req) });
-    res.setHeader('x-trace-id', locals(res).traceId);
-    res.on('close', () => {
-      const aborted = !res.writableFinished;
-      if (!aborted) return;
-      controller.abort();
-      const l = locals(res);
-      if (l.record) l.record.aborted = true;
-      // A socket the emulator drops itself (hang/reset faults) is not a client abort.
-      if (l.route && l.token !== undefined && !l.droppedByServer) state.countersFor(l.token).aborted += 1;
-    });
+    const l = new RequestLocals(newTraceId());
+    l.token = bearerToken(req);
+    res.locals = l;
+    res.setHeader('x-trace-id', l.traceId);
+    res.on('close', onClose);
     next();
   };
 }
@@ -32,36 +34,63 @@ export function tagRoute(state: EmulatorState, route: RouteName): Handler {
   return (req, res, next) => {
     const l = locals(res);
     l.route = route;
-    const now = Date.now();
-    const record: RecordedRequest = {
-      at: new Date(now).toISOString(),
-      atMs: now,
-      method: req.method,
-      path: req.path,
-      query: redactSecrets({ ...req.query }) as Record<string, unknown>,
-      route,
-      token: l.token,
-      headers: { ...req.headers },
-      // A copy: the handler still reads the real password from req.body.
-      body: Buffer.isBuffer(req.body) ? { bytes: req.body.byteLength } : redactSecrets(req.body),
-      status: 0,
-      aborted: false,
-    };
+    const record = newRecord(req, route, l.token);
     l.record = record;
     state.record(record);
-    const writeHead = res.writeHead;
-    res.writeHead = function (this: Response, ...args: Parameters<typeof writeHead>) {
-      record.status = args[0];
-      const owner = locals(res).token;
-      if (owner !== undefined) {
-        const c = state.countersFor(owner);
-        c.requests += 1;
-        if (args[0] === 429) c.responses429 += 1;
-      }
-      return writeHead.apply(this, args);
-    } as typeof writeHead;
+    recordStatusOnHead(state, res, record);
     next();
   };
+}
+
+function newRecord(req: Request, route: RouteName, token: string | undefined): RecordedRequest {
+  const now = Date.now();
+  return {
+    at: isoTime(now),
+    atMs: now,
+    method: req.method,
+    path: req.path,
+    query: recordedQuery(req),
+    route,
+    token,
+    headers: { ...req.headers },
+    // A copy: the handler still reads the real password from req.body.
+    body: Buffer.isBuffer(req.body) ? { bytes: req.body.byteLength } : redactSecrets(req.body),
+    status: 0,
+    aborted: false,
+  };
+}
+
+/** `req.query` parses the query string on every read, and most API calls carry none. */
+function recordedQuery(req: Request): Record<string, unknown> {
+  return req.url.includes('?') ? (redactSecrets({ ...req.query }) as Record<string, unknown>) : {};
+}
+
+let isoSecond = Number.NaN;
+let isoSecondPrefix = '';
+
+/** `new Date(ms).toISOString()`, reusing the part up to the seconds: requests come many to a second. */
+function isoTime(ms: number): string {
+  const second = Math.floor(ms / 1000);
+  if (second !== isoSecond) {
+    isoSecond = second;
+    isoSecondPrefix = new Date(second * 1000).toISOString().slice(0, -4); // "…T07:48:29."
+  }
+  return `${isoSecondPrefix}${String(ms - second * 1000).padStart(3, '0')}Z`;
+}
+
+/** Sets the record's status, and counts the response, as the head goes out. */
+function recordStatusOnHead(state: EmulatorState, res: Response, record: RecordedRequest): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function (this: Response, ...args: Parameters<typeof writeHead>) {
+    record.status = args[0];
+    const owner = locals(res).token;
+    if (owner !== undefined) {
+      const c = state.countersFor(owner);
+      c.requests += 1;
+      if (args[0] === 429) c.responses429 += 1;
+    }
+    return writeHead.apply(this, args);
+  } as typeof writeHead;
 }
 
 /** Upstream's 401 for a bad token and 403 for an account that has not verified its email. */
@@ -98,61 +127,73 @@ export function rateLimit(state: EmulatorState, cls: RouteClass): Handler {
 
 /** Applies the first injected fault that matches this request. */
 export function injectFaults(state: EmulatorState): Handler {
-  return async (req, res, next) => {
+  // Synchronous when no fault hits (nearly always): an async handler costs a promise per request.
+  return (req, res, next) => {
     const l = locals(res);
     if (!l.route) return next();
     const fault = state.faults.take(l.route, l.token ?? uploadOwner(state, req));
     if (!fault) return next();
-    if (l.token !== undefined) state.countersFor(l.token).faultsInjected += 1;
-    for (const [k, v] of Object.entries(fault.headers ?? {})) res.setHeader(k, v);
-    if (fault.retryAfter !== undefined) res.setHeader('retry-after', String(fault.retryAfter));
-    if (fault.kind === 'hang') {
-      await wait(fault.delayMs ?? 600_000, l.signal);
-      l.droppedByServer = true;
-      req.socket.destroy();
-      return;
-    }
-    if (fault.kind === 'reset') {
-      l.droppedByServer = true;
-      req.socket.destroy();
-      return;
-    }
-    if (fault.delayMs && !(await wait(fault.delayMs, l.signal))) return;
-    switch (fault.kind) {
-      case 'delay':
-      case 'headers':
-        return next();
-      case 'fit_failed':
-        l.failFit = fault.message ?? 'Injected fit failure';
-        return next();
-      case 'streamed_error': {
-        res.status(200).type('application/json');
-        res.write('  \n  ');
-        res.end(JSON.stringify({ _streamed_error: true, message: fault.message ?? 'Injected streamed error', trace_id: l.traceId }));
-        return;
-      }
-      case 'client_too_old': {
-        if (!fault.headers) {
-          res.setHeader('deprecation', 'true');
-          res.setHeader('sunset', new Date(Date.now() + 30 * 86_400_000).toUTCString());
-          res.setHeader('link', '<https://docs.priorlabs.ai/changelog>; rel="deprecation"');
-        }
-        const status = fault.status ?? 426;
-        if (fault.body !== undefined) return res.status(status).json(fault.body);
-        return sendError(
-          res,
-          status,
-          fault.message ?? 'Client version too old. Please upgrade tabpfn-client: pip install -U tabpfn-client',
-          fault.errorCode ?? 'CLIENT_VERSION_TOO_OLD',
-        );
-      }
-      default: {
-        const status = fault.status ?? 503;
-        if (fault.body !== undefined) return res.status(status).json(fault.body);
-        return sendError(res, status, fault.message ?? `Injected fault: HTTP ${status}`, fault.errorCode ?? defaultCode(status));
-      }
-    }
+    return applyFault(state, fault, req, res, next);
   };
+}
+
+/** Counts the fault, adds its headers, waits or drops the socket, then answers as its kind says. */
+async function applyFault(state: EmulatorState, fault: Fault, req: Request, res: Response, next: NextFunction): Promise<unknown> {
+  const l = locals(res);
+  if (l.token !== undefined) state.countersFor(l.token).faultsInjected += 1;
+  for (const [k, v] of Object.entries(fault.headers ?? {})) res.setHeader(k, v);
+  if (fault.retryAfter !== undefined) res.setHeader('retry-after', String(fault.retryAfter));
+  if (fault.kind === 'hang') {
+    await wait(fault.delayMs ?? 600_000, l);
+    l.droppedByServer = true;
+    req.socket.destroy();
+    return;
+  }
+  if (fault.kind === 'reset') {
+    l.droppedByServer = true;
+    req.socket.destroy();
+    return;
+  }
+  if (fault.delayMs && !(await wait(fault.delayMs, l))) return;
+  return answerFault(fault, res, next);
+}
+
+function answerFault(fault: Fault, res: Response, next: NextFunction): unknown {
+  const l = locals(res);
+  switch (fault.kind) {
+    case 'delay':
+    case 'headers':
+      return next();
+    case 'fit_failed':
+      l.failFit = fault.message ?? 'Injected fit failure';
+      return next();
+    case 'streamed_error': {
+      res.status(200).type('application/json');
+      res.write('  \n  ');
+      res.end(JSON.stringify({ _streamed_error: true, message: fault.message ?? 'Injected streamed error', trace_id: l.traceId }));
+      return;
+    }
+    case 'client_too_old': {
+      if (!fault.headers) {
+        res.setHeader('deprecation', 'true');
+        res.setHeader('sunset', new Date(Date.now() + 30 * 86_400_000).toUTCString());
+        res.setHeader('link', '<https://docs.priorlabs.ai/changelog>; rel="deprecation"');
+      }
+      const status = fault.status ?? 426;
+      if (fault.body !== undefined) return res.status(status).json(fault.body);
+      return sendError(
+        res,
+        status,
+        fault.message ?? 'Client version too old. Please upgrade tabpfn-client: pip install -U tabpfn-client',
+        fault.errorCode ?? 'CLIENT_VERSION_TOO_OLD',
+      );
+    }
+    default: {
+      const status = fault.status ?? 503;
+      if (fault.body !== undefined) return res.status(status).json(fault.body);
+      return sendError(res, status, fault.message ?? `Injected fault: HTTP ${status}`, fault.errorCode ?? defaultCode(status));
+    }
+  }
 }
 
 function defaultCode(status: number): string {

@@ -96,8 +96,7 @@ export function settingsBody(state: EmulatorState): Record<string, unknown> {
   };
 }
 
-export function accountRoutes(state: EmulatorState): Router {
-  const router = Router();
+export function accountRoutes(state: EmulatorState, router: Router = Router()): Router {
   const faults = injectFaults(state);
 
   router.get('/', tagRoute(state, 'root'), faults, (_req, res) => {

@@ -56,8 +56,7 @@ function register(state: EmulatorState, req: Request, res: Response): void {
   res.json({ message: 'Account created. Please verify your email address.', token });
 }
 
-export function authRoutes(state: EmulatorState): Router {
-  const router = Router();
+export function authRoutes(state: EmulatorState, router: Router = Router()): Router {
   const tag = tagRoute(state, 'auth');
   const faults = injectFaults(state);
   const query = (req: Request, key: string) => (typeof req.query[key] === 'string' ? (req.query[key] as string) : '');

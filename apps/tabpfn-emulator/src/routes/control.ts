@@ -55,9 +55,7 @@ const resetSchema = z.object({ seed: z.number().int().optional() }).strict();
 const tokensSchema = z.object({ valid: z.array(z.string().min(1)).optional(), unverified: z.array(z.string().min(1)).optional() }).strict();
 
 /** `/_emulator/*`: fault injection, latency, rate limits, model limits, counters, recorded requests, reset. Mounted only with `control: true`. */
-export function controlRoutes(state: EmulatorState): Router {
-  const router = Router();
-
+export function controlRoutes(state: EmulatorState, router: Router = Router()): Router {
   router.get('/_emulator/state', (_req, res) => {
     res.json(state.summary());
   });

@@ -32,8 +32,7 @@ function deleteDataset(state: EmulatorState, token: string, uid: string): string
   return deleted;
 }
 
-export function dataRoutes(state: EmulatorState): Router {
-  const router = Router();
+export function dataRoutes(state: EmulatorState, router: Router = Router()): Router {
   const faults = injectFaults(state);
 
   router.delete('/delete_dataset/', tagRoute(state, 'delete_dataset'), faults, requireToken(state), (req, res) => {

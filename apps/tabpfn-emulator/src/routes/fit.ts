@@ -1,7 +1,7 @@
 import { type Response, Router } from 'express';
 import { z } from 'zod';
 import type { EmulatorState, FittedSet } from '../emulator-state.js';
-import { EmulatorHttpError, locals, wait } from '../http-helpers.js';
+import { EmulatorHttpError, locals, sendJson, wait } from '../http-helpers.js';
 import { KnnClassifier, KnnRegressor, ModelInputError } from '../knn-model.js';
 import { injectFaults, rateLimit, requireToken, tagRoute } from '../middleware.js';
 import { ownedFitted, tableOf } from './uploads.js';
@@ -111,7 +111,6 @@ function statusBody(state: EmulatorState, f: FittedSet): Record<string, unknown>
  * waits commit 200 early and stream whitespace keepalives, as upstream does for long fits.
  */
 async function answerSyncFit(state: EmulatorState, res: Response, fitted: FittedSet): Promise<void> {
-  const signal = locals(res).signal;
   const waitMs = Math.min(Math.max(0, fitted.readyAt - Date.now()), state.config.syncFitMaxWaitMs);
   const keepalive = state.config.keepaliveIntervalMs;
   let timer: NodeJS.Timeout | undefined;
@@ -120,19 +119,17 @@ async function answerSyncFit(state: EmulatorState, res: Response, fitted: Fitted
     res.flushHeaders();
     timer = setInterval(() => res.write(' '), keepalive);
   }
-  const completed = await wait(waitMs, signal);
+  const completed = await wait(waitMs, locals(res));
   if (timer) clearInterval(timer);
   if (!completed) return;
   const body = statusBody(state, fitted);
   // Upstream's sync answer carries only the id and status; failures surface through get_fit_status.
   const answer = { fitted_train_set_id: fitted.id, status: body.status === 'completed' ? 'completed' : 'pending' };
   if (res.headersSent) res.end(JSON.stringify(answer));
-  else res.json(answer);
+  else sendJson(res, 200, answer);
 }
 
-export function fitRoutes(state: EmulatorState): Router {
-  const router = Router();
-
+export function fitRoutes(state: EmulatorState, router: Router = Router()): Router {
   router.post(
     '/tabpfn/fit',
     tagRoute(state, 'fit'),
@@ -144,7 +141,7 @@ export function fitRoutes(state: EmulatorState): Router {
       // Gen B's `async_mode: true`: answer `pending` at once, as submit_fit_job does, and let the client poll.
       if ((req.body as { async_mode?: boolean }).async_mode === true) {
         state.countersFor(fitted.token).asyncFits += 1;
-        return res.json({ fitted_train_set_id: fitted.id, status: 'pending' });
+        return sendJson(res, 200, { fitted_train_set_id: fitted.id, status: 'pending' });
       }
       state.countersFor(fitted.token).syncFits += 1;
       await answerSyncFit(state, res, fitted);
@@ -160,7 +157,7 @@ export function fitRoutes(state: EmulatorState): Router {
     async (req, res) => {
       const fitted = await createFit(state, req.body, res);
       state.countersFor(fitted.token).asyncFits += 1;
-      res.json({ fitted_train_set_id: fitted.id });
+      sendJson(res, 200, { fitted_train_set_id: fitted.id });
     },
   );
 
@@ -168,7 +165,7 @@ export function fitRoutes(state: EmulatorState): Router {
     const body = parseBody(statusSchema, req.body);
     const token = locals(res).token as string;
     state.countersFor(token).statusPolls += 1;
-    res.json(statusBody(state, ownedFitted(state, token, body.fitted_train_set_id)));
+    sendJson(res, 200, statusBody(state, ownedFitted(state, token, body.fitted_train_set_id)));
   });
 
   // Gen B polled this path; kept for older clients.

@@ -95,7 +95,7 @@ async function streamProgress(res: Response, fitted: FittedSet, line: (o: Record
       current_step: step,
       message: 'Fitting',
     });
-    if (!(await wait(remainingMs / (steps - step + 1), locals(res).signal))) return;
+    if (!(await wait(remainingMs / (steps - step + 1), locals(res)))) return;
   }
   if (fitted.outcome === 'failed') line({ status: 'error', message: fitted.error ?? 'Fit failed' });
   else line({ status: 'complete', train_set_uid: fitted.id });
@@ -143,7 +143,7 @@ async function legacyPredict(state: EmulatorState, req: Request, res: Response):
     state.countersFor(token).predicts += 1;
     event({ event: 'message', data: 'Predicting' });
     event({ event: 'estimated_time_to_answer', data: state.config.predictLatencyMs / 1000 });
-    if (!(await wait(state.config.predictLatencyMs, locals(res).signal))) return;
+    if (!(await wait(state.config.predictLatencyMs, locals(res)))) return;
     const prediction = predictionFor(fitted, x.rows, outputType, params.quantiles ?? DEFAULT_QUANTILES);
     const metadata = { task, test_set_num_rows: x.rows.length, test_set_num_cols: x.columns.length };
     event({ event: 'result', data: { [task]: prediction, test_set_uid: upload.id }, metadata });
@@ -153,8 +153,7 @@ async function legacyPredict(state: EmulatorState, req: Request, res: Response):
   res.end();
 }
 
-export function legacyRoutes(state: EmulatorState): Router {
-  const router = Router();
+export function legacyRoutes(state: EmulatorState, router: Router = Router()): Router {
   for (const prefix of ['', '/beta/tabpfn-r']) {
     router.post(`${prefix}/fit/`, tagRoute(state, 'fit'), injectFaults(state), requireToken(state), rateLimit(state, 'fit'), (req, res) =>
       legacyFit(state, req, res),

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Cell, Table } from '../dataset-reader.js';
 import type { EmulatorState, FittedSet } from '../emulator-state.js';
-import { EmulatorHttpError, locals, wait } from '../http-helpers.js';
+import { EmulatorHttpError, locals, sendJson, wait } from '../http-helpers.js';
 import { KnnClassifier, type KnnRegressor } from '../knn-model.js';
 import { injectFaults, rateLimit, requireToken, tagRoute } from '../middleware.js';
 import type { ModelLimit } from '../options.js';
@@ -119,9 +119,7 @@ async function testTable(state: EmulatorState, token: string, fitted: FittedSet,
   return x;
 }
 
-export function predictRoutes(state: EmulatorState): Router {
-  const router = Router();
-
+export function predictRoutes(state: EmulatorState, router: Router = Router()): Router {
   router.post(
     '/tabpfn/predict',
     tagRoute(state, 'predict'),
@@ -168,10 +166,10 @@ export function predictRoutes(state: EmulatorState): Router {
         throw new EmulatorHttpError(429, refusal.message, 'INSUFFICIENT_QUOTA', {}, { 'retry-after': String(refusal.retryAfterSeconds) });
 
       state.countersFor(token).predicts += 1;
-      if (!(await wait(state.config.predictLatencyMs, locals(res).signal))) return;
+      if (!(await wait(state.config.predictLatencyMs, locals(res)))) return;
       const prediction = predictionFor(fitted, x.rows, outputType, params.quantiles ?? DEFAULT_QUANTILES);
       state.usage.charge(token, cost.tokens);
-      res.json({
+      sendJson(res, 200, {
         prediction,
         metadata: {
           task,

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { crc32cBase64 } from '../crc32c.js';
 import { DatasetReadError, readDataset, type Table } from '../dataset-reader.js';
 import type { EmulatorState, FileName, Upload, UploadFile } from '../emulator-state.js';
-import { EmulatorHttpError, locals, sendError, sendGcsError } from '../http-helpers.js';
+import { EmulatorHttpError, locals, sendError, sendGcsError, sendJson } from '../http-helpers.js';
 import { injectFaults, rateLimit, requireToken, tagRoute } from '../middleware.js';
 import { parseBody } from './validation.js';
 
@@ -101,8 +101,7 @@ export function ownedFitted(state: EmulatorState, token: string, id: string) {
   return f;
 }
 
-export function uploadRoutes(state: EmulatorState): Router {
-  const router = Router();
+export function uploadRoutes(state: EmulatorState, router: Router = Router()): Router {
   const expiresAt = () => Date.now() + state.config.uploadUrlTtlMs;
 
   router.post(
@@ -141,7 +140,7 @@ export function uploadRoutes(state: EmulatorState): Router {
         complete: false,
       };
       state.uploads.set(upload.id, upload);
-      res.json({
+      sendJson(res, 200, {
         train_set_upload_id: upload.id,
         x_train_info: uploadInfo(state, req, upload, upload.files.x_train as UploadFile),
         y_train_info: uploadInfo(state, req, upload, upload.files.y_train as UploadFile),
@@ -181,7 +180,7 @@ export function uploadRoutes(state: EmulatorState): Router {
         complete: false,
       };
       state.uploads.set(upload.id, upload);
-      res.json({ test_set_upload_id: upload.id, x_test_info: uploadInfo(state, req, upload, upload.files.x_test as UploadFile) });
+      sendJson(res, 200, { test_set_upload_id: upload.id, x_test_info: uploadInfo(state, req, upload, upload.files.x_test as UploadFile) });
     },
   );
 

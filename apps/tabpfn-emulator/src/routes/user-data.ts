@@ -62,8 +62,7 @@ function streamExport(state: EmulatorState, res: Response, token: string): void 
   res.end('}');
 }
 
-export function userDataRoutes(state: EmulatorState): Router {
-  const router = Router();
+export function userDataRoutes(state: EmulatorState, router: Router = Router()): Router {
   const faults = injectFaults(state);
 
   router.get('/download_all_data/', tagRoute(state, 'download_all_data'), faults, requireToken(state), (_req, res) => {
