@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { openTabPFNToken } from '@tabpfn-jobs/shared/crypto';
 import { redisSettings } from '@tabpfn-jobs/shared/config';
 import { createCoreContext } from '@tabpfn-jobs/shared/core';
 import type { Logger } from '@tabpfn-jobs/shared/logger';
@@ -98,6 +99,7 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
       models,
       datasets,
       chunks: core.repositories.predictChunks,
+      openToken: (user) => openTabPFNToken(keyRing, user),
       logger,
       batch: {
         concurrency: config.PREDICT_CHUNK_CONCURRENCY,

@@ -15,6 +15,7 @@ import { createIdempotencyRepository } from './repositories/idempotency.reposito
 import { createJobRepository } from './repositories/job.repository.js';
 import { createModelRepository } from './repositories/model.repository.js';
 import { createPredictChunkRepository } from './repositories/predict-chunk.repository.js';
+import { createPredictRunRepository } from './repositories/predict-run.repository.js';
 import { createUserRepository } from './repositories/user.repository.js';
 import { createWebhookRepository } from './repositories/webhook.repository.js';
 import { createWebhookEmitter } from './webhooks/emitter.js';
@@ -61,6 +62,7 @@ export function createCoreContext(config: CoreConfig, opts: CoreOptions) {
     models: createModelRepository(pool),
     datasets: createDatasetRepository(pool),
     predictChunks: createPredictChunkRepository(pool),
+    predictRuns: createPredictRunRepository(pool),
     idempotency: createIdempotencyRepository(pool),
     webhooks: createWebhookRepository(pool),
   };
@@ -76,6 +78,7 @@ export function createCoreContext(config: CoreConfig, opts: CoreOptions) {
     pool,
     jobs: repositories.jobs,
     models: repositories.models,
+    predictRuns: repositories.predictRuns,
     queues,
     publisher: opts.publisher,
     prefix: config.QUEUE_PREFIX,

@@ -77,10 +77,11 @@ describe('job runner rate-limit records', () => {
   it("moves an admitted job's counted calls to when the client reports sending each kind, and forgets them when the job ends", async () => {
     const sent: [string, string[], string][] = [];
     let ticket = '';
+    // Records made a second ago (a long upload, say): each kind's send moves its record.
     const limiter = {
-      async acquire(_token: string, _kinds: string[], t: string) {
-        ticket = t;
-        return 0;
+      async admit() {
+        ticket = 'lease-1#3';
+        return { wait: 0, ticket, at: Date.now() - 1_000 };
       },
       async sent(token: string, kinds: string[], t: string) {
         sent.push([token, kinds, t]);
@@ -101,5 +102,14 @@ describe('job runner rate-limit records', () => {
     await runner.finalize('job-5', { status: 'failed', error: { code: 'x', message: 'x', retryable: false } });
     runner.setStage('job-5', 'predicting');
     expect(sent).toHaveLength(2);
+  });
+
+  it('leaves a record made moments before its call is sent where it is (the windows\' margin covers it)', async () => {
+    const sent: unknown[] = [];
+    const limiter = { admit: async () => ({ wait: 0, ticket: 't#1', at: Date.now() }), sent: async (...args: unknown[]) => void sent.push(args) };
+    const runner = createJobRunner({ jobs: { async setProgress() {} }, lifecycle: {}, limiter, breaker: { admit: () => 0 } } as unknown as RunnerDeps);
+    await runner.admit({} as never, undefined, 'job-7', 'tok', ['predict', 'upload']);
+    runner.setStage('job-7', 'predicting');
+    expect(sent).toEqual([]);
   });
 });

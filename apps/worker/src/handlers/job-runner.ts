@@ -2,7 +2,7 @@ import { DelayedError, type Job } from 'bullmq';
 import { TabPFNError, type TabPFNClient } from '@tabpfn-jobs/tabpfn';
 import type { Breaker } from '../upstream/breaker.js';
 import type { CancelRegistry } from './cancel-registry.js';
-import type { CallKind, TokenLimiter } from '../upstream/token-limiter.js';
+import { type CallKind, RESTAMP_AFTER_MS, type TokenLimiter } from '../upstream/token-limiter.js';
 import type { TokenReader } from '@tabpfn-jobs/shared/crypto';
 import type { Queryable } from '@tabpfn-jobs/shared/db';
 import { type JobError, isFinalStatus } from '@tabpfn-jobs/shared/domain';
@@ -99,8 +99,7 @@ function createProgressWrites(jobs: Pick<JobRepository, 'setProgress'>) {
 export function createJobRunner(deps: RunnerDeps) {
   const { writeProgress, writeLater, dropPendingStage } = createProgressWrites(deps.jobs);
   /** The rate limiter's record of each admitted job's calls, moved to when each kind is sent (see `setStage`). */
-  const tickets = new Map<string, { token: string; ticket: string }>();
-  let ticketSeq = 0;
+  const tickets = new Map<string, { token: string; ticket: string; at: number }>();
 
   /**
    * Ends the job (see the lifecycle's `finish`). A success refused because a cancel was requested
@@ -152,9 +151,9 @@ export function createJobRunner(deps: RunnerDeps) {
      */
     async admit(bullJob: Job, lockToken: string | undefined, jobId: string, token: string, kinds: CallKind[]): Promise<void> {
       const breakerWait = deps.breaker.admit();
-      const ticket = `${process.pid}:${jobId}:${ticketSeq++}`;
-      const wait = breakerWait || (await deps.limiter.acquire(token, kinds, ticket));
-      if (!wait) return void tickets.set(jobId, { token, ticket });
+      const admission = breakerWait ? { wait: breakerWait, ticket: '', at: 0 } : await deps.limiter.admit(token, kinds);
+      const { wait, ticket, at } = admission;
+      if (!wait) return void tickets.set(jobId, { token, ticket, at });
       // Admitted as the half-open trial but held back by the rate limit: let another job be the trial.
       if (!breakerWait) deps.breaker.release();
       const reason = breakerWait ? 'TabPFN is unavailable; waiting before trying again' : 'waiting for this token\'s TabPFN rate limit';
@@ -182,8 +181,8 @@ export function createJobRunner(deps: RunnerDeps) {
     /** Marks the job running (idempotent; `job.started` fires only on the first start). */
     start: (job: JobRow, stage: string) => deps.lifecycle.start(job, stage),
 
-    /** `start` before the job is read: only a job without webhooks, else undefined (see the lifecycle's `startUnread`). */
-    startUnread: (jobId: string, stage: string) => deps.lifecycle.startUnread(jobId, stage),
+    /** `start` for a predict not read yet, with what its run reads (see the lifecycle's `startPredict`). */
+    startPredict: (jobId: string, stage: string) => deps.lifecycle.startPredict(jobId, stage),
 
     /** The TabPFN client of a token (a guessed one too: see predict-hints.ts). */
     clientFor: (token: string) => deps.tabpfnFor(token),
@@ -235,7 +234,9 @@ export function createJobRunner(deps: RunnerDeps) {
     setStage(jobId: string, stage: string, message?: string, retryInSeconds?: number): void {
       const admitted = tickets.get(jobId);
       const kind = SENDS[stage];
-      if (admitted && kind) void deps.limiter.sent(admitted.token, [kind], admitted.ticket).catch(() => undefined);
+      if (admitted && kind && Date.now() - admitted.at >= RESTAMP_AFTER_MS) {
+        void deps.limiter.sent(admitted.token, [kind], admitted.ticket).catch(() => undefined);
+      }
       const progress = { stage: stage as never, ...(message ? { message } : {}), ...(retryInSeconds ? { retry_in_seconds: retryInSeconds } : {}) };
       writeLater(jobId, progress, STAGE_WRITE_DELAY_MS);
     },

@@ -2,7 +2,16 @@ import { DelayedError, type Job } from 'bullmq';
 import type { Pool } from '@tabpfn-jobs/shared/db';
 import { type JobError, isFinalStatus } from '@tabpfn-jobs/shared/domain';
 import type { Logger } from '@tabpfn-jobs/shared/logger';
-import type { DatasetRepository, DatasetRow, JobRepository, JobRow, ModelRepository, ModelRow, PredictChunkRepository } from '@tabpfn-jobs/shared/repositories';
+import type {
+  DatasetRepository,
+  DatasetRow,
+  JobRepository,
+  JobRow,
+  ModelRepository,
+  ModelRow,
+  PredictChunkRepository,
+  PredictRun,
+} from '@tabpfn-jobs/shared/repositories';
 import { type PreparedTestSet, type TabPFNClient, TestSetTooLargeError, TrainSetNotFoundError, modelPath } from '@tabpfn-jobs/tabpfn';
 import { type PredictParams, assembleInline, resultHeader, toResult } from '../batch/batch-result.js';
 import { ChunkFailedError, runBatch } from '../batch/batch-runner.js';
@@ -23,6 +32,8 @@ export interface PredictHandlerDeps {
   datasets: DatasetRepository;
   chunks: PredictChunkRepository;
   logger: Logger;
+  /** An account's TabPFN token from its sealed form (a run read with its start carries that form). */
+  openToken: (user: PredictRun['user']) => string;
   batch: {
     /** Chunks of one batch in flight at once. */
     concurrency: number;
@@ -34,6 +45,8 @@ export interface PredictHandlerDeps {
 }
 
 type Loaded = { job: JobRow; client: TabPFNClient; token: string };
+/** The reads a run needs besides its job, given the job (see `readAlongside`). */
+type Reads = (job: JobRow) => { model: Promise<ModelRow | undefined>; token: Promise<string | undefined>; dataset: Promise<DatasetRow | undefined> };
 type SingleCall = { onStage: (stage: string) => void; proceed: Promise<unknown>; prepared?: Promise<PreparedTestSet> };
 
 const CALLS = ['predict', 'upload'] as const;
@@ -153,7 +166,7 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
    * set only on the job's first run: one held back by the rate limit comes back often, and its rows
    * (megabytes, maybe) are read when it is let through.
    */
-  function readAlongside(ids: { modelId?: string; userId?: string; datasetId?: string }, firstRun: boolean) {
+  function readAlongside(ids: { modelId?: string; userId?: string; datasetId?: string }, firstRun: boolean): Reads {
     const model = ids.modelId ? deps.models.findById(ids.modelId) : undefined;
     const token = ids.userId ? runner.readToken(ids.userId) : undefined;
     const dataset = ids.datasetId && firstRun ? deps.datasets.findWithData(ids.datasetId) : undefined;
@@ -165,11 +178,18 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     });
   }
 
+  /** `readAlongside`'s answers, from a run read with its start (one statement). */
+  function readsOf(run: PredictRun): Reads {
+    const token = Promise.resolve(run.user).then(deps.openToken);
+    token.catch(() => undefined); // awaited by `load`
+    return () => ({ model: Promise.resolve(run.model), token, dataset: Promise.resolve(run.dataset) });
+  }
+
   /**
    * What the job's reads say: its row, model, client and (pending) test set when it is to run now;
    * undefined when there is nothing to do (ended, gone, its model failed: then it is failed here).
    */
-  async function runnableJob(jobId: string, pending: JobRow | undefined, reads: ReturnType<typeof readAlongside>, bullJob: Job, lockToken?: string) {
+  async function runnableJob(jobId: string, pending: JobRow | undefined, reads: Reads, bullJob: Job, lockToken?: string) {
     if (!pending || isFinalStatus(pending.status)) return undefined;
     const { token, dataset: testSet, ...rest } = reads(pending);
     testSet.catch(() => undefined);
@@ -191,37 +211,33 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     return loaded && { loaded, model, testSet };
   }
 
-  /**
-   * Admitted under the guessed token's limits, upstream's first request leaves before the job's reads
-   * answer; meanwhile the job is marked running in the statement that reads it (unless it has a
-   * webhook: `claimed` is undefined then, as for a job that has ended).
-   */
+  /** Admitted under the guessed token's limits, upstream's first request leaves before the job is read. */
   async function sendAhead(bullJob: Job, lockToken: string | undefined, jobId: string, guess: PredictGuess) {
     await runner.admit(bullJob, lockToken, jobId, guess.token, [...CALLS]);
     const prepared = runner.clientFor(guess.token).prepareTestSet(guess.info);
     prepared.catch(() => undefined); // a failed guess is as if never made (the call prepares again)
-    return { prepared, claimed: await runner.startUnread(jobId, 'uploading') };
+    return { prepared };
   }
 
   return async ({ jobId, testSet: described, ...ids }, bullJob: Job, lockToken?: string) => {
     // attemptsStarted counts every run, retries and returns from the rate limit's delay included.
     const firstRun = bullJob.attemptsStarted <= 1;
-    const reads = readAlongside(ids, firstRun);
     const guess = firstRun ? hints.guess(ids, described) : undefined;
-    // With a guess the job is read as it is marked running (sendAhead), after its admission.
-    const found = guess ? undefined : deps.jobs.findById(jobId);
-    found?.catch(() => undefined);
     /** The token this job's calls were admitted under, and whether they were then made (see `release`). */
     let admittedAs: string | undefined;
     let ran = false;
     try {
       let prepared: Promise<PreparedTestSet> | undefined;
-      let claimed: JobRow | undefined;
       if (guess) {
-        ({ prepared, claimed } = await sendAhead(bullJob, lockToken, jobId, guess));
+        ({ prepared } = await sendAhead(bullJob, lockToken, jobId, guess));
         admittedAs = guess.token;
       }
-      const runnable = await runnableJob(jobId, claimed ?? (await (found ?? deps.jobs.findById(jobId))), reads, bullJob, lockToken);
+      // With a guess (so admitted already), one statement marks the job running and reads what its run
+      // needs: a job without webhooks, whose start is that UPDATE. Any other is read, then started.
+      const run = guess ? await runner.startPredict(jobId, 'uploading') : undefined;
+      const reads = run ? readsOf(run) : readAlongside(ids, firstRun);
+      const claimed = run?.job;
+      const runnable = await runnableJob(jobId, claimed ?? (await deps.jobs.findById(jobId)), reads, bullJob, lockToken);
       if (!runnable) return;
       const { loaded, model, testSet } = runnable;
       hints.learn(loaded.job.user_id, loaded.token, model);

@@ -5,6 +5,7 @@ import type { JobError, JobType, WebhookEvent } from '../domain.js';
 import type { Logger } from '../logger.js';
 import type { JobRepository, JobRow, NewJob } from '../repositories/job.repository.js';
 import type { ModelRepository } from '../repositories/model.repository.js';
+import type { PredictRun, PredictRunRepository } from '../repositories/predict-run.repository.js';
 import { ATTR } from '../tracing/attributes.js';
 import { activeTraceparent, annotateActiveSpan, inJobTrace } from '../tracing/spans.js';
 import { publishCancel, publishJobFinished } from './job-events.js';
@@ -51,6 +52,7 @@ export interface JobLifecycleDeps {
   pool: Pool;
   jobs: JobRepository;
   models: Pick<ModelRepository, 'markFailed'>;
+  predictRuns: PredictRunRepository;
   queues: QueueSet;
   /** Publishes finish and cancel broadcasts. */
   publisher: RedisConnection;
@@ -205,13 +207,14 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
     },
 
     /**
-     * `start` without reading the job first, for a job without webhooks (its start is the one statement):
-     * the running row, or undefined when the job has ended, is gone, or has a webhook (then `start` it).
+     * `start` for a predict not read yet, with what its run reads, in one statement (a job without
+     * webhooks: its start is that UPDATE). Undefined when the job has ended, is gone, or has a webhook
+     * (then read it, and `start` it).
      */
-    async startUnread(jobId: string, stage: string): Promise<JobRow | undefined> {
-      const row = await deps.jobs.markRunning(jobId, stage, undefined, { onlyWithoutWebhook: true });
-      if (row) annotateActiveSpan({ [ATTR.jobId]: row.id, [ATTR.jobType]: row.type, [ATTR.accountId]: row.user_id, [ATTR.modelId]: row.model_id });
-      return row;
+    async startPredict(jobId: string, stage: string): Promise<PredictRun | undefined> {
+      const run = await deps.predictRuns.start(jobId, stage);
+      if (run) annotateActiveSpan({ [ATTR.jobId]: jobId, [ATTR.jobType]: 'predict', [ATTR.accountId]: run.job.user_id, [ATTR.modelId]: run.job.model_id });
+      return run;
     },
 
     /** The user's cancel: a queued job ends canceled at once; a running one is told to stop (the worker ends it). */

@@ -7,3 +7,4 @@ export * from './model.repository.js';
 export * from './user.repository.js';
 export * from './webhook.repository.js';
 export * from './predict-chunk.repository.js';
+export * from './predict-run.repository.js';

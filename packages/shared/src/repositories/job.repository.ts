@@ -66,7 +66,10 @@ export class ActiveJobCapReached extends Error {
   }
 }
 
-const progress = (stage: string) => JSON.stringify({ stage, updated_at: new Date().toISOString() });
+export const progress = (stage: string) => JSON.stringify({ stage, updated_at: new Date().toISOString() });
+
+/** A job's start: running, one more attempt, its first start kept, the stage `$2`. From queued or running only. */
+export const START_SET = `status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now()), progress = $2, updated_at = now()`;
 
 export function createJobRepository(pool: Queryable) {
   /** The account's queued and running jobs (kept by the jobs_count_active trigger). */
@@ -181,12 +184,10 @@ export function createJobRepository(pool: Queryable) {
     },
 
     /** queued/running → running; returns undefined when the job is already final (or gone). */
-    /** `onlyWithoutWebhook`: leaves a job with a webhook alone (its start also records a delivery). */
-    async markRunning(id: string, stage: string, tx: Queryable = pool, opts: { onlyWithoutWebhook?: boolean } = {}): Promise<JobRow | undefined> {
+    async markRunning(id: string, stage: string, tx: Queryable = pool): Promise<JobRow | undefined> {
       const { rows } = await tx.query<JobRow>(
-        `UPDATE jobs SET status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now()),
-                         progress = $2, updated_at = now()
-         WHERE id = $1 AND status IN ('queued', 'running') ${opts.onlyWithoutWebhook ? 'AND webhook_url IS NULL' : ''} RETURNING *`,
+        `UPDATE jobs SET ${START_SET}
+         WHERE id = $1 AND status IN ('queued', 'running') RETURNING *`,
         [id, progress(stage)],
       );
       return rows[0];

@@ -1,0 +1,59 @@
+import type { Queryable } from '../db/pool.js';
+import type { DatasetRow } from './dataset.repository.js';
+import { type JobRow, START_SET, progress } from './job.repository.js';
+import type { ModelRow } from './model.repository.js';
+
+/** A predict as its run starts: the running job, its model, its test set (with the bytes) and its account's token, sealed. */
+export interface PredictRun {
+  job: JobRow;
+  model: ModelRow;
+  dataset: DatasetRow | undefined;
+  user: { id: string; tabpfn_token_ciphertext: string };
+}
+
+// Where one table's columns end and the next one's begin in the joined row (names no column has).
+const MODEL = '§model';
+const DATASET = '§dataset';
+const USER = '§user';
+
+/** Splits a joined row by its marker columns into the rows it joins. */
+function split(fields: { name: string }[], values: unknown[]): Record<string, Record<string, unknown>> {
+  const parts: Record<string, Record<string, unknown>> = { job: {} };
+  let part = parts.job!;
+  fields.forEach((f, i) => {
+    if (f.name === MODEL || f.name === DATASET || f.name === USER) part = parts[f.name] = {};
+    else part[f.name] = values[i];
+  });
+  return parts;
+}
+
+export function createPredictRunRepository(pool: Queryable) {
+  return {
+    /**
+     * Starts a predict without webhooks (its start is this one UPDATE; one with a webhook also records
+     * a delivery, see the lifecycle) and reads what its run needs, in one statement: one round trip and
+     * one server process where a read of the job, its model, its test set and the token took four.
+     * Undefined when the job has ended, is gone or has a webhook.
+     */
+    async start(id: string, stage: string, tx: Queryable = pool): Promise<PredictRun | undefined> {
+      const { rows, fields } = await tx.query<unknown[]>({
+        text: `WITH j AS (UPDATE jobs SET ${START_SET} WHERE id = $1 AND status IN ('queued', 'running') AND webhook_url IS NULL RETURNING *)
+               SELECT j.*, NULL AS "${MODEL}", m.*, NULL AS "${DATASET}", d.*, NULL AS "${USER}", u.id, u.tabpfn_token_ciphertext
+               FROM j JOIN models m ON m.id = j.model_id JOIN users u ON u.id = j.user_id LEFT JOIN datasets d ON d.id = j.dataset_id`,
+        values: [id, progress(stage)],
+        rowMode: 'array',
+      });
+      if (!rows[0]) return undefined;
+      const parts = split(fields, rows[0]);
+      const dataset = parts[DATASET] as unknown as DatasetRow;
+      return {
+        job: parts.job as unknown as JobRow,
+        model: parts[MODEL] as unknown as ModelRow,
+        dataset: dataset.id ? dataset : undefined,
+        user: parts[USER] as unknown as PredictRun['user'],
+      };
+    },
+  };
+}
+
+export type PredictRunRepository = ReturnType<typeof createPredictRunRepository>;
