@@ -211,12 +211,18 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     return loaded && { loaded, model, testSet };
   }
 
-  /** Admitted under the guessed token's limits, upstream's first request leaves before the job is read. */
+  /**
+   * Admitted under the guessed token's limits, upstream's first request leaves before the job is read;
+   * alongside it, one statement starts the job and reads what its run needs (`startPredict`: a job
+   * without webhooks; undefined for any other, which is then read and started as usual).
+   */
   async function sendAhead(bullJob: Job, lockToken: string | undefined, jobId: string, guess: PredictGuess) {
     await runner.admit(bullJob, lockToken, jobId, guess.token, [...CALLS]);
+    // The statement first: the predict waits for its answer, which takes longer than the prepare's.
+    const run = runner.startPredict(jobId, 'uploading');
     const prepared = runner.clientFor(guess.token).prepareTestSet(guess.info);
     prepared.catch(() => undefined); // a failed guess is as if never made (the call prepares again)
-    return { prepared };
+    return { prepared, run: await run };
   }
 
   return async ({ jobId, testSet: described, ...ids }, bullJob: Job, lockToken?: string) => {
@@ -228,13 +234,11 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
     let ran = false;
     try {
       let prepared: Promise<PreparedTestSet> | undefined;
+      let run: PredictRun | undefined;
       if (guess) {
-        ({ prepared } = await sendAhead(bullJob, lockToken, jobId, guess));
+        ({ prepared, run } = await sendAhead(bullJob, lockToken, jobId, guess));
         admittedAs = guess.token;
       }
-      // With a guess (so admitted already), one statement marks the job running and reads what its run
-      // needs: a job without webhooks, whose start is that UPDATE. Any other is read, then started.
-      const run = guess ? await runner.startPredict(jobId, 'uploading') : undefined;
       const reads = run ? readsOf(run) : readAlongside(ids, firstRun);
       const claimed = run?.job;
       const runnable = await runnableJob(jobId, claimed ?? (await deps.jobs.findById(jobId)), reads, bullJob, lockToken);

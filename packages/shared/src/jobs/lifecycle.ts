@@ -121,11 +121,13 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
 
   /** After a final state committed: the outbox wake-up, the broadcast, and a fit's parked predicts. */
   async function announceFinished(row: JobRow, deliveries: readonly (string | null)[]): Promise<void> {
+    // The broadcast leaves first: pollers waiting on it (Prefer: wait) answer while the rest is done here.
+    const published = publishJobFinished(deps.publisher, deps.prefix, row.id, row.status).catch(() => undefined);
     deps.logger.info({ job_id: row.id, type: row.type, status: row.status, attempts: row.attempts }, 'job finished');
     annotateActiveSpan({ [ATTR.jobStatus]: row.status, ...(row.error ? { [ATTR.errorCode]: row.error.code } : {}) });
     deps.onFinished?.(row);
     await deps.outbox.enqueue(deliveries);
-    await publishJobFinished(deps.publisher, deps.prefix, row.id, row.status).catch(() => undefined);
+    await published;
     if (row.type === 'fit') await releaseParked(row.model_id);
   }
 
