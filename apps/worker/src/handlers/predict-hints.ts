@@ -43,4 +43,3 @@ export function createPredictHints(maxEntries = 10_000) {
   };
 }
 
-export type PredictHints = ReturnType<typeof createPredictHints>;
