@@ -213,8 +213,8 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
 
   /**
    * Admitted under the guessed token's limits, upstream's first request leaves before the job is read;
-   * alongside it, one statement starts the job and reads what its run needs (`startPredict`: a job
-   * without webhooks; undefined for any other, which is then read and started as usual).
+   * alongside it, one statement starts the job and reads what its run needs (`startPredict`: a job with
+   * a webhook is only read, and started as usual).
    */
   async function sendAhead(bullJob: Job, lockToken: string | undefined, jobId: string, guess: PredictGuess) {
     await runner.admit(bullJob, lockToken, jobId, guess.token, [...CALLS]);
@@ -240,8 +240,9 @@ export function createPredictHandler(deps: PredictHandlerDeps): JobHandler<'pred
         admittedAs = guess.token;
       }
       const reads = run ? readsOf(run) : readAlongside(ids, firstRun);
-      const claimed = run?.job;
-      const runnable = await runnableJob(jobId, claimed ?? (await deps.jobs.findById(jobId)), reads, bullJob, lockToken);
+      const claimed = run?.started ? run.job : undefined;
+      const pending = guess ? run?.job : await deps.jobs.findById(jobId);
+      const runnable = await runnableJob(jobId, pending, reads, bullJob, lockToken);
       if (!runnable) return;
       const { loaded, model, testSet } = runnable;
       hints.learn(loaded.job.user_id, loaded.token, model);

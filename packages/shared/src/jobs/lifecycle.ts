@@ -210,8 +210,8 @@ export function createJobLifecycle(deps: JobLifecycleDeps) {
 
     /**
      * `start` for a predict not read yet, with what its run reads, in one statement (a job without
-     * webhooks: its start is that UPDATE). Undefined when the job has ended, is gone, or has a webhook
-     * (then read it, and `start` it).
+     * webhooks: its start is that UPDATE). A job with a webhook, or one that has ended, is only read
+     * (`started` false: `start` it as usual); undefined when it is gone.
      */
     async startPredict(jobId: string, stage: string): Promise<PredictRun | undefined> {
       const run = await deps.predictRuns.start(jobId, stage);

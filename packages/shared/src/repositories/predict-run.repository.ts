@@ -3,9 +3,14 @@ import type { DatasetRow } from './dataset.repository.js';
 import { type JobRow, START_SET, progress } from './job.repository.js';
 import type { ModelRow } from './model.repository.js';
 
-/** A predict as its run starts: the running job, its model, its test set (with the bytes) and its account's token, sealed. */
+/**
+ * A predict as its run starts: the job (running, if `started`), its model, its test set (with the
+ * bytes) and its account's token, sealed.
+ */
 export interface PredictRun {
   job: JobRow;
+  /** False for a job with a webhook (its start also records a delivery: the lifecycle's `start`) or one that has ended. */
+  started: boolean;
   model: ModelRow;
   dataset: DatasetRow | undefined;
   user: { id: string; tabpfn_token_ciphertext: string };
@@ -15,13 +20,14 @@ export interface PredictRun {
 const MODEL = '§model';
 const DATASET = '§dataset';
 const USER = '§user';
+const RUN = '§run';
 
 /** Splits a joined row by its marker columns into the rows it joins. */
 function split(fields: { name: string }[], values: unknown[]): Record<string, Record<string, unknown>> {
   const parts: Record<string, Record<string, unknown>> = { job: {} };
   let part = parts.job!;
   fields.forEach((f, i) => {
-    if (f.name === MODEL || f.name === DATASET || f.name === USER) part = parts[f.name] = {};
+    if (f.name === MODEL || f.name === DATASET || f.name === USER || f.name === RUN) part = parts[f.name] = {};
     else part[f.name] = values[i];
   });
   return parts;
@@ -32,13 +38,16 @@ export function createPredictRunRepository(pool: Queryable) {
     /**
      * Starts a predict without webhooks (its start is this one UPDATE; one with a webhook also records
      * a delivery, see the lifecycle) and reads what its run needs, in one statement: one round trip and
-     * one server process where a read of the job, its model, its test set and the token took four.
-     * Undefined when the job has ended, is gone or has a webhook.
+     * one server process where a read of the job, its model, its test set and the token took four. A job
+     * with a webhook, or one that has ended, is read as it is (`started` false). Undefined when it is gone.
      */
     async start(id: string, stage: string, tx: Queryable = pool): Promise<PredictRun | undefined> {
       const { rows, fields } = await tx.query<unknown[]>({
-        text: `WITH j AS (UPDATE jobs SET ${START_SET} WHERE id = $1 AND status IN ('queued', 'running') AND webhook_url IS NULL RETURNING *)
-               SELECT j.*, NULL AS "${MODEL}", m.*, NULL AS "${DATASET}", d.*, NULL AS "${USER}", u.id, u.tabpfn_token_ciphertext
+        // A data-modifying CTE runs once; the rest of the statement sees the row as it was before.
+        text: `WITH s AS (UPDATE jobs SET ${START_SET} WHERE id = $1 AND status IN ('queued', 'running') AND webhook_url IS NULL RETURNING *),
+                    j AS (SELECT * FROM s UNION ALL SELECT * FROM jobs WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM s))
+               SELECT j.*, NULL AS "${MODEL}", m.*, NULL AS "${DATASET}", d.*, NULL AS "${USER}", u.id, u.tabpfn_token_ciphertext,
+                      NULL AS "${RUN}", EXISTS (SELECT 1 FROM s) AS started
                FROM j JOIN models m ON m.id = j.model_id JOIN users u ON u.id = j.user_id LEFT JOIN datasets d ON d.id = j.dataset_id`,
         values: [id, progress(stage)],
         rowMode: 'array',
@@ -48,6 +57,7 @@ export function createPredictRunRepository(pool: Queryable) {
       const dataset = parts[DATASET] as unknown as DatasetRow;
       return {
         job: parts.job as unknown as JobRow,
+        started: (parts[RUN] as { started: boolean }).started,
         model: parts[MODEL] as unknown as ModelRow,
         dataset: dataset.id ? dataset : undefined,
         user: parts[USER] as unknown as PredictRun['user'],
