@@ -73,13 +73,11 @@ export function createApp(ctx: ApiContext): Express {
     durationSeconds: 60,
     key: (req) => req.ip ?? req.socket.remoteAddress ?? 'unknown',
   });
-  const authenticated = [requireAuth(ctx.auth), perKeyLimit.check];
-  // Submitting a predict and reading a job: the limit decides while the request is read (see `ahead`).
-  const authenticatedAhead = [requireAuth(ctx.auth), perKeyLimit.ahead];
-  app.use(authRoutes({ auth: ctx.auth, authenticated, setupLimit: setupLimit.check, body }));
+  const authenticated = [requireAuth(ctx.auth), perKeyLimit];
+  app.use(authRoutes({ auth: ctx.auth, authenticated, setupLimit, body }));
   app.use(accountRoutes({ accounts: ctx.accounts, authenticated }));
-  app.use(modelRoutes({ submit: ctx.submit, jobs: ctx.jobs, authenticated, authenticatedAhead, body, csvMaxBytes: ctx.config.CSV_UPLOAD_LIMIT_BYTES, stopping: ctx.stopping }));
-  app.use(jobRoutes({ jobs: ctx.jobs, authenticated, authenticatedAhead }));
+  app.use(modelRoutes({ submit: ctx.submit, jobs: ctx.jobs, authenticated, body, csvMaxBytes: ctx.config.CSV_UPLOAD_LIMIT_BYTES, stopping: ctx.stopping }));
+  app.use(jobRoutes({ jobs: ctx.jobs, authenticated }));
   app.use(webhookRoutes({ webhooks: ctx.webhooks, authenticated, body }));
 
   app.use(

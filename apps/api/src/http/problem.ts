@@ -78,7 +78,7 @@ export function toAppError(err: unknown): AppError | undefined {
 }
 
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  const handle: ErrorRequestHandler = (err, req, res, _next) => {
+  return (err, req, res, _next) => {
     const known = toAppError(err);
     if (res.headersSent) {
       // Known errors here are the request's own end (a body cut off after its 408, a client gone).
@@ -97,16 +97,6 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     logger.error({ err, request_id: String(req.id) }, 'unhandled error');
     sendProblem(res, new AppError(500, 'internal_error', 'Internal Server Error', { detail: 'An unexpected error occurred.' }), String(req.id));
-  };
-  // A route that failed while its rate limit was still deciding (rate-limit.ts, `ahead`) answers as
-  // the limit says first: a refused caller gets its 429, not the error its request would have met.
-  return (err, req, res, next) => {
-    const admission = res.locals.admission as Promise<void> | undefined;
-    if (!admission) return handle(err, req, res, next);
-    admission.then(
-      () => handle(err, req, res, next),
-      (refused: unknown) => handle(refused, req, res, next),
-    );
   };
 }
 

@@ -4,7 +4,6 @@ import { toJobResource } from '@tabpfn-jobs/shared/mappers';
 import { principal } from '../http/auth.js';
 import { noBody } from '../http/body.js';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
-import { admitted } from '../http/rate-limit.js';
 import { parse } from '../http/validate.js';
 import {
   RESULT_CONTENT_TYPES,
@@ -17,7 +16,7 @@ import {
 import { idParam, jobListQuery } from '../schemas/job.schemas.js';
 import type { JobService } from '../services/job.service.js';
 
-export function jobRoutes(deps: { jobs: JobService; authenticated: RequestHandler[]; authenticatedAhead: RequestHandler[] }): Router {
+export function jobRoutes(deps: { jobs: JobService; authenticated: RequestHandler[] }): Router {
   const router = Router();
 
   router.get('/v1/jobs', ...deps.authenticated, async (req, res) => {
@@ -38,11 +37,9 @@ export function jobRoutes(deps: { jobs: JobService; authenticated: RequestHandle
     });
   });
 
-  router.get('/v1/jobs/:job_id', ...deps.authenticatedAhead, async (req, res) => {
+  router.get('/v1/jobs/:job_id', ...deps.authenticated, async (req, res) => {
     const { job_id } = parse(idParam('job_id'), req.params);
-    const job = await deps.jobs.get(principal(res).userId, job_id as string);
-    await admitted(res);
-    res.json(toJobResource(job));
+    res.json(toJobResource(await deps.jobs.get(principal(res).userId, job_id as string)));
   });
 
   router.get('/v1/jobs/:job_id/result', ...deps.authenticated, async (req, res) => {

@@ -8,7 +8,6 @@ import { principal } from '../http/auth.js';
 import type { BodyPolicy } from '../http/body.js';
 import { decodeCursor, encodeCursor } from '../http/cursor.js';
 import { booleanField, jsonField, listField, readCsvStreamed } from '../http/csv-upload.js';
-import { admitted } from '../http/rate-limit.js';
 import { parse } from '../http/validate.js';
 import { toModel } from '../mappers/model.mapper.js';
 import { fitBody, idParam, modelListQuery, preferWaitSeconds, predictBody } from '../schemas/job.schemas.js';
@@ -23,8 +22,6 @@ interface Deps {
   submit: SubmitService;
   jobs: JobService;
   authenticated: RequestHandler[];
-  /** For the predict submit: the rate limit decides while the request is read (http/rate-limit.ts). */
-  authenticatedAhead: RequestHandler[];
   body: BodyPolicy;
   csvMaxBytes: number;
   /** Aborted at shutdown: a waiting request answers with the job as it is. */
@@ -130,7 +127,6 @@ export function modelRoutes(deps: Deps): Router {
   const router = Router();
 
   async function respond(req: Request, res: Response, out: StoredResponse & { replayed: boolean }) {
-    await admitted(res);
     const wait = preferWaitSeconds(req.get('prefer'));
     const body = out.body as { job_id: string; status: string };
     if (wait !== undefined && !out.replayed) {
@@ -161,17 +157,13 @@ export function modelRoutes(deps: Deps): Router {
     await respond(req, res, out);
   });
 
-  router.post('/v1/models/:model_id/predict', ...deps.authenticatedAhead, ...deps.body.upload, async (req, res) => {
+  router.post('/v1/models/:model_id/predict', ...deps.authenticated, ...deps.body.upload, async (req, res) => {
     const { model_id } = parse(idParam('model_id'), req.params);
     const key = idempotencyKey(req);
     const userId = principal(res).userId;
-    const beforeWrite = () => admitted(res);
-    const { input, hash, intake } = await readPredict(req, deps.csvMaxBytes, async () => {
-      await beforeWrite();
-      return deps.submit.openPredictUpload(userId, model_id as string, key);
-    });
+    const { input, hash, intake } = await readPredict(req, deps.csvMaxBytes, () => deps.submit.openPredictUpload(userId, model_id as string, key));
     const out = await deps.submit
-      .submitPredict(userId, model_id as string, input, { idempotencyKey: key, requestHash: hash, beforeWrite })
+      .submitPredict(userId, model_id as string, input, { idempotencyKey: key, requestHash: hash })
       .catch(async (err: unknown) => {
         await intake?.abandon();
         throw err;

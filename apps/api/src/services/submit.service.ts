@@ -22,8 +22,6 @@ export type { PredictInput } from './predict-plan.js';
 export interface SubmitOptions {
   idempotencyKey?: string;
   requestHash: string;
-  /** Awaited before the submit's first write: the caller's rate limit, decided while the request was read. */
-  beforeWrite?: () => Promise<void>;
 }
 
 export interface SubmitServiceDeps {
@@ -237,7 +235,6 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       const idem = { userId, endpoint: `POST /v1/models/${modelId}/predict`, key: opts.idempotencyKey, requestHash: opts.requestHash };
       const repeat = await deps.idempotency.stored(idem);
       if (repeat) {
-        await opts.beforeWrite?.();
         if (input.testSet?.kind === 'parts') await deps.datasets.delete(input.testSet.datasetId);
         return repeat;
       }
@@ -250,7 +247,6 @@ export function createSubmitService(deps: SubmitServiceDeps) {
       const ttl = deps.predictCacheTtlSeconds;
       const cached = ttl > 0 ? await deps.jobs.findCached(userId, plan.cacheKey, ttl) : undefined;
       const oneStatement = isOneStatement(model, plan, cached);
-      await opts.beforeWrite?.();
       return submitted(await deps.idempotency.run(idem, (tx) => persistPredict(deps, tx, { userId, model, plan, input, cached }), { oneStatement }));
     },
   };
