@@ -137,6 +137,7 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     prefix: config.QUEUE_PREFIX,
     logger,
     concurrency: { fit: config.WORKER_CONCURRENCY, predict: config.WORKER_CONCURRENCY, webhook: config.WEBHOOK_CONCURRENCY, maintenance: 1 },
+    singleSlot: ['predict'],
     lockDurationMs: config.WORKER_LOCK_DURATION_MS,
     backoff: upstreamBackoff,
   });

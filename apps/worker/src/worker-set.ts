@@ -11,6 +11,14 @@ export interface WorkerSetOptions {
   prefix: string;
   logger: Logger;
   concurrency: Record<JobName, number>;
+  /**
+   * Queues whose concurrency runs as that many one-slot BullMQ Workers instead of one Worker with
+   * that many slots. A Worker with free slots, handed a job, first asks Redis for another one and
+   * starts the job only when that answer is back (and each job costs it three fetches, not one); a
+   * one-slot Worker starts at once. For short jobs, where that round trip shows: predicts. Each one
+   * holds its own blocking Redis connection.
+   */
+  singleSlot?: readonly JobName[];
   /** Delay before retry `attemptsMade` after `err` (BullMQ custom backoff `upstream`). */
   backoff?: (attemptsMade: number, type?: string, err?: Error) => number;
   /** How long a job may go without a lock renewal before another worker takes it over. */
@@ -23,10 +31,13 @@ export interface WorkerSet {
   close(graceMs: number, onGraceExpired?: () => void): Promise<void>;
 }
 
-/** One BullMQ Worker per catalog entry, each validating its payload before the handler runs. */
+/** BullMQ Workers for each catalog entry (see `singleSlot`), each validating its payload before the handler runs. */
 export function createWorkerSet(handlers: HandlerMap, opts: WorkerSetOptions): WorkerSet {
   assertPrefixFitsConnection(opts.connection, opts.prefix);
-  const workers = JOB_NAMES.map((name) => {
+  const slots = JOB_NAMES.flatMap((name) =>
+    opts.singleSlot?.includes(name) ? Array.from({ length: opts.concurrency[name] }, () => ({ name, concurrency: 1 })) : [{ name, concurrency: opts.concurrency[name] }],
+  );
+  const workers = slots.map(({ name, concurrency }) => {
     const handler = handlers[name] as (payload: unknown, job: Job, token?: string) => Promise<void>;
     const worker = new Worker(
       queueName(name),
@@ -37,7 +48,7 @@ export function createWorkerSet(handlers: HandlerMap, opts: WorkerSetOptions): W
       {
         connection: opts.connection,
         prefix: opts.prefix,
-        concurrency: opts.concurrency[name],
+        concurrency,
         lockDuration: opts.lockDurationMs ?? 30_000,
         // Look for stalled jobs (lock lapsed: their worker died) as often as a lock can lapse.
         stalledInterval: opts.lockDurationMs ?? 30_000,
