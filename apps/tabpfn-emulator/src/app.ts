@@ -1,7 +1,8 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { EmulatorState } from './emulator-state.js';
 import { EmulatorHttpError, locals, sendError } from './http-helpers.js';
-import { requestContext } from './middleware.js';
+import { plainJsonBody } from './json-body.js';
+import { recordStatusOnHead, requestContext } from './middleware.js';
 import type { EmulatorLogger, EmulatorOptions } from './options.js';
 import { silentLogger } from './options.js';
 import { accountRoutes } from './routes/account.js';
@@ -39,6 +40,9 @@ function errorHandler(logger: EmulatorLogger) {
   };
 }
 
+/** 10 MiB, as body-parser reads `'10mb'`. */
+const JSON_LIMIT_BYTES = 10 * 1024 * 1024;
+
 /** The emulator as an Express app plus the state behind it (no listening socket). */
 export function createEmulatorApp(options: EmulatorOptions = {}): EmulatorApp {
   const state = new EmulatorState(options);
@@ -47,14 +51,18 @@ export function createEmulatorApp(options: EmulatorOptions = {}): EmulatorApp {
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('trust proxy', false);
+  recordStatusOnHead(state, app.response);
 
   app.use(requestContext(state));
   // Any content type is read as JSON, as FastAPI does, except forms (the client's OAuth2 login posts one);
   // upload PUTs take raw bytes instead, and the Gen L multipart bodies are read by their own routes (§12).
-  const json = express.json({ type: () => true, limit: '10mb' });
+  const json = express.json({ type: () => true, limit: JSON_LIMIT_BYTES });
+  const plainJson = plainJsonBody(JSON_LIMIT_BYTES, json);
   const form = express.urlencoded({ extended: false, limit: '1mb' });
   app.use((req, res, next) => {
     if (req.path.startsWith('/_upload/')) return next();
+    // What every API client sends; `req.is` would parse it only to find it is neither form type.
+    if (req.headers['content-type'] === 'application/json') return plainJson(req, res, next);
     // One content-type parse for both questions.
     const type = req.is(['multipart/form-data', 'application/x-www-form-urlencoded']);
     if (type === 'multipart/form-data') return next();

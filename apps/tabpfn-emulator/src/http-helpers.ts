@@ -114,11 +114,18 @@ export function sendGcsError(res: Response, status: number, code: string, messag
   res.status(status).type('application/xml').send(xml);
 }
 
+// The last Authorization header and its token: a client sends the same header on every call.
+let lastAuthorization = '';
+let lastToken: string | undefined;
+
 export function bearerToken(req: Request): string | undefined {
   const h = req.headers.authorization;
   if (!h) return undefined;
+  if (h === lastAuthorization) return lastToken;
   const m = /^Bearer\s+(.+)$/i.exec(h.trim());
-  return m ? (m[1] as string).trim() : undefined;
+  lastToken = m ? (m[1] as string).trim() : undefined;
+  lastAuthorization = h;
+  return lastToken;
 }
 
 /** Resolves true after `ms`, or false as soon as the client goes away (`l.aborted`, `l.signal`). */

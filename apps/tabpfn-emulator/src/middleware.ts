@@ -37,7 +37,6 @@ export function tagRoute(state: EmulatorState, route: RouteName): Handler {
     const record = newRecord(req, route, l.token);
     l.record = record;
     state.record(record);
-    recordStatusOnHead(state, res, record);
     next();
   };
 }
@@ -78,16 +77,23 @@ function isoTime(ms: number): string {
   return `${isoSecondPrefix}${String(ms - second * 1000).padStart(3, '0')}Z`;
 }
 
-/** Sets the record's status, and counts the response, as the head goes out. */
-function recordStatusOnHead(state: EmulatorState, res: Response, record: RecordedRequest): void {
-  const writeHead = res.writeHead;
-  res.writeHead = function (this: Response, ...args: Parameters<typeof writeHead>) {
-    record.status = args[0];
-    const owner = locals(res).token;
-    if (owner !== undefined) {
-      const c = state.countersFor(owner);
-      c.requests += 1;
-      if (args[0] === 429) c.responses429 += 1;
+/**
+ * Sets the record's status (`tagRoute`), and counts the response, as the head goes out. Installed once on
+ * the app's response prototype rather than as a wrapper on every response.
+ */
+export function recordStatusOnHead(state: EmulatorState, proto: Response): void {
+  const writeHead = proto.writeHead;
+  proto.writeHead = function (this: Response, ...args: Parameters<typeof writeHead>) {
+    const l = this.locals as Partial<RequestLocals> | undefined;
+    const record = l?.record;
+    if (record) {
+      record.status = args[0];
+      const owner = l.token;
+      if (owner !== undefined) {
+        const c = state.countersFor(owner);
+        c.requests += 1;
+        if (args[0] === 429) c.responses429 += 1;
+      }
     }
     return writeHead.apply(this, args);
   } as typeof writeHead;

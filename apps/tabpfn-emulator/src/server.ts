@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { requestClasses } from '@tabpfn-jobs/shared/http-server';
 import { createEmulatorApp } from './app.js';
 import type { EmulatorState } from './emulator-state.js';
 import type { EmulatorOptions } from './options.js';
@@ -13,7 +14,7 @@ export interface RunningEmulator {
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<RunningEmulator> {
   const { app, state } = createEmulatorApp(options);
-  const server = createServer(app);
+  const server = createServer(requestClasses(app), app);
   // Sync fits and hang faults may legitimately hold a request for many minutes.
   server.requestTimeout = 0;
   server.keepAliveTimeout = 65_000;

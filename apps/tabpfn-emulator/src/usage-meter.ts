@@ -56,8 +56,18 @@ export interface QuotaRefusal {
   retryAfterSeconds: number;
 }
 
+const DAY_MS = 86_400_000;
+let cachedDay = Number.NaN;
+let cachedDayKey = '';
+
+/** `YYYY-MM-DD` (UTC) of `now`, formatted once per day: every predict asks twice. */
 function dayKey(now: Date): string {
-  return now.toISOString().slice(0, 10);
+  const day = Math.floor(now.getTime() / DAY_MS);
+  if (day !== cachedDay) {
+    cachedDayKey = now.toISOString().slice(0, 10);
+    cachedDay = day;
+  }
+  return cachedDayKey;
 }
 
 function nextMidnightUtc(now: Date): Date {
@@ -76,6 +86,7 @@ export class UsageMeter {
   private pool(token: string, now: Date): Pools {
     let p = this.pools.get(token);
     const day = dayKey(now);
+    if (p?.day === day) return p;
     const month = day.slice(0, 7);
     if (!p) {
       p = { day, daily: 0, month, monthly: 0 };

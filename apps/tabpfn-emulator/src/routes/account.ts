@@ -79,12 +79,23 @@ const versionNumber = (v: string): number => Number(v.replace(/^v/, ''));
  * lower version key. A version below every key also falls back to the default.
  */
 export function limitForVersion(state: EmulatorState, version: string | undefined): ModelLimit {
-  const { model_limits } = effectiveLimits(state);
-  const wanted = version === undefined ? Number.NaN : versionNumber(version);
-  const key = Object.keys(model_limits)
-    .filter((k) => versionNumber(k) <= wanted)
-    .sort((a, b) => versionNumber(b) - versionNumber(a))[0];
-  return model_limits[key ?? DEFAULT_MODEL_VERSION] as ModelLimit;
+  return { ...(LIMITS[limitKey(version)] as ModelLimit), ...state.config.limits };
+}
+
+/** Version → key of LIMITS; the keys are fixed and `model_path` names only a few versions, so each is resolved once. */
+const limitKeys = new Map<string | undefined, string>();
+
+function limitKey(version: string | undefined): string {
+  let key = limitKeys.get(version);
+  if (key === undefined) {
+    const wanted = version === undefined ? Number.NaN : versionNumber(version);
+    key =
+      Object.keys(LIMITS)
+        .filter((k) => versionNumber(k) <= wanted)
+        .sort((a, b) => versionNumber(b) - versionNumber(a))[0] ?? DEFAULT_MODEL_VERSION;
+    limitKeys.set(version, key);
+  }
+  return key;
 }
 
 export function settingsBody(state: EmulatorState): Record<string, unknown> {

@@ -81,8 +81,31 @@ export function checkTestSetLimits(limit: ModelLimit, t: TestSetShape): void {
   if (cells > limit.test_set_max_cells) refuse(`The number of test cells (${cells}) exceeds the maximum of ${limit.test_set_max_cells}.`);
 }
 
+/**
+ * Predictions already made, by test rows: `tableOf` reads a test set once (and again only after a new chunk
+ * arrived, as a new table), a fitted model never changes, and clients predict the same test set again and again.
+ */
+const madePredictions = new WeakMap<Cell[][], Map<string, unknown>>();
+const MAX_PREDICTIONS_PER_TEST_SET = 16;
+
 /** Shapes of §5: labels, probability rows, numbers, quantile rows (n_quantiles × n_rows), or the full/main objects. */
 export function predictionFor(f: FittedSet, rows: Cell[][], outputType: string, quantiles: number[]): unknown {
+  const classifier = f.model instanceof KnnClassifier;
+  // Quantiles only shape a regression; stringified, as the legacy route passes them unchecked.
+  const key = `${f.id}|${outputType}|${classifier ? '' : JSON.stringify(quantiles)}`;
+  let made = madePredictions.get(rows);
+  if (!made) {
+    made = new Map();
+    madePredictions.set(rows, made);
+  }
+  if (made.has(key)) return made.get(key);
+  const prediction = computePrediction(f, rows, outputType, quantiles);
+  if (made.size >= MAX_PREDICTIONS_PER_TEST_SET) made.clear();
+  made.set(key, prediction);
+  return prediction;
+}
+
+function computePrediction(f: FittedSet, rows: Cell[][], outputType: string, quantiles: number[]): unknown {
   const model = f.model as KnnClassifier | KnnRegressor;
   if (model instanceof KnnClassifier) return outputType === 'probas' ? model.predictProba(rows) : model.predict(rows);
   const r = model.predict(rows, quantiles);
