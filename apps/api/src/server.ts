@@ -1,5 +1,6 @@
-import type { Server } from 'node:http';
+import { type Server, createServer } from 'node:http';
 import type { Express } from 'express';
+import { requestClasses } from '@tabpfn-jobs/shared/http-server';
 import type { Logger } from '@tabpfn-jobs/shared/logger';
 
 export interface RunningServer {
@@ -12,7 +13,8 @@ export interface RunningServer {
 
 export function listen(app: Express, opts: { port: number; host: string; logger: Logger; requestTimeoutMs?: number }): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(opts.port, opts.host);
+    // Requests are born with the app's prototypes: Express then need not change them (http-server.ts).
+    const server = createServer(requestClasses(app), app).listen(opts.port, opts.host);
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
     server.requestTimeout = 300_000;
