@@ -70,6 +70,8 @@ export const progress = (stage: string) => JSON.stringify({ stage, updated_at: n
 
 /** A job's start: running, one more attempt, its first start kept, the stage `$2`. From queued or running only. */
 export const START_SET = `status = 'running', attempts = attempts + 1, started_at = COALESCE(started_at, now()), progress = $2, updated_at = now()`;
+/** The columns `START_SET` writes. */
+export const START_COLUMNS = ['status', 'attempts', 'started_at', 'progress', 'updated_at'] as const;
 
 export function createJobRepository(pool: Queryable) {
   /** The account's queued and running jobs (kept by the jobs_count_active trigger). */

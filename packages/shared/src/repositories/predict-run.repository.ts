@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/pool.js';
 import type { DatasetRow } from './dataset.repository.js';
-import { type JobRow, START_SET, progress } from './job.repository.js';
+import { type JobRow, START_COLUMNS, START_SET, progress } from './job.repository.js';
 import type { ModelRow } from './model.repository.js';
 
 /**
@@ -43,21 +43,27 @@ export function createPredictRunRepository(pool: Queryable) {
      */
     async start(id: string, stage: string, tx: Queryable = pool): Promise<PredictRun | undefined> {
       const { rows, fields } = await tx.query<unknown[]>({
-        // A data-modifying CTE runs once; the rest of the statement sees the row as it was before.
-        text: `WITH s AS (UPDATE jobs SET ${START_SET} WHERE id = $1 AND status IN ('queued', 'running') AND webhook_url IS NULL RETURNING *),
-                    j AS (SELECT * FROM s UNION ALL SELECT * FROM jobs WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM s))
+        // A data-modifying CTE runs once, and the rest of the statement sees the row as it was before:
+        // the columns the start wrote come from `s` (none when it did not start the job). A plain join
+        // with the update beside it, not a union of updated and unchanged rows: half the time in Postgres.
+        text: `WITH s AS (UPDATE jobs SET ${START_SET} WHERE id = $1 AND status IN ('queued', 'running') AND webhook_url IS NULL
+                          RETURNING ${START_COLUMNS.join(', ')})
                SELECT j.*, NULL AS "${MODEL}", m.*, NULL AS "${DATASET}", d.*, NULL AS "${USER}", u.id, u.tabpfn_token_ciphertext,
-                      NULL AS "${RUN}", EXISTS (SELECT 1 FROM s) AS started
-               FROM j JOIN models m ON m.id = j.model_id JOIN users u ON u.id = j.user_id LEFT JOIN datasets d ON d.id = j.dataset_id`,
+                      NULL AS "${RUN}", ${START_COLUMNS.map((c) => `s.${c}`).join(', ')}
+               FROM jobs j JOIN models m ON m.id = j.model_id JOIN users u ON u.id = j.user_id
+                    LEFT JOIN datasets d ON d.id = j.dataset_id LEFT JOIN s ON true
+               WHERE j.id = $1`,
         values: [id, progress(stage)],
         rowMode: 'array',
       });
       if (!rows[0]) return undefined;
       const parts = split(fields, rows[0]);
       const dataset = parts[DATASET] as unknown as DatasetRow;
+      const start = parts[RUN] as Partial<JobRow>;
+      const started = start.status != null;
       return {
-        job: parts.job as unknown as JobRow,
-        started: (parts[RUN] as { started: boolean }).started,
+        job: (started ? { ...parts.job, ...start } : parts.job) as unknown as JobRow,
+        started,
         model: parts[MODEL] as unknown as ModelRow,
         dataset: dataset.id ? dataset : undefined,
         user: parts[USER] as unknown as PredictRun['user'],

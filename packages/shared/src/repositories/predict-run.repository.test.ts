@@ -1,0 +1,105 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import pg from 'pg';
+import { type TestDatabase, createTestDatabase } from '../../../../tests/helpers/database.js';
+import { createDatasetRepository } from './dataset.repository.js';
+import { createJobRepository } from './job.repository.js';
+import { createPredictRunRepository } from './predict-run.repository.js';
+
+// The one statement that starts a predict and reads its run, against the job as the plain UPDATE
+// (`markRunning`) and the plain reads leave it.
+
+let db: TestDatabase;
+let pool: pg.Pool;
+let userId: string;
+let modelId: string;
+let datasetId: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  userId = (
+    await pool.query<{ id: string }>(`INSERT INTO users (tabpfn_token_ciphertext, tabpfn_token_digest) VALUES ('k1:sealed', $1) RETURNING id`, [randomBytes(32)])
+  ).rows[0]!.id;
+  modelId = (
+    await pool.query<{ id: string }>(
+      `INSERT INTO models (user_id, task, fit_key, n_samples, n_features, feature_names, feature_types, status, classes, upstream_fitted_train_set_id)
+       VALUES ($1, 'classification', $2, 10, 2, '["a","b"]', '["number","number"]', 'ready', '["x","y"]', 'fitted-1') RETURNING id`,
+      [userId, randomBytes(8).toString('hex')],
+    )
+  ).rows[0]!.id;
+  const dataset = await createDatasetRepository(pool).insert({
+    userId,
+    kind: 'test',
+    contentHash: 'h',
+    x: new Uint8Array([1, 2, 3]),
+    y: null,
+    nRows: 1,
+    nCols: 2,
+    columns: [],
+    targetType: null,
+  });
+  datasetId = dataset.id;
+});
+
+afterAll(async () => {
+  await pool?.end();
+  await db?.drop();
+});
+
+async function newJob(opts: { status?: string; webhookUrl?: string; attempts?: number } = {}): Promise<string> {
+  const { rows } = await pool.query<{ id: string }>(
+    `INSERT INTO jobs (user_id, type, status, model_id, dataset_id, n_rows, webhook_url, attempts, started_at)
+     VALUES ($1, 'predict', $2, $3, $4, 1, $5, $6, CASE WHEN $6 > 0 THEN now() - interval '1 minute' END) RETURNING id`,
+    [userId, opts.status ?? 'queued', modelId, datasetId, opts.webhookUrl ?? null, opts.attempts ?? 0],
+  );
+  return rows[0]!.id;
+}
+
+const runs = () => createPredictRunRepository(pool);
+const jobs = () => createJobRepository(pool);
+
+describe('starting a predict in one statement', () => {
+  it('starts a queued job as markRunning would, and reads its model, test set and sealed token', async () => {
+    const [one, two] = [await newJob(), await newJob()];
+    const run = await runs().start(one, 'uploading');
+    const plain = await jobs().markRunning(two, 'uploading');
+    expect(run?.started).toBe(true);
+    const { id: _a, created_at: _b, started_at: s1, updated_at: u1, progress: p1, ...rest1 } = run!.job;
+    const { id: _c, created_at: _d, started_at: s2, updated_at: u2, progress: p2, ...rest2 } = plain!;
+    expect(rest1).toEqual(rest2);
+    expect(rest1).toMatchObject({ status: 'running', attempts: 1 });
+    expect(s1).toBeInstanceOf(Date);
+    expect(u1).toBeInstanceOf(Date);
+    expect(p1).toMatchObject({ stage: 'uploading' });
+    expect([s2, u2, p2].every(Boolean)).toBe(true);
+    expect(await jobs().findById(one)).toEqual(run!.job);
+    expect(run!.model).toMatchObject({ id: modelId, upstream_fitted_train_set_id: 'fitted-1' });
+    expect(run!.dataset).toMatchObject({ id: datasetId, n_rows: 1 });
+    expect(Buffer.from(run!.dataset!.x_bytes!)).toEqual(Buffer.from([1, 2, 3]));
+    expect(run!.user).toEqual({ id: userId, tabpfn_token_ciphertext: 'k1:sealed' });
+  });
+
+  it('a re-run keeps its first start and counts one more attempt', async () => {
+    const id = await newJob({ status: 'running', attempts: 1 });
+    const before = (await jobs().findById(id))!;
+    const run = await runs().start(id, 'uploading');
+    expect(run?.started).toBe(true);
+    expect(run!.job.attempts).toBe(2);
+    expect(run!.job.started_at).toEqual(before.started_at);
+    expect(await jobs().findById(id)).toEqual(run!.job);
+  });
+
+  it('reads, without starting, a job with a webhook or one that has ended; a gone job is undefined', async () => {
+    for (const opts of [{ webhookUrl: 'https://example.com/hook' }, { status: 'canceled' }]) {
+      const id = await newJob(opts);
+      const before = await jobs().findById(id);
+      const run = await runs().start(id, 'uploading');
+      expect(run?.started).toBe(false);
+      expect(run!.job).toEqual(before);
+      expect(await jobs().findById(id)).toEqual(before);
+      expect(run!.model.id).toBe(modelId);
+    }
+    expect(await runs().start('00000000-0000-4000-8000-000000000000', 'uploading')).toBeUndefined();
+  });
+});
