@@ -17,7 +17,7 @@ let datasetId: string;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  pool = new pg.Pool({ connectionString: db.url, max: 2 });
+  pool = new pg.Pool({ connectionString: db.url, max: 3 });
   userId = (
     await pool.query<{ id: string }>(`INSERT INTO users (tabpfn_token_ciphertext, tabpfn_token_digest) VALUES ('k1:sealed', $1) RETURNING id`, [randomBytes(32)])
   ).rows[0]!.id;
@@ -88,6 +88,32 @@ describe('starting a predict in one statement', () => {
     expect(run!.job.attempts).toBe(2);
     expect(run!.job.started_at).toEqual(before.started_at);
     expect(await jobs().findById(id)).toEqual(run!.job);
+  });
+
+  it('a cancel committed while the start waits for the row is in the started job', async () => {
+    const id = await newJob();
+    const cancel = await pool.connect();
+    try {
+      await cancel.query('BEGIN');
+      await cancel.query('UPDATE jobs SET cancel_requested_at = now() WHERE id = $1', [id]);
+      const starting = runs().start(id, 'uploading');
+      // The start has its snapshot and waits for the cancel's row lock (read outside the cancel's
+      // transaction: pg_stat_activity holds still within one).
+      const end = Date.now() + 10_000;
+      const waiting = async () =>
+        (await pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH s AS (UPDATE jobs%'`)).rows[0].n;
+      while ((await waiting()) === 0) {
+        if (Date.now() > end) throw new Error('the start never waited for the cancel to commit');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await cancel.query('COMMIT');
+      const run = await starting;
+      expect(run?.started).toBe(true);
+      expect(run!.job.cancel_requested_at).toBeInstanceOf(Date);
+      expect(await jobs().findById(id)).toEqual(run!.job);
+    } finally {
+      cancel.release();
+    }
   });
 
   it('reads, without starting, a job with a webhook or one that has ended; a gone job is undefined', async () => {

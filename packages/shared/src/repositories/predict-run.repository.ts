@@ -21,6 +21,11 @@ const MODEL = '§model';
 const DATASET = '§dataset';
 const USER = '§user';
 const RUN = '§run';
+/**
+ * From the started row: the columns the start wrote, and a cancel requested after the statement's
+ * snapshot (the UPDATE waits for the cancel's commit and sees it; the join does not).
+ */
+const STARTED_COLUMNS = [...START_COLUMNS, 'cancel_requested_at'];
 
 /** Splits a joined row by its marker columns into the rows it joins. */
 function split(fields: { name: string }[], values: unknown[]): Record<string, Record<string, unknown>> {
@@ -47,9 +52,9 @@ export function createPredictRunRepository(pool: Queryable) {
         // the columns the start wrote come from `s` (none when it did not start the job). A plain join
         // with the update beside it, not a union of updated and unchanged rows: half the time in Postgres.
         text: `WITH s AS (UPDATE jobs SET ${START_SET} WHERE id = $1 AND status IN ('queued', 'running') AND webhook_url IS NULL
-                          RETURNING ${START_COLUMNS.join(', ')})
+                          RETURNING ${STARTED_COLUMNS.join(', ')})
                SELECT j.*, NULL AS "${MODEL}", m.*, NULL AS "${DATASET}", d.*, NULL AS "${USER}", u.id, u.tabpfn_token_ciphertext,
-                      NULL AS "${RUN}", ${START_COLUMNS.map((c) => `s.${c}`).join(', ')}
+                      NULL AS "${RUN}", ${STARTED_COLUMNS.map((c) => `s.${c}`).join(', ')}
                FROM jobs j JOIN models m ON m.id = j.model_id JOIN users u ON u.id = j.user_id
                     LEFT JOIN datasets d ON d.id = j.dataset_id LEFT JOIN s ON true
                WHERE j.id = $1`,
