@@ -19,9 +19,8 @@ describe('job runner progress', () => {
   it('applies progress writes in the order reported, even when an earlier write is slower', async () => {
     const { row, jobs } = slowProgressStore([40, 1]);
     const runner = createJobRunner({ jobs } as unknown as RunnerDeps);
-    void runner.report('job-1', { stage: 'uploading' });
-    void runner.report('job-1', { stage: 'predicting' });
-    await new Promise((r) => setTimeout(r, 80));
+    // Both writes are awaited (no sleep): unordered, the slower first write would land last.
+    await Promise.all([runner.report('job-1', { stage: 'uploading' }), runner.report('job-1', { stage: 'predicting' })]);
     expect(row.stage).toBe('predicting');
   });
 
@@ -35,9 +34,7 @@ describe('job runner progress', () => {
       },
     } as unknown as JobRepository;
     const runner = createJobRunner({ jobs } as unknown as RunnerDeps);
-    void runner.report('job-2', { stage: 'uploading' });
-    void runner.report('job-2', { stage: 'fitting' });
-    await new Promise((r) => setTimeout(r, 20));
+    await Promise.all([runner.report('job-2', { stage: 'uploading' }), runner.report('job-2', { stage: 'fitting' })]);
     expect(row.stage).toBe('fitting');
   });
 
