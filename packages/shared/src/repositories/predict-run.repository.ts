@@ -27,6 +27,17 @@ const RUN = '§run';
  */
 const STARTED_COLUMNS = [...START_COLUMNS, 'cancel_requested_at'];
 
+// A data-modifying CTE runs once, and the rest of the statement sees the row as it was before: the
+// columns the start wrote come from `s` (none when it did not start the job). A plain join with the
+// update beside it, not a union of updated and unchanged rows: half the time in Postgres. Built once.
+const START_PREDICT_SQL = `WITH s AS (UPDATE jobs SET ${START_SET} WHERE id = $1 AND status IN ('queued', 'running') AND webhook_url IS NULL
+                          RETURNING ${STARTED_COLUMNS.join(', ')})
+               SELECT j.*, NULL AS "${MODEL}", m.*, NULL AS "${DATASET}", d.*, NULL AS "${USER}", u.id, u.tabpfn_token_ciphertext,
+                      NULL AS "${RUN}", ${STARTED_COLUMNS.map((c) => `s.${c}`).join(', ')}
+               FROM jobs j JOIN models m ON m.id = j.model_id JOIN users u ON u.id = j.user_id
+                    LEFT JOIN datasets d ON d.id = j.dataset_id LEFT JOIN s ON true
+               WHERE j.id = $1`;
+
 /** Splits a joined row by its marker columns into the rows it joins. */
 function split(fields: { name: string }[], values: unknown[]): Record<string, Record<string, unknown>> {
   const parts: Record<string, Record<string, unknown>> = { job: {} };
@@ -48,16 +59,7 @@ export function createPredictRunRepository(pool: Queryable) {
      */
     async start(id: string, stage: string, tx: Queryable = pool): Promise<PredictRun | undefined> {
       const { rows, fields } = await tx.query<unknown[]>({
-        // A data-modifying CTE runs once, and the rest of the statement sees the row as it was before:
-        // the columns the start wrote come from `s` (none when it did not start the job). A plain join
-        // with the update beside it, not a union of updated and unchanged rows: half the time in Postgres.
-        text: `WITH s AS (UPDATE jobs SET ${START_SET} WHERE id = $1 AND status IN ('queued', 'running') AND webhook_url IS NULL
-                          RETURNING ${STARTED_COLUMNS.join(', ')})
-               SELECT j.*, NULL AS "${MODEL}", m.*, NULL AS "${DATASET}", d.*, NULL AS "${USER}", u.id, u.tabpfn_token_ciphertext,
-                      NULL AS "${RUN}", ${STARTED_COLUMNS.map((c) => `s.${c}`).join(', ')}
-               FROM jobs j JOIN models m ON m.id = j.model_id JOIN users u ON u.id = j.user_id
-                    LEFT JOIN datasets d ON d.id = j.dataset_id LEFT JOIN s ON true
-               WHERE j.id = $1`,
+        text: START_PREDICT_SQL,
         values: [id, progress(stage)],
         rowMode: 'array',
       });
