@@ -68,7 +68,8 @@ async function databaseEnv(dbUrl: string, pgbouncer: ProcessStackOptions['pgboun
   const dbName = decodeURIComponent(new URL(dbUrl).pathname.slice(1));
   if (!pgbouncer) return { dbName, env: { DATABASE_URL: dbUrl }, bouncer: undefined };
   const bouncer = await startPgBouncer({ target: dbUrl, poolSize: pgbouncer.poolSize ?? 10, serverStatementTimeoutMs: 15_000 });
-  return { dbName, env: { DATABASE_URL: bouncer.url(dbName), DATABASE_URL_DIRECT: dbUrl }, bouncer };
+  // PgBouncer 1.18 (Debian's) keeps no prepared statements: README's setting for it.
+  return { dbName, env: { DATABASE_URL: bouncer.url(dbName), DATABASE_URL_DIRECT: dbUrl, DB_PREPARED_STATEMENTS: 'false' }, bouncer };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from '@jest/globals';
 import { createPool, withTransaction } from '@tabpfn-jobs/shared/db';
+import type { Logger } from '@tabpfn-jobs/shared/logger';
 import type pg from 'pg';
 import { type TestDatabase, createTestDatabase } from '../helpers/database.js';
 import { type PgBouncer, describeWithPgBouncer, startPgBouncer } from '../helpers/pgbouncer.js';
@@ -38,6 +39,26 @@ describeWithPgBouncer('the pool through PgBouncer in transaction mode', () => {
 
   it('a statement outside a transaction is bounded by the timeout the pooler sets on its server connections', async () => {
     await expect(pool.query('SELECT pg_sleep(3)')).rejects.toMatchObject({ code: '57014' });
+  });
+
+  it('named prepared statements left on by mistake: lone statements recover, the pool stops naming, and warns once', async () => {
+    // One server connection: a second client's Parse of the same name lands where the first one's is.
+    const single = await startPgBouncer({ target: db.url, poolSize: 1 });
+    const warnings: string[] = [];
+    const logger = { warn: (_: object, msg: string) => warnings.push(msg) } as unknown as Logger;
+    const prepared = createPool({ connectionString: single.url(db.name), max: 2, preparedStatements: true, logger });
+    try {
+      const [a, b] = [await prepared.connect(), await prepared.connect()];
+      const answers: number[] = [];
+      for (let i = 0; i < 6; i++) answers.push((await (i % 2 ? b : a).query<{ n: number }>('SELECT $1::int + 1 AS n', [i])).rows[0]!.n);
+      a.release();
+      b.release();
+      expect(answers).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(warnings).toEqual([expect.stringMatching(/DB_PREPARED_STATEMENTS=false/)]);
+    } finally {
+      await prepared.end();
+      await single.stop();
+    }
   });
 
   it('stops: its port closes', async () => {

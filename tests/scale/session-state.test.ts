@@ -21,7 +21,10 @@ const SESSION_STATE: [RegExp, string][] = [
   [/CREATE\s+(GLOBAL\s+|LOCAL\s+)?TEMP(ORARY)?\s+TABLE/, 'temp tables live in a session'],
   [/WITH\s+HOLD|DECLARE\s+\w+[^;'"`]*CURSOR/, 'cursors outside a transaction live in a session'],
   [/['"`;]\s*PREPARE\s+\w+/, 'a prepared statement lives in a session'],
-  [/\.query\(\s*\{[^}]*\bname\s*:/, "node-pg's named prepared statements live in a session"],
+  [
+    /\.query\(\s*\{[^}]*\bname\s*:/,
+    "node-pg's named prepared statements live in a session: only db/prepared-statements.ts names statements, which DB_PREPARED_STATEMENTS turns off behind a pooler",
+  ],
   [/options\s*:\s*['"`]-c/, 'startup options: PgBouncer refuses them unless told to ignore them (and then they are lost)'],
 ];
 

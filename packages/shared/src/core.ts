@@ -49,6 +49,7 @@ export function createCoreContext(config: CoreConfig, opts: CoreOptions) {
     connectionString: config.DATABASE_URL,
     max: config.DB_POOL_SIZE,
     statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+    preparedStatements: config.DB_PREPARED_STATEMENTS,
     applicationName: opts.applicationName,
     logger,
   });

@@ -73,6 +73,12 @@ export const baseEnvShape = {
   QUEUE_PREFIX: z.string().min(1).default('{tabpfn-jobs}'),
   DB_POOL_SIZE: envInt(10, 1, 200),
   DB_STATEMENT_TIMEOUT_MS: envInt(15_000, 100),
+  /**
+   * Parameterized statements as named prepared statements: each connection parses and plans a statement
+   * once. Set false behind a pooler in transaction mode that does not keep them (PgBouncer before 1.21,
+   * or without `max_prepared_statements`).
+   */
+  DB_PREPARED_STATEMENTS: envBool(true),
 };
 
 /**

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Logger } from '../logger.js';
+import { preparedStatements, preparingClient } from './prepared-statements.js';
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -16,6 +17,8 @@ export interface PoolOptions {
   /** How long to wait for a connection before failing; keeps requests from hanging when Postgres is down. */
   connectionTimeoutMs?: number;
   applicationName?: string;
+  /** Named prepared statements for parameterized queries (see prepared-statements.ts); off behind a pooler that does not keep them. */
+  preparedStatements?: boolean;
   logger?: Logger;
 }
 
@@ -39,6 +42,7 @@ export function createPool(opts: PoolOptions): pg.Pool {
     query_timeout: statementTimeoutMs + 2_000,
     application_name: opts.applicationName ?? 'tabpfn-jobs',
     keepAlive: true,
+    Client: preparingClient(preparedStatements(opts.preparedStatements ?? false, opts.logger)),
   });
   // A client losing its connection (Postgres restart) must not crash the process: the pool only
   // listens on idle clients, so every client also gets its own listener for while it is checked out.
