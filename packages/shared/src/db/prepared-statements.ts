@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Logger } from '../logger.js';
 
 /**
- * Named prepared statements for every parameterized query, chosen per pool.
+ * Named prepared statements for parameterized queries, chosen per pool.
  *
  * Postgres parses and plans an unnamed statement on every run: 0.3–0.7 ms of its CPU for the submit's
  * insert and the predict's start on this project's machines, on the path of every job. A named one is
@@ -11,15 +11,17 @@ import type { Logger } from '../logger.js';
  * from the text, so a text has one name on every connection and in every process of one build, and
  * two texts never share one.
  *
- * Two things can go wrong with a statement kept in a session, and both are recovered here:
+ * Only a statement sent on its own is named: outside a transaction, with nothing else in flight on the
+ * connection (the submit's insert, a predict's start and finish, every poll). Such a statement that
+ * fails before it runs can run again, which is how the two ways a kept statement goes wrong recover:
  * - a migration that changes what a `*` in it expands to makes Postgres refuse the kept plan ("cached
- *   plan must not change result type"): that connection prepares the text again under a new name;
+ *   plan must not change result type"): the text gets a new name in the whole pool, so every connection
+ *   prepares it afresh, and the statement runs again under it;
  * - a pooler in transaction mode that does not track prepared statements (PgBouncer before 1.21, or
  *   without `max_prepared_statements`) runs a connection's statements on other server sessions, where
- *   the name is missing or already taken: the pool stops naming statements, and says so once.
- * Either way the failed statement runs again, unnamed or renamed, when it ran outside a transaction
- * (nothing of it took effect); inside one the transaction has failed and its caller sees the error, as
- * for any other. Behind such a pooler set `DB_PREPARED_STATEMENTS=false` so that never happens.
+ *   the name is missing or already taken: the pool stops naming statements, says so once, and the
+ *   statement runs again unnamed. Behind such a pooler set `DB_PREPARED_STATEMENTS=false`.
+ * Statements inside transactions stay unnamed, so neither can fail a transaction.
  */
 
 /** Texts named per process at most: a text built with a varying number of placeholders stays unnamed past it. */
@@ -28,22 +30,36 @@ export const MAX_NAMED_TEXTS = 1_000;
 export interface PreparedStatements {
   /** False from the start (`DB_PREPARED_STATEMENTS=false`), or once a pooler showed it keeps no statements. */
   enabled: boolean;
+  /** Each named text's current name. */
   readonly names: Map<string, string>;
   readonly maxNames: number;
+  /** Names given again so far (see `rename`). */
+  renamed: number;
   readonly logger?: Logger | undefined;
 }
 
 export function preparedStatements(enabled: boolean, logger?: Logger, maxNames = MAX_NAMED_TEXTS): PreparedStatements {
-  return { enabled, names: new Map(), maxNames, logger };
+  return { enabled, names: new Map(), maxNames, renamed: 0, logger };
 }
+
+const hashName = (text: string) => `tj_${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`;
 
 function nameOf(state: PreparedStatements, text: string): string | undefined {
   let name = state.names.get(text);
   if (name === undefined && state.names.size < state.maxNames) {
-    name = `tj_${createHash('sha256').update(text).digest('base64url').slice(0, 24)}`;
+    name = hashName(text);
     state.names.set(text, name);
   }
   return name;
+}
+
+/**
+ * A new name for `text` in the whole pool: every connection prepares it afresh on its next use. For a
+ * plan made stale by a migration, and for a statement node-pg closed again after a value failed to
+ * convert (it still counts it as prepared on that connection).
+ */
+function rename(state: PreparedStatements, text: string): void {
+  if (state.names.has(text)) state.names.set(text, `${hashName(text)}_${++state.renamed}`);
 }
 
 const code = (err: unknown) => (err as { code?: unknown } | null)?.code;
@@ -68,38 +84,44 @@ function nameable(config: unknown, values: unknown): TextQuery | undefined {
   return { ...c, text: c.text, values: vals };
 }
 
-/** A `pg.Client` for `new pg.Pool({ Client })` that runs parameterized queries as named statements while `state.enabled`. */
+/** A `pg.Client` for `new pg.Pool({ Client })` that runs parameterized statements sent on their own as named statements while `state.enabled`. */
 export function preparingClient(state: PreparedStatements): typeof pg.Client {
   return class PreparingClient extends pg.Client {
-    /** Texts this connection prepared again under another name after a migration made the first one stale. */
-    private readonly renamed = new Map<string, string>();
-
     // biome-ignore lint/suspicious/noExplicitAny: pg.Client#query's overloads, passed through as they come
     override query(config: any, values?: any, callback?: any): any {
-      const q = state.enabled ? nameable(config, values) : undefined;
+      const q = state.enabled && this.alone() ? nameable(config, values) : undefined;
       if (!q) return super.query(config, values, callback);
       const done: Callback | undefined = typeof values === 'function' ? values : callback;
       const result = this.runNamed(q);
       if (!done) return result;
+      // As node-pg calls back: outside the promise, so a callback that throws is not swallowed.
       result.then(
-        (r) => done(null, r),
-        (err: Error) => done(err),
+        (r) => process.nextTick(done, null, r),
+        (err: Error) => process.nextTick(done, err),
       );
       return undefined;
     }
 
+    /** Outside a transaction with nothing in flight: what is sent now runs on its own. */
+    private alone(): boolean {
+      return this.getTransactionStatus() === 'I' && (this as unknown as { readyForQuery?: boolean }).readyForQuery === true;
+    }
+
     private async runNamed(q: TextQuery, retried = false): Promise<pg.QueryResult> {
-      const name = state.enabled ? (this.renamed.get(q.text) ?? nameOf(state, q.text)) : undefined;
+      const name = state.enabled ? nameOf(state, q.text) : undefined;
       if (!name) return super.query(q);
       try {
         return await super.query({ ...q, name });
       } catch (err) {
-        // The status as of the statement before this one: idle means this one ran on its own.
-        const alone = this.getTransactionStatus() === 'I';
-        if (isStalePlan(err)) this.renamed.set(q.text, `${name}_${this.renamed.size + 1}`);
+        if (isStalePlan(err)) rename(state, q.text);
         else if (isPoolerConflict(err)) disable(state, err);
-        else throw err;
-        if (!alone || retried) throw err;
+        else {
+          // A value that failed to convert: node-pg closed the statement again but counts it as prepared here.
+          if (!(err instanceof pg.DatabaseError)) rename(state, q.text);
+          throw err;
+        }
+        // It ran on its own and failed before running (Bind or Parse): nothing of it took effect.
+        if (retried) throw err;
         return this.runNamed(q, true);
       }
     }
