@@ -135,7 +135,10 @@ function createSubscriptions(subscriber: RedisConnection, lingerMs: number) {
         state.delete(channel);
         void subscriber.unsubscribe(channel).catch(() => undefined);
       };
-      if (after <= 0) return drop();
+      if (after <= 0) {
+        drop();
+        return;
+      }
       s.linger = setTimeout(drop, after);
       s.linger.unref();
     },
