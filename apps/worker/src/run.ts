@@ -2,13 +2,14 @@
 import { loadDotEnv } from '@tabpfn-jobs/shared/config';
 import { waitForMigrations } from '@tabpfn-jobs/shared/db';
 import { createLogger } from '@tabpfn-jobs/shared/logger';
-import { onShutdown, runMain, installCrashNet } from '@tabpfn-jobs/shared/process';
+import { onShutdown, runMain, installCrashNet, tuneTierUp } from '@tabpfn-jobs/shared/process';
 import { loadWorkerConfig } from './config.js';
 import { startWorkerProcess } from './context.js';
 
 async function main(): Promise<void> {
   loadDotEnv();
   const config = loadWorkerConfig();
+  tuneTierUp(config.JIT_INTERRUPT_BUDGET);
   const logger = createLogger({ name: 'worker', level: config.LOG_LEVEL });
   installCrashNet(logger, { forceExitMs: config.SHUTDOWN_GRACE_MS + 5_000 });
   // Heartbeats and maintenance need the schema: started before it exists they fail and leave failed jobs.

@@ -86,3 +86,4 @@ export function installCrashNet(logger: Logger, opts: { forceExitMs?: number } =
 
 // Watching the parent is part of a process's lifetime, reachable from the same entry.
 export * from './parent-watch.js';
+export * from './jit.js';
