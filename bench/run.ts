@@ -24,7 +24,7 @@ const wanted = (name: string) => !only || only.includes(name);
 
 const settings = {
   http: quick ? { connections: 16, durationSeconds: 2, rounds: 1 } : { connections: 16, durationSeconds: 5, rounds: 3 },
-  queue: quick ? { jobs: 30, warmup: 5, earlyWarmup: 5 } : { jobs: 300, warmup: 1000, earlyWarmup: 30 },
+  queue: quick ? { jobs: 30, warmup: 5, earlyWarmup: 5 } : { jobs: 500, warmup: 1000, earlyWarmup: 30 },
   scaling: quick
     ? { latencyMs: 200, processes: [1, 2, 4], secondsAtIdeal: 2 }
     : { latencyMs: 200, processes: [1, 2, 4], secondsAtIdeal: 6 },
