@@ -25,8 +25,8 @@ export interface QueueSettings {
    * Jobs run before the measured ones, on both sides, for V8 to have compiled most of the path:
    * submit → succeeded falls by half over the first ~1,000 jobs of a fresh api and worker (the
    * bench's `warmupCurve`), and still a little after; the bare BullMQ loop, far less code, by a third.
-   * Under V8's default tier-up budget (JIT_INTERRUPT_BUDGET=0) the service's curve is about four
-   * times longer.
+   * Under V8's default tier-up budget (JIT_INTERRUPT_BUDGET=0) the service's curve falls more slowly
+   * (bench/RESULTS.md).
    */
   warmup: number;
   /** The measured window of earlier runs (after this many jobs), reported alongside as context. */
