@@ -2,7 +2,7 @@
 import { loadDotEnv, migrationDatabaseUrl } from '@tabpfn-jobs/shared/config';
 import { ensureDatabase, migrateUp, waitForMigrations } from '@tabpfn-jobs/shared/db';
 import { createLogger } from '@tabpfn-jobs/shared/logger';
-import { onShutdown, runMain, installCrashNet, tuneTierUp } from '@tabpfn-jobs/shared/process';
+import { onShutdown, runMain, installCrashNet } from '@tabpfn-jobs/shared/process';
 import { createApp } from './app.js';
 import { loadApiConfig } from './config.js';
 import { createApiContext } from './context.js';
@@ -11,7 +11,6 @@ import { listen } from './server.js';
 async function main(): Promise<void> {
   loadDotEnv();
   const config = loadApiConfig();
-  tuneTierUp(config.JIT_INTERRUPT_BUDGET);
   const logger = createLogger({ name: 'api', level: config.LOG_LEVEL });
   installCrashNet(logger, { forceExitMs: config.SHUTDOWN_GRACE_MS + 5_000 });
 

@@ -79,8 +79,6 @@ export const baseEnvShape = {
    * or without `max_prepared_statements`).
    */
   DB_PREPARED_STATEMENTS: envBool(true),
-  /** V8's `--interrupt-budget` for this process (jit.ts): a quarter of V8's default; 0 keeps V8's. */
-  JIT_INTERRUPT_BUDGET: envInt(16_896),
 };
 
 /**
