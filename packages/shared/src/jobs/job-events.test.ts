@@ -23,7 +23,7 @@ async function subscribers(channel: string): Promise<number> {
   return Number(n);
 }
 
-async function until(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
+async function until(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -34,11 +34,11 @@ async function until(what: string, check: () => Promise<boolean>, ms = 30_000): 
 describe('job event hub', () => {
   it('subscribes to job ends only while someone waits, once for many waiters, and leaves after the linger', async () => {
     const prefix = `${redis.prefix}:a`;
-    const h = hub(prefix, 5_000);
+    const h = hub(prefix, 2_000);
     // A hub nobody waits on (a worker, an idle api) receives no job's end.
     expect(await subscribers(jobEventsChannel(prefix))).toBe(0);
 
-    const waiters = ['j1', 'j2', 'j3'].map((id) => h.waitForFinish(id, 60_000));
+    const waiters = ['j1', 'j2', 'j3'].map((id) => h.waitForFinish(id, 5_000));
     await Promise.all(waiters.map((w) => w.armed));
     expect(await subscribers(jobEventsChannel(prefix))).toBe(1);
     for (const id of ['j2', 'j1', 'j3']) await publishJobFinished(publisher, prefix, id, 'succeeded');
@@ -46,14 +46,14 @@ describe('job event hub', () => {
 
     // Still subscribed during the linger: the next waiter needs no new subscription and sees its job end.
     expect(await subscribers(jobEventsChannel(prefix))).toBe(1);
-    const next = h.waitForFinish('j4', 60_000);
+    const next = h.waitForFinish('j4', 5_000);
     await next.armed;
     await publishJobFinished(publisher, prefix, 'j4', 'failed');
     expect(await next.promise).toBe('failed');
 
     await until('the channel to be left after the linger', async () => (await subscribers(jobEventsChannel(prefix))) === 0);
     // And subscribed again for a later waiter.
-    const later = h.waitForFinish('j5', 60_000);
+    const later = h.waitForFinish('j5', 5_000);
     await later.armed;
     await publishJobFinished(publisher, prefix, 'j5', 'canceled');
     expect(await later.promise).toBe('canceled');
@@ -66,7 +66,7 @@ describe('job event hub', () => {
     await timedOut.armed;
     expect(await timedOut.promise).toBeUndefined();
     const stop = new AbortController();
-    const aborted = h.waitForFinish('j2', 60_000, stop.signal);
+    const aborted = h.waitForFinish('j2', 5_000, stop.signal);
     await aborted.armed;
     stop.abort();
     expect(await aborted.promise).toBeUndefined();
