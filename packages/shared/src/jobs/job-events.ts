@@ -135,10 +135,7 @@ function createSubscriptions(subscriber: RedisConnection, lingerMs: number) {
         state.delete(channel);
         void subscriber.unsubscribe(channel).catch(() => undefined);
       };
-      if (after <= 0) {
-        drop();
-        return;
-      }
+      if (after <= 0) return drop();
       s.linger = setTimeout(drop, after);
       s.linger.unref();
     },
