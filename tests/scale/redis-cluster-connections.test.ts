@@ -234,15 +234,14 @@ const available = redisClusterAvailable();
 
   it('finished and cancel broadcasts published on any master reach a subscriber wherever it is', async () => {
     const hub = createJobEventHub(conn(createWorkerRedis(cluster.settings)), redis.prefix);
+    await hub.ready;
     const cancels = new Set<string>();
     hub.onCancel((id) => cancels.add(id));
-    await hub.ready;
     const masters = await cluster.masters();
     expect(masters).toHaveLength(3);
     for (const port of masters) {
       const node = conn(new Redis({ host: '127.0.0.1', port }));
       const finished = hub.waitForFinish(`job-${port}`, 5_000);
-      await finished.armed;
       await publishJobFinished(node, redis.prefix, `job-${port}`, 'succeeded');
       await publishCancel(node, redis.prefix, `cancel-${port}`);
       expect(await finished.promise).toBe('succeeded');

@@ -65,8 +65,6 @@ export function createJobService(deps: JobServiceDeps) {
     async waitForFinal(jobId: string, seconds: number, signal?: AbortSignal): Promise<JobRow | undefined> {
       const waiter = deps.events.waitForFinish(jobId, seconds * 1000, signal);
       try {
-        // Read the state once the job's end can no longer be missed (see the hub's `armed`).
-        await waiter.armed;
         const now = await deps.jobs.findById(jobId);
         if (!now || isFinalStatus(now.status)) return now;
         await waiter.promise;
