@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -8,15 +9,56 @@ import { QUEUE_PREFIX, REDIS_URL, TOKENS, WORKER_ENV, startApi, startEmulator, s
 export interface ScalingSettings {
   latencyMs: number;
   processes: number[];
-  /** Jobs per run = ideal jobs/s × this many seconds. */
+  /** Jobs per drain = ideal jobs/s × this many seconds. */
   secondsAtIdeal: number;
+  /** Each round measures every process count once; the order alternates between rounds. */
+  rounds: number;
+}
+
+interface Drain {
+  jobsPerSec: number;
+  /** Worker CPU (user + system) per job over the drain, ms; undefined without /proc. */
+  cpuMsPerJob?: number;
+}
+
+interface Measured {
+  processes: number;
+  round: number;
+  jobs: number;
+  ideal: number;
+  /** The first backlog the fresh processes drain (start-up compiling included). */
+  fresh: Drain;
+  /** The same backlog again, on the same processes now warm: the figure the target reads. */
+  warm: Drain;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+/** CPU seconds × 1000 a process has used (utime + stime, /proc/<pid>/stat); undefined off Linux. */
+function cpuMs(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
- * Worker throughput with a fixed upstream latency. The backlog is submitted while the predict queue
- * is paused and the workers are already up, so the figure is the drain rate of the workers alone
- * (not the api's submit rate, not process start-up). Throughput counts the middle 80 % of
- * completions, leaving out ramp-up and the tail.
+ * Worker throughput with a fixed upstream latency: how far adding worker processes multiplies it.
+ * Each backlog is submitted while the predict queue is paused and the workers are up, so a figure is
+ * the drain rate of the workers alone (not the api's submit rate, not process start-up); it counts
+ * the middle 80 % of completions, leaving out ramp-up and the tail.
+ *
+ * Fresh processes drain one backlog, then the same size again: a running deployment's workers are
+ * warm, and the first backlog of each process also pays V8 compiling its hot paths (on 2 shared cores,
+ * 4 processes compile at once). Rounds alternate the order of process counts (1, 2, 4 then 4, 2, 1)
+ * so a drift in the machine's speed during the run does not favour one count; the speed-up is the
+ * median over rounds of each round's 4-process rate over its 1-process rate.
  */
 export async function scalingScenario(s: ScalingSettings): Promise<{ rows: Row[]; raw: unknown }> {
   const concurrency = Number(WORKER_ENV.WORKER_CONCURRENCY);
@@ -37,10 +79,8 @@ export async function scalingScenario(s: ScalingSettings): Promise<{ rows: Row[]
   sub.on('message', () => finished.push(performance.now()));
   await sub.subscribe(`${QUEUE_PREFIX}:job-events`);
 
-  const results: { processes: number; jobs: number; jobsPerSec: number; ideal: number }[] = [];
-  for (const n of s.processes) {
-    const ideal = (n * concurrency * 1000) / s.latencyMs;
-    const jobs = Math.max(4 * n * concurrency, Math.round(ideal * s.secondsAtIdeal));
+  /** Submits `jobs` predicts while the queue is paused, then resumes it and times the drain. */
+  async function drain(jobs: number, pids: number[], label: string): Promise<Drain> {
     await queue.pause();
     let next = 0;
     await Promise.all(
@@ -52,48 +92,87 @@ export async function scalingScenario(s: ScalingSettings): Promise<{ rows: Row[]
         }
       }),
     );
-    const workers = await startWorkers(n, emulator.url);
+    const cpuBefore = pids.map(cpuMs);
     finished = [];
     await queue.resume();
-    const deadline = Date.now() + Math.max(120_000, (jobs / ideal) * 10_000);
+    const deadline = Date.now() + 120_000;
     while (finished.length < jobs) {
-      if (Date.now() > deadline) throw new Error(`scaling with ${n} workers: only ${finished.length}/${jobs} jobs finished`);
-      await new Promise((r) => setTimeout(r, 100));
+      if (Date.now() > deadline) throw new Error(`scaling, ${label}: only ${finished.length}/${jobs} jobs finished in 120 s`);
+      await new Promise((r) => setTimeout(r, 50));
     }
+    const cpuAfter = pids.map(cpuMs);
+    const used = cpuAfter.every((c, i) => c !== undefined && cpuBefore[i] !== undefined)
+      ? cpuAfter.reduce((t, c, i) => t + c! - cpuBefore[i]!, 0)
+      : undefined;
     const lo = Math.floor(jobs * 0.1);
     const hi = Math.ceil(jobs * 0.9) - 1;
-    const jobsPerSec = ((hi - lo) * 1000) / (finished[hi]! - finished[lo]!);
-    results.push({ processes: n, jobs, jobsPerSec, ideal });
-    await Promise.all(workers.map((w) => w.stop()));
+    return { jobsPerSec: ((hi - lo) * 1000) / (finished[hi]! - finished[lo]!), cpuMsPerJob: used === undefined ? undefined : used / jobs };
+  }
+
+  const results: Measured[] = [];
+  for (let round = 1; round <= s.rounds; round++) {
+    const order = round % 2 ? s.processes : [...s.processes].reverse();
+    for (const n of order) {
+      const ideal = (n * concurrency * 1000) / s.latencyMs;
+      const jobs = Math.max(4 * n * concurrency, Math.round(ideal * s.secondsAtIdeal));
+      await queue.pause();
+      const workers = await startWorkers(n, emulator.url);
+      const pids = workers.map((w) => w.pid);
+      const fresh = await drain(jobs, pids, `${n} processes, round ${round}, fresh`);
+      const warm = await drain(jobs, pids, `${n} processes, round ${round}, warm`);
+      results.push({ processes: n, round, jobs, ideal, fresh, warm });
+      await Promise.all(workers.map((w) => w.stop()));
+    }
   }
   sub.disconnect();
   await queue.close();
   connection.disconnect();
   await api.service.stop();
   await emulator.service.stop();
+  return { rows: scalingRows(results, s, concurrency), raw: results };
+}
 
-  const one = results.find((r) => r.processes === 1);
-  const rows: Row[] = results.map((r) => ({
-    scenario: '4 worker scaling',
-    metric: `${r.processes} worker process${r.processes > 1 ? 'es' : ''} × ${concurrency}, emulator ${s.latencyMs} ms (${r.jobs} jobs)`,
-    value: `${r.jobsPerSec.toFixed(1)} jobs/s`,
-    baseline: `ideal ${r.ideal.toFixed(1)} jobs/s`,
-    comparison: `${fmt.pct(r.jobsPerSec / r.ideal)} of ideal`,
-    target: '≥ 90 %',
-    pass: r.jobsPerSec / r.ideal >= 0.9,
-  }));
-  const four = results.find((r) => r.processes === 4);
-  if (one && four) {
-    const speedup = four.jobsPerSec / one.jobsPerSec;
+function scalingRows(results: Measured[], s: ScalingSettings, concurrency: number): Row[] {
+  const of = (n: number) => results.filter((r) => r.processes === n);
+  const cpu = (ds: Drain[]) => (ds.every((d) => d.cpuMsPerJob !== undefined) ? `; worker CPU ${median(ds.map((d) => d.cpuMsPerJob!)).toFixed(1)} ms/job` : '');
+  const rounds = `median of ${s.rounds} round${s.rounds > 1 ? 's' : ''}`;
+  const rows: Row[] = s.processes.map((n) => {
+    const rs = of(n);
+    const { ideal, jobs } = rs[0]!;
+    const warm = median(rs.map((r) => r.warm.jobsPerSec));
+    const fresh = median(rs.map((r) => r.fresh.jobsPerSec));
+    return {
+      scenario: '4 worker scaling',
+      metric: `${n} worker process${n > 1 ? 'es' : ''} × ${concurrency}, emulator ${s.latencyMs} ms (${jobs} jobs, ${rounds})`,
+      value: `${warm.toFixed(1)} jobs/s`,
+      baseline: `ideal ${ideal.toFixed(1)} jobs/s`,
+      comparison: `${fmt.pct(warm / ideal)} of ideal${cpu(rs.map((r) => r.warm))} (fresh processes: ${fmt.pct(fresh / ideal)}${cpu(rs.map((r) => r.fresh))})`,
+      target: '≥ 90 %',
+      pass: warm / ideal >= 0.9,
+    };
+  });
+  const [one, four] = [of(1), of(4)];
+  if (one.length && four.length) {
+    const ratio = (pick: (r: Measured) => Drain) => median(four.map((f, i) => pick(f).jobsPerSec / pick(one[i]!).jobsPerSec));
+    const speedup = ratio((r) => r.warm);
+    const perRound = four.map((f, i) => (f.warm.jobsPerSec / one[i]!.warm.jobsPerSec).toFixed(2)).join(', ');
     rows.push({
       scenario: '4 worker scaling',
-      metric: 'speed-up 4 processes vs 1',
+      metric: `speed-up 4 processes vs 1 (warm; ${rounds}: ${perRound})`,
       value: `${speedup.toFixed(2)} ×`,
-      baseline: `1 process ${one.jobsPerSec.toFixed(1)} jobs/s`,
+      baseline: `1 process ${median(one.map((r) => r.warm.jobsPerSec)).toFixed(1)} jobs/s`,
       comparison: `${speedup.toFixed(2)} ×`,
       target: '≥ 3.5 ×',
       pass: speedup >= 3.5,
     });
+    rows.push({
+      scenario: '4 worker scaling',
+      metric: 'context: speed-up on the first backlog of fresh processes',
+      value: `${ratio((r) => r.fresh).toFixed(2)} ×`,
+      baseline: `1 process ${median(one.map((r) => r.fresh.jobsPerSec)).toFixed(1)} jobs/s`,
+      comparison: `${ratio((r) => r.fresh).toFixed(2)} ×`,
+      target: '',
+    });
   }
-  return { rows, raw: results };
+  return rows;
 }
