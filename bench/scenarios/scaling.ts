@@ -134,7 +134,8 @@ export async function scalingScenario(s: ScalingSettings): Promise<{ rows: Row[]
 
 function scalingRows(results: Measured[], s: ScalingSettings, concurrency: number): Row[] {
   const of = (n: number) => results.filter((r) => r.processes === n);
-  const cpu = (ds: Drain[]) => (ds.every((d) => d.cpuMsPerJob !== undefined) ? `; worker CPU ${median(ds.map((d) => d.cpuMsPerJob!)).toFixed(1)} ms/job` : '');
+  const cpu = (ds: Drain[]) =>
+    ds.every((d) => d.cpuMsPerJob !== undefined) ? `; worker CPU ${median(ds.map((d) => d.cpuMsPerJob!)).toFixed(1)} ms/job` : '';
   const rounds = `median of ${s.rounds} round${s.rounds > 1 ? 's' : ''}`;
   const rows: Row[] = s.processes.map((n) => {
     const rs = of(n);
