@@ -4,7 +4,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { type Account, fitSmallModel, setupAccount, submitPredict } from '../client.js';
 import { type Row, fmt } from '../report.js';
-import { QUEUE_PREFIX, REDIS_URL, TOKENS, WORKER_ENV, startApi, startEmulator, startWorkers } from '../stack.js';
+import { QUEUE_PREFIX, REDIS_URL, TOKENS, WORKER_ENV, startApi, startEmulator, startWorkers, vacuumDatabase } from '../stack.js';
 
 export interface ScalingSettings {
   latencyMs: number;
@@ -82,6 +82,7 @@ export async function scalingScenario(s: ScalingSettings): Promise<{ rows: Row[]
   /** Submits `jobs` predicts while the queue is paused, then resumes it and times the drain. */
   async function drain(jobs: number, pids: number[], label: string): Promise<Drain> {
     await queue.pause();
+    await vacuumDatabase();
     let next = 0;
     await Promise.all(
       Array.from({ length: 16 }, async () => {
