@@ -26,8 +26,8 @@ const settings = {
   http: quick ? { connections: 16, durationSeconds: 2, rounds: 1 } : { connections: 16, durationSeconds: 5, rounds: 3 },
   queue: quick ? { jobs: 30, warmup: 5, earlyWarmup: 5 } : { jobs: 500, warmup: 1000, earlyWarmup: 30 },
   scaling: quick
-    ? { latencyMs: 200, processes: [1, 2, 4], secondsAtIdeal: 2, rounds: 1 }
-    : { latencyMs: 200, processes: [1, 2, 4], secondsAtIdeal: 6, rounds: 3 },
+    ? { latencyMs: 200, processes: [1, 2, 4], secondsAtIdeal: 2, rounds: 1, warmupJobsPerProcess: 100 }
+    : { latencyMs: 200, processes: [1, 2, 4], secondsAtIdeal: 6, rounds: 3, warmupJobsPerProcess: 1000 },
   large: quick ? { rows: 10_000, cols: 50, repeats: 1 } : { rows: 100_000, cols: 50, repeats: 3 },
   batch: {
     ...(quick ? { rows: 20_000, chunkRows: 2_000, repeats: 1 } : { rows: 200_000, chunkRows: 10_000, repeats: 3 }),

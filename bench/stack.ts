@@ -100,6 +100,21 @@ export async function startEmulator(latency: { fit: number; predict: number }): 
   return { service, url };
 }
 
+/** One call to the emulator's control API (`/_emulator/*`: latency, rate limits, faults). */
+export async function emulatorControl(
+  emulatorUrl: string,
+  method: 'PUT' | 'PATCH' | 'DELETE',
+  path: string,
+  body?: unknown,
+): Promise<void> {
+  const res = await fetch(`${emulatorUrl}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${method} ${path} answered ${res.status}: ${await res.text()}`);
+}
+
 export async function startApi(
   emulatorUrl: string,
   env: Record<string, string> = {},

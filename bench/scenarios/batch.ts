@@ -6,7 +6,7 @@ import { predictCsv } from '../dataset.js';
 import { median } from '../load.js';
 import type { Service } from '../processes.js';
 import { type Row, fmt } from '../report.js';
-import { QUEUE_PREFIX, REDIS_URL, TOKENS, startApi, startEmulator, startWorkers } from '../stack.js';
+import { QUEUE_PREFIX, REDIS_URL, TOKENS, emulatorControl, startApi, startEmulator, startWorkers } from '../stack.js';
 
 export interface BatchSettings {
   rows: number;
@@ -43,15 +43,6 @@ interface Stack {
   modelId: string;
   workers: Service[];
   finished: Map<string, { at: number; status: string }>;
-}
-
-async function control(emulatorUrl: string, method: 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<void> {
-  const res = await fetch(`${emulatorUrl}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${method} ${path} answered ${res.status}: ${await res.text()}`);
 }
 
 /** The worker log lines that name the job (and any warning or error), for a failure report. */
@@ -104,9 +95,9 @@ async function download(stack: Stack, jobId: string): Promise<Measured['download
  * result downloaded as NDJSON.
  */
 async function predictOnce(stack: Stack, file: string, rows: number, limit: number, latencyMs: number): Promise<Measured> {
-  await control(stack.emulatorUrl, 'PUT', '/_emulator/limits', { test_set_max_rows: limit });
-  await control(stack.emulatorUrl, 'PUT', '/_emulator/latency', { predict: latencyMs });
-  await control(stack.emulatorUrl, 'DELETE', '/_emulator/requests');
+  await emulatorControl(stack.emulatorUrl, 'PUT', '/_emulator/limits', { test_set_max_rows: limit });
+  await emulatorControl(stack.emulatorUrl, 'PUT', '/_emulator/latency', { predict: latencyMs });
+  await emulatorControl(stack.emulatorUrl, 'DELETE', '/_emulator/requests');
   const t0 = performance.now();
   const res = await uploadFile(`${stack.apiUrl}/v1/models/${stack.modelId}/predict`, stack.key, file, 'csv');
   if (res.status !== 202) throw new Error(`CSV predict answered ${res.status}: ${res.body.slice(0, 1000)}`);
@@ -140,7 +131,7 @@ async function predictOnce(stack: Stack, file: string, rows: number, limit: numb
 async function startStack(s: BatchSettings): Promise<{ stack: Stack; stop: () => Promise<void> }> {
   const emulator = await startEmulator({ fit: 0, predict: 0 });
   // Batches of this size use up the emulator's default token quota.
-  await control(emulator.url, 'PATCH', '/_emulator/config', { dailyTokenLimit: 1e15, monthlyTokenLimit: 1e15 });
+  await emulatorControl(emulator.url, 'PATCH', '/_emulator/config', { dailyTokenLimit: 1e15, monthlyTokenLimit: 1e15 });
   const api = await startApi(emulator.url, {}, 'api-batch');
   const workers = await startWorkers(1, emulator.url, s.workerEnv);
   const account = await setupAccount(api.url, TOKENS[0]!);
