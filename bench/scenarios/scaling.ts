@@ -116,7 +116,7 @@ export async function scalingScenario(s: ScalingSettings): Promise<{ rows: Row[]
     }
     const cpuAfter = pids.map(cpuMs);
     const used = cpuAfter.every((c, i) => c !== undefined && cpuBefore[i] !== undefined)
-      ? cpuAfter.reduce((t, c, i) => t + c! - cpuBefore[i]!, 0)
+      ? cpuAfter.reduce<number>((t, c, i) => t + c! - cpuBefore[i]!, 0)
       : undefined;
     const lo = Math.floor(jobs * 0.1);
     const hi = Math.ceil(jobs * 0.9) - 1;

@@ -1,40 +1,76 @@
 import { describe, expect, it, jest } from '@jest/globals';
 import type { JobRepository } from '@tabpfn-jobs/shared/repositories';
-import { type RunnerDeps, STAGE_WRITE_DELAY_MS, createJobRunner } from './job-runner.js';
+import { PROGRESS_FLUSH_MS, type RunnerDeps, STAGE_WRITE_DELAY_MS, createJobRunner } from './job-runner.js';
 
-/** A job row whose progress writes take as long as the test says, like pool connections under load. */
+type Writes = Parameters<JobRepository['setProgress']>[0];
+
+/** Job rows whose progress statements take as long as the test says, like pool connections under load. */
 function slowProgressStore(delays: number[]) {
-  const row = { stage: 'queued' };
-  let call = 0;
+  const stages = new Map<string, string>();
+  const statements: Writes[] = [];
+  let started = () => {};
+  const firstStarted = new Promise<void>((r) => {
+    started = r;
+  });
   const jobs = {
-    async setProgress(_id: string, p: { stage: string }) {
-      await new Promise((r) => setTimeout(r, delays[call++] ?? 0));
-      row.stage = p.stage;
+    async setProgress(writes: Writes) {
+      const call = statements.push(writes) - 1;
+      started();
+      await new Promise((r) => setTimeout(r, delays[call] ?? 0));
+      for (const w of writes) stages.set(w.id, w.progress.stage);
     },
   } as unknown as JobRepository;
-  return { row, jobs };
+  return { stages, statements, jobs, firstStarted };
 }
 
 describe('job runner progress', () => {
-  it('applies progress writes in the order reported, even when an earlier write is slower', async () => {
-    const { row, jobs } = slowProgressStore([40, 1]);
+  it('applies progress writes in the order reported, even when an earlier statement is slower', async () => {
+    const { stages, statements, jobs, firstStarted } = slowProgressStore([40, 1]);
     const runner = createJobRunner({ jobs } as unknown as RunnerDeps);
-    // Both writes are awaited (no sleep): unordered, the slower first write would land last.
-    await Promise.all([runner.report('job-1', { stage: 'uploading' }), runner.report('job-1', { stage: 'predicting' })]);
-    expect(row.stage).toBe('predicting');
+    const first = runner.report('job-1', { stage: 'uploading' });
+    // The second write is reported while the first one's statement is under way (no sleep).
+    await firstStarted;
+    const second = runner.report('job-1', { stage: 'predicting' });
+    await Promise.all([first, second]);
+    expect(statements).toHaveLength(2);
+    expect(stages.get('job-1')).toBe('predicting');
+  });
+
+  it("sends the writes of several jobs due together in one statement, the latest of each job's", async () => {
+    const { stages, statements, jobs } = slowProgressStore([]);
+    const runner = createJobRunner({ jobs } as unknown as RunnerDeps);
+    await Promise.all([
+      runner.report('job-a', { stage: 'uploading' }),
+      runner.report('job-b', { stage: 'fitting' }),
+      runner.report('job-a', { stage: 'predicting' }),
+    ]);
+    expect(statements).toEqual([
+      [
+        { id: 'job-a', progress: { stage: 'predicting' } },
+        { id: 'job-b', progress: { stage: 'fitting' } },
+      ],
+    ]);
+    expect(stages).toEqual(
+      new Map([
+        ['job-a', 'predicting'],
+        ['job-b', 'fitting'],
+      ]),
+    );
   });
 
   it('a failed write does not block the ones after it', async () => {
     let calls = 0;
     const row = { stage: 'queued' };
     const jobs = {
-      async setProgress(_id: string, p: { stage: string }) {
+      async setProgress(writes: Writes) {
         if (calls++ === 0) throw new Error('connection lost');
-        row.stage = p.stage;
+        row.stage = writes[0]!.progress.stage;
       },
     } as unknown as JobRepository;
     const runner = createJobRunner({ jobs } as unknown as RunnerDeps);
-    await Promise.all([runner.report('job-2', { stage: 'uploading' }), runner.report('job-2', { stage: 'fitting' })]);
+    await runner.report('job-2', { stage: 'uploading' });
+    expect(row.stage).toBe('queued');
+    await runner.report('job-2', { stage: 'fitting' });
     expect(row.stage).toBe('fitting');
   });
 
@@ -43,8 +79,8 @@ describe('job runner progress', () => {
     try {
       const written: string[] = [];
       const jobs = {
-        async setProgress(_id: string, p: { stage: string }) {
-          written.push(p.stage);
+        async setProgress(writes: Writes) {
+          written.push(...writes.map((w) => w.progress.stage));
         },
       } as unknown as JobRepository;
       const lifecycle = { finish: async () => undefined };
@@ -52,16 +88,22 @@ describe('job runner progress', () => {
       runner.setStage('job-3', 'uploading');
       await jest.advanceTimersByTimeAsync(STAGE_WRITE_DELAY_MS - 1);
       runner.setStage('job-3', 'predicting');
-      await jest.advanceTimersByTimeAsync(STAGE_WRITE_DELAY_MS - 1);
+      await jest.advanceTimersByTimeAsync(STAGE_WRITE_DELAY_MS + PROGRESS_FLUSH_MS - 1);
       expect(written).toEqual([]);
       await jest.advanceTimersByTimeAsync(1);
       expect(written).toEqual(['predicting']);
 
-      // A progress write of its own, or the job's end, replaces a stage still waiting.
+      // A progress write of its own, or the job's end, replaces a stage still waiting; the end also
+      // drops a write not sent yet.
       runner.setStage('job-3', 'fitting');
-      await runner.report('job-3', { stage: 'queued' });
+      const reported = runner.report('job-3', { stage: 'queued' });
+      await jest.advanceTimersByTimeAsync(PROGRESS_FLUSH_MS);
+      await reported;
       runner.setStage('job-4', 'uploading');
       await runner.finalize('job-4', { status: 'failed', error: { code: 'x', message: 'x', retryable: false } });
+      const dropped = runner.report('job-5', { stage: 'uploading' });
+      await runner.finalize('job-5', { status: 'failed', error: { code: 'x', message: 'x', retryable: false } });
+      await dropped;
       await jest.advanceTimersByTimeAsync(10 * STAGE_WRITE_DELAY_MS);
       expect(written).toEqual(['predicting', 'queued']);
     } finally {
@@ -101,10 +143,18 @@ describe('job runner rate-limit records', () => {
     expect(sent).toHaveLength(2);
   });
 
-  it('leaves a record made moments before its call is sent where it is (the windows\' margin covers it)', async () => {
+  it("leaves a record made moments before its call is sent where it is (the windows' margin covers it)", async () => {
     const sent: unknown[] = [];
-    const limiter = { admit: async () => ({ wait: 0, ticket: 't#1', at: Date.now() }), sent: async (...args: unknown[]) => void sent.push(args) };
-    const runner = createJobRunner({ jobs: { async setProgress() {} }, lifecycle: {}, limiter, breaker: { admit: () => 0 } } as unknown as RunnerDeps);
+    const limiter = {
+      admit: async () => ({ wait: 0, ticket: 't#1', at: Date.now() }),
+      sent: async (...args: unknown[]) => void sent.push(args),
+    };
+    const runner = createJobRunner({
+      jobs: { async setProgress() {} },
+      lifecycle: {},
+      limiter,
+      breaker: { admit: () => 0 },
+    } as unknown as RunnerDeps);
     await runner.admit({} as never, undefined, 'job-7', 'tok', ['predict', 'upload']);
     runner.setStage('job-7', 'predicting');
     expect(sent).toEqual([]);

@@ -66,6 +66,12 @@ export class ActiveJobCapReached extends Error {
   }
 }
 
+/** One job's progress, as the worker reports it (`setProgress`). */
+export interface ProgressWrite {
+  id: string;
+  progress: Partial<JobProgress> & { stage: string };
+}
+
 export const progress = (stage: string) => JSON.stringify({ stage, updated_at: new Date().toISOString() });
 
 /** A job's start: running, one more attempt, its first start kept, the stage `$2`. From queued or running only. */
@@ -147,7 +153,10 @@ export function createJobRepository(pool: Queryable) {
 
     /** Whether the job's cancel was requested (false for a job that is gone). */
     async isCancelRequested(id: string, tx: Queryable = pool): Promise<boolean> {
-      const { rows } = await tx.query<{ requested: boolean }>('SELECT cancel_requested_at IS NOT NULL AS requested FROM jobs WHERE id = $1', [id]);
+      const { rows } = await tx.query<{ requested: boolean }>(
+        'SELECT cancel_requested_at IS NOT NULL AS requested FROM jobs WHERE id = $1',
+        [id],
+      );
       return rows[0]?.requested ?? false;
     },
 
@@ -195,10 +204,19 @@ export function createJobRepository(pool: Queryable) {
       return rows[0];
     },
 
-    async setProgress(id: string, p: Partial<JobProgress> & { stage: string }, tx: Queryable = pool): Promise<void> {
+    /**
+     * The progress of several jobs in one statement (the worker coalesces its jobs' writes), each only
+     * while its job is queued or running. Rows are locked in id order, as any other batch would.
+     */
+    async setProgress(writes: readonly ProgressWrite[], tx: Queryable = pool): Promise<void> {
+      if (!writes.length) return;
+      const at = new Date().toISOString();
+      const sorted = [...writes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       await tx.query(
-        `UPDATE jobs SET progress = $2, updated_at = now() WHERE id = $1 AND status IN ('queued', 'running')`,
-        [id, JSON.stringify({ ...p, updated_at: new Date().toISOString() })],
+        `UPDATE jobs SET progress = w.progress, updated_at = now()
+           FROM unnest($1::uuid[], $2::jsonb[]) AS w(id, progress)
+         WHERE jobs.id = w.id AND jobs.status IN ('queued', 'running')`,
+        [sorted.map((w) => w.id), sorted.map((w) => JSON.stringify({ ...w.progress, updated_at: at }))],
       );
     },
 
@@ -239,7 +257,10 @@ export function createJobRepository(pool: Queryable) {
     },
 
     /** A model's jobs that are not final yet, and every dataset its jobs use (for deleting the model). */
-    async forModelDeletion(modelId: string, tx: Queryable = pool): Promise<{ active: Pick<JobRow, 'id' | 'type' | 'status'>[]; datasetIds: string[] }> {
+    async forModelDeletion(
+      modelId: string,
+      tx: Queryable = pool,
+    ): Promise<{ active: Pick<JobRow, 'id' | 'type' | 'status'>[]; datasetIds: string[] }> {
       const { rows } = await tx.query<Pick<JobRow, 'id' | 'type' | 'status' | 'dataset_id'>>(
         'SELECT id, type, status, dataset_id FROM jobs WHERE model_id = $1',
         [modelId],
@@ -251,7 +272,10 @@ export function createJobRepository(pool: Queryable) {
     },
 
     /** Predicts parked behind a fit that has now finished. */
-    async queuedPredictsForModel(modelId: string, tx: Queryable = pool): Promise<Pick<JobRow, 'id' | 'type' | 'model_id' | 'user_id' | 'dataset_id' | 'traceparent'>[]> {
+    async queuedPredictsForModel(
+      modelId: string,
+      tx: Queryable = pool,
+    ): Promise<Pick<JobRow, 'id' | 'type' | 'model_id' | 'user_id' | 'dataset_id' | 'traceparent'>[]> {
       const { rows } = await tx.query(
         `SELECT id, type, model_id, user_id, dataset_id, traceparent FROM jobs WHERE model_id = $1 AND type = 'predict' AND status = 'queued'`,
         [modelId],

@@ -19,7 +19,10 @@ beforeAll(async () => {
   db = await createTestDatabase();
   pool = new pg.Pool({ connectionString: db.url, max: 3 });
   userId = (
-    await pool.query<{ id: string }>(`INSERT INTO users (tabpfn_token_ciphertext, tabpfn_token_digest) VALUES ('k1:sealed', $1) RETURNING id`, [randomBytes(32)])
+    await pool.query<{ id: string }>(
+      `INSERT INTO users (tabpfn_token_ciphertext, tabpfn_token_digest) VALUES ('k1:sealed', $1) RETURNING id`,
+      [randomBytes(32)],
+    )
   ).rows[0]!.id;
   modelId = (
     await pool.query<{ id: string }>(
@@ -101,7 +104,11 @@ describe('starting a predict in one statement', () => {
       // transaction: pg_stat_activity holds still within one).
       const end = Date.now() + 10_000;
       const waiting = async () =>
-        (await pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH s AS (UPDATE jobs%'`)).rows[0].n;
+        (
+          await pool.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH s AS (UPDATE jobs%'`,
+          )
+        ).rows[0].n;
       while ((await waiting()) === 0) {
         if (Date.now() > end) throw new Error('the start never waited for the cancel to commit');
         await new Promise((r) => setTimeout(r, 10));
@@ -127,5 +134,24 @@ describe('starting a predict in one statement', () => {
       expect(run!.model.id).toBe(modelId);
     }
     expect(await runs().start('00000000-0000-4000-8000-000000000000', 'uploading')).toBeUndefined();
+  });
+});
+
+// The worker's coalesced progress writes (job-runner.ts): several jobs' stages in one statement.
+describe('job progress of several jobs at once', () => {
+  it('writes each job its own progress, only while queued or running, and leaves ended jobs alone', async () => {
+    const [queued, running, ended] = [await newJob(), await newJob({ status: 'running' }), await newJob({ status: 'succeeded' })];
+    const before = await jobs().findById(ended);
+    await jobs().setProgress([
+      { id: running, progress: { stage: 'predicting' } },
+      { id: ended, progress: { stage: 'predicting' } },
+      { id: queued, progress: { stage: 'queued', message: "waiting for this token's TabPFN rate limit", retry_in_seconds: 3 } },
+    ]);
+    const row = async (id: string) => (await jobs().findById(id))!;
+    expect((await row(running)).progress).toMatchObject({ stage: 'predicting' });
+    expect((await row(queued)).progress).toMatchObject({ stage: 'queued', retry_in_seconds: 3 });
+    expect(typeof (await row(queued)).progress!.updated_at).toBe('string');
+    expect(await row(ended)).toEqual(before);
+    await expect(jobs().setProgress([])).resolves.toBeUndefined();
   });
 });
