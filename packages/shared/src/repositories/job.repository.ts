@@ -66,6 +66,14 @@ export class ActiveJobCapReached extends Error {
   }
 }
 
+/**
+ * A FROM item that makes the statement's own transaction commit without waiting for its WAL to reach
+ * disk (`synchronous_commit` off, transaction-local). For writes a crash may lose without harm: a
+ * job marked running (a lost start leaves it queued, and the worker's later final write, durable,
+ * flushes the WAL up to and past it) and progress. A job's creation and its end stay durable.
+ */
+export const ASYNC_COMMIT = `(SELECT set_config('synchronous_commit', 'off', true)) AS async_commit`;
+
 /** One job's progress, as the worker reports it (`setProgress`). */
 export interface ProgressWrite {
   id: string;
@@ -214,7 +222,7 @@ export function createJobRepository(pool: Queryable) {
       const sorted = [...writes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       await tx.query(
         `UPDATE jobs SET progress = w.progress, updated_at = now()
-           FROM unnest($1::uuid[], $2::jsonb[]) AS w(id, progress)
+           FROM unnest($1::uuid[], $2::jsonb[]) AS w(id, progress), ${ASYNC_COMMIT}
          WHERE jobs.id = w.id AND jobs.status IN ('queued', 'running')`,
         [sorted.map((w) => w.id), sorted.map((w) => JSON.stringify({ ...w.progress, updated_at: at }))],
       );

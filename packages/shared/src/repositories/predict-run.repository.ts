@@ -1,6 +1,6 @@
 import type { Queryable } from '../db/pool.js';
 import type { DatasetRow } from './dataset.repository.js';
-import { type JobRow, START_COLUMNS, START_SET, progress } from './job.repository.js';
+import { ASYNC_COMMIT, type JobRow, START_COLUMNS, START_SET, progress } from './job.repository.js';
 import type { ModelRow } from './model.repository.js';
 
 /**
@@ -30,12 +30,14 @@ const STARTED_COLUMNS = [...START_COLUMNS, 'cancel_requested_at'];
 // A data-modifying CTE runs once, and the rest of the statement sees the row as it was before: the
 // columns the start wrote come from `s` (none when it did not start the job). A plain join with the
 // update beside it, not a union of updated and unchanged rows: half the time in Postgres. Built once.
+// The start commits without waiting for its WAL flush (see ASYNC_COMMIT): the job's upstream call
+// waits for this answer.
 const START_PREDICT_SQL = `WITH s AS (UPDATE jobs SET ${START_SET} WHERE id = $1 AND status IN ('queued', 'running') AND webhook_url IS NULL
                           RETURNING ${STARTED_COLUMNS.join(', ')})
                SELECT j.*, NULL AS "${MODEL}", m.*, NULL AS "${DATASET}", d.*, NULL AS "${USER}", u.id, u.tabpfn_token_ciphertext,
                       NULL AS "${RUN}", ${STARTED_COLUMNS.map((c) => `s.${c}`).join(', ')}
                FROM jobs j JOIN models m ON m.id = j.model_id JOIN users u ON u.id = j.user_id
-                    LEFT JOIN datasets d ON d.id = j.dataset_id LEFT JOIN s ON true
+                    LEFT JOIN datasets d ON d.id = j.dataset_id LEFT JOIN s ON true CROSS JOIN ${ASYNC_COMMIT}
                WHERE j.id = $1`;
 
 /** Splits a joined row by its marker columns into the rows it joins. */
