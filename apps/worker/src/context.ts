@@ -41,6 +41,8 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     redis: redisAt,
     webhookReconcileGraceSeconds: config.RECONCILE_MIN_AGE_SECONDS,
     onJobFinished: (row) => metrics.jobFinalized(row),
+    // A worker stops a running job on its cancel; it publishes job ends but nothing here waits for one.
+    listenFor: ['cancels'],
   });
   const { pool, queues, keyRing, lifecycle, events: hub, webhookEmitter } = core;
   const { jobs, models, datasets, webhooks: webhookRepo } = core.repositories;
@@ -136,7 +138,12 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     connection,
     prefix: config.QUEUE_PREFIX,
     logger,
-    concurrency: { fit: config.WORKER_CONCURRENCY, predict: config.WORKER_CONCURRENCY, webhook: config.WEBHOOK_CONCURRENCY, maintenance: 1 },
+    concurrency: {
+      fit: config.WORKER_CONCURRENCY,
+      predict: config.WORKER_CONCURRENCY,
+      webhook: config.WEBHOOK_CONCURRENCY,
+      maintenance: 1,
+    },
     singleSlot: ['predict'],
     lockDurationMs: config.WORKER_LOCK_DURATION_MS,
     backoff: upstreamBackoff,
@@ -153,9 +160,12 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     }
   };
   await ensureSchedulers();
-  const schedulerTimer = setInterval(() => {
-    ensureSchedulers().catch((err) => logger.warn({ err: (err as Error).message }, 'could not re-assert maintenance schedulers'));
-  }, Math.max(1_000, config.MAINTENANCE_INTERVAL_MS * 2));
+  const schedulerTimer = setInterval(
+    () => {
+      ensureSchedulers().catch((err) => logger.warn({ err: (err as Error).message }, 'could not re-assert maintenance schedulers'));
+    },
+    Math.max(1_000, config.MAINTENANCE_INTERVAL_MS * 2),
+  );
   schedulerTimer.unref();
   const heartbeat = startHeartbeat({ db: pool, logger, workerId, intervalMs: config.HEARTBEAT_INTERVAL_MS });
   const metricsServer = await startMetricsServer(metrics, { port: config.METRICS_PORT, host: config.METRICS_HOST, logger });

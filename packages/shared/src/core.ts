@@ -3,7 +3,7 @@ import type { baseEnvShape, jobEnvShape } from './config/env.js';
 import { parseKeyRing } from './crypto/key-ring.js';
 import { createTokenReader } from './crypto/tabpfn-token.js';
 import { createPool } from './db/pool.js';
-import { createJobEventHub } from './jobs/job-events.js';
+import { type JobEventKind, createJobEventHub } from './jobs/job-events.js';
 import { type JobLifecycleDeps, createJobLifecycle } from './jobs/lifecycle.js';
 import { closeQueues, createQueues } from './jobs/queues.js';
 import type { Logger } from './logger.js';
@@ -36,6 +36,8 @@ export interface CoreOptions {
   /** The webhook outbox's reconciler leaves deliveries alone until they are this overdue. */
   webhookReconcileGraceSeconds?: number;
   onJobFinished?: JobLifecycleDeps['onFinished'];
+  /** The broadcasts this process acts on (see `createJobEventHub`). */
+  listenFor: readonly JobEventKind[];
 }
 
 /**
@@ -88,7 +90,7 @@ export function createCoreContext(config: CoreConfig, opts: CoreOptions) {
     onFinished: opts.onJobFinished,
   });
   // Its own connection: a subscribed Redis connection can do nothing else.
-  const events = createJobEventHub(createWorkerRedis(opts.redis, logger), config.QUEUE_PREFIX);
+  const events = createJobEventHub(createWorkerRedis(opts.redis, logger), config.QUEUE_PREFIX, opts.listenFor);
 
   return {
     pool,

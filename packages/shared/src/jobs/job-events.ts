@@ -18,13 +18,22 @@ export async function publishCancel(redis: RedisConnection, prefix: string, jobI
   await redis.publish(cancelChannel(prefix), jobId);
 }
 
-/** One subscriber connection per process; callers register interest per job id. */
-export function createJobEventHub(subscriber: RedisConnection, prefix: string) {
+/** The broadcasts a process acts on: an api waits for job ends, a worker for cancels. */
+export type JobEventKind = 'finishes' | 'cancels';
+
+/**
+ * One subscriber connection per process; callers register interest per job id. A process subscribes
+ * only to the kinds it acts on (`listen`): every job's end reaching every worker process cost each
+ * of them a wake-up per job of the whole deployment, so the fan-out grew with the square of the
+ * worker count.
+ */
+export function createJobEventHub(subscriber: RedisConnection, prefix: string, listen: readonly JobEventKind[] = ['finishes', 'cancels']) {
   const finished = new Map<string, Set<(status: JobStatus) => void>>();
   const cancelHandlers = new Set<(jobId: string) => void>();
   const events = jobEventsChannel(prefix);
   const cancels = cancelChannel(prefix);
-  const ready = subscriber.subscribe(events, cancels).catch(() => undefined);
+  const channels = [...(listen.includes('finishes') ? [events] : []), ...(listen.includes('cancels') ? [cancels] : [])];
+  const ready = subscriber.subscribe(...channels).catch(() => undefined);
   subscriber.on('message', (channel: string, message: string) => {
     if (channel === events) {
       try {

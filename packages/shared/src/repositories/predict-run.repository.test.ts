@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import pg from 'pg';
 import { type TestDatabase, createTestDatabase } from '../../../../tests/helpers/database.js';
 import { createDatasetRepository } from './dataset.repository.js';
-import { createJobRepository } from './job.repository.js';
+import { ASYNC_COMMIT, createJobRepository } from './job.repository.js';
 import { createPredictRunRepository } from './predict-run.repository.js';
 
 // The one statement that starts a predict and reads its run, against the job as the plain UPDATE
@@ -153,5 +153,23 @@ describe('job progress of several jobs at once', () => {
     expect(typeof (await row(queued)).progress!.updated_at).toBe('string');
     expect(await row(ended)).toEqual(before);
     await expect(jobs().setProgress([])).resolves.toBeUndefined();
+  });
+});
+
+describe('commits that do not wait for the WAL flush', () => {
+  it('turns synchronous_commit off for its own statement only: the connection keeps it on for the next one', async () => {
+    const client = await pool.connect();
+    try {
+      const inside = await client.query<{ s: string }>(`SELECT current_setting('synchronous_commit') AS s FROM ${ASYNC_COMMIT}`);
+      expect(inside.rows).toEqual([{ s: 'off' }]);
+      expect((await client.query('SHOW synchronous_commit')).rows).toEqual([{ synchronous_commit: 'on' }]);
+      const id = await newJob();
+      expect((await createPredictRunRepository(client).start(id, 'uploading'))?.started).toBe(true);
+      await createJobRepository(client).setProgress([{ id, progress: { stage: 'predicting' } }]);
+      expect((await client.query('SHOW synchronous_commit')).rows).toEqual([{ synchronous_commit: 'on' }]);
+      expect((await jobs().findById(id))!.progress).toMatchObject({ stage: 'predicting' });
+    } finally {
+      client.release();
+    }
   });
 });
