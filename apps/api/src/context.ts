@@ -28,40 +28,16 @@ export function createApiContext(config: ApiConfig, logger: Logger) {
   const redis = createApiRedis(redisAt, logger);
   const queueRedis = createWorkerRedis(redisAt, logger, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   // The api waits for job ends (`Prefer: wait`); it publishes cancels but does not act on them.
-  const core = createCoreContext(config, {
-    logger,
-    applicationName: 'tabpfn-jobs-api',
-    queueConnection: queueRedis,
-    publisher: redis,
-    redis: redisAt,
-    listenFor: ['finishes'],
-  });
+  const core = createCoreContext(config, { logger, applicationName: 'tabpfn-jobs-api', queueConnection: queueRedis, publisher: redis, redis: redisAt, listenFor: ['finishes'] });
   const { pool, queues, keyRing, lifecycle, events, webhookEmitter } = core;
-  const {
-    users,
-    apiKeys,
-    accounts: accountsRepo,
-    jobs: jobsRepo,
-    models: modelsRepo,
-    datasets: datasetsRepo,
-    webhooks: webhookRepo,
-  } = core.repositories;
+  const { users, apiKeys, accounts: accountsRepo, jobs: jobsRepo, models: modelsRepo, datasets: datasetsRepo, webhooks: webhookRepo } = core.repositories;
   // /ready also says whether the upstream the workers call answers (UPSTREAM_PROBE_TTL_MS=0: not checked).
-  const upstream =
-    config.UPSTREAM_PROBE_TTL_MS > 0
-      ? createUpstreamProbe({ url: config.TABPFN_API_URL, ttlMs: config.UPSTREAM_PROBE_TTL_MS, timeoutMs: 1_500 })
-      : undefined;
+  const upstream = config.UPSTREAM_PROBE_TTL_MS > 0 ? createUpstreamProbe({ url: config.TABPFN_API_URL, ttlMs: config.UPSTREAM_PROBE_TTL_MS, timeoutMs: 1_500 }) : undefined;
   const health = createHealthService({ pool, redis, redisProbeKey: `${config.QUEUE_PREFIX}:ready-probe`, upstream });
   const tabpfnFor = createTabPFNFactory({ baseUrl: config.TABPFN_API_URL, timeoutMs: config.TABPFN_TIMEOUT_MS, logger });
   // The subscriber waits for its connection (the request-path client fails fast instead). Built by the
   // factory, not `redis.duplicate(…)`: a Cluster's duplicate takes seed nodes first and would drop the options.
-  const keys = createKeyCache({
-    ttlMs: config.AUTH_CACHE_TTL_MS,
-    publisher: redis,
-    subscriber: config.AUTH_CACHE_TTL_MS > 0 ? createWorkerRedis(redisAt, logger) : undefined,
-    prefix: config.QUEUE_PREFIX,
-    logger,
-  });
+  const keys = createKeyCache({ ttlMs: config.AUTH_CACHE_TTL_MS, publisher: redis, subscriber: config.AUTH_CACHE_TTL_MS > 0 ? createWorkerRedis(redisAt, logger) : undefined, prefix: config.QUEUE_PREFIX, logger });
   const auth = createAuthService({
     keys,
     pool,

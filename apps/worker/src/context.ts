@@ -138,12 +138,7 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     connection,
     prefix: config.QUEUE_PREFIX,
     logger,
-    concurrency: {
-      fit: config.WORKER_CONCURRENCY,
-      predict: config.WORKER_CONCURRENCY,
-      webhook: config.WEBHOOK_CONCURRENCY,
-      maintenance: 1,
-    },
+    concurrency: { fit: config.WORKER_CONCURRENCY, predict: config.WORKER_CONCURRENCY, webhook: config.WEBHOOK_CONCURRENCY, maintenance: 1 },
     singleSlot: ['predict'],
     lockDurationMs: config.WORKER_LOCK_DURATION_MS,
     backoff: upstreamBackoff,
@@ -160,12 +155,9 @@ export async function startWorkerProcess(config: WorkerConfig, logger: Logger) {
     }
   };
   await ensureSchedulers();
-  const schedulerTimer = setInterval(
-    () => {
-      ensureSchedulers().catch((err) => logger.warn({ err: (err as Error).message }, 'could not re-assert maintenance schedulers'));
-    },
-    Math.max(1_000, config.MAINTENANCE_INTERVAL_MS * 2),
-  );
+  const schedulerTimer = setInterval(() => {
+    ensureSchedulers().catch((err) => logger.warn({ err: (err as Error).message }, 'could not re-assert maintenance schedulers'));
+  }, Math.max(1_000, config.MAINTENANCE_INTERVAL_MS * 2));
   schedulerTimer.unref();
   const heartbeat = startHeartbeat({ db: pool, logger, workerId, intervalMs: config.HEARTBEAT_INTERVAL_MS });
   const metricsServer = await startMetricsServer(metrics, { port: config.METRICS_PORT, host: config.METRICS_HOST, logger });
